@@ -1,0 +1,43 @@
+# Two commands matter: `make run` (the whole system locally) and `make test` (everything).
+# Both install what they need: uv in .cache/, the virtualenv in .venv/, Kafka jars via Maven.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .cache/uv-venv/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= data
+PYTEST_ARGS ?=
+
+.PHONY: run test install lint format bench clean
+
+run: install
+	$(BIN)/lienganh run --data-dir $(DATA)
+
+test: install lint
+	$(BIN)/lienganh kafka-jars
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+install: $(UV)
+	$(UV) sync --frozen --quiet
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11+ is required (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv .cache/uv-venv
+	.cache/uv-venv/bin/pip install --quiet uv==$(UV_VERSION)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy contracts/src chassis/src deploy/local/src services/*/src
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python benchmarks/pipeline.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

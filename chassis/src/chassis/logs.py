@@ -1,0 +1,171 @@
+"""Structured logs: one JSON object per line on stderr, from structlog and stdlib alike.
+
+Every line carries `timestamp` (ISO, UTC), `level`, `service`, `event` and whatever the
+current context bound (event id, correlation id, event type), so a case can be followed from
+intake to notification across services. Identity fields are redacted as defence in depth:
+code should not log them in the first place.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+__all__ = [
+    "bind_event_context",
+    "configure_logging",
+    "current_correlation_id",
+    "get_logger",
+    "redact",
+]
+
+REDACTED = "[redacted]"
+IDENTITY_KEYS = frozenset(
+    {
+        "name",
+        "full_name",
+        "first_name",
+        "last_name",
+        "child_name",
+        "date_of_birth",
+        "dob",
+        "birth_date",
+        "address",
+        "home_address",
+        "phone",
+        "phone_number",
+        "email",
+    }
+)
+IDENTITY_PREFIXES = ("guardian",)
+_MAX_DEPTH = 6
+# These log full request URLs at INFO; query strings could carry identity.
+_URL_LOGGERS = ("httpx", "httpcore")
+
+_correlation_id: ContextVar[str | None] = ContextVar("lienganh_correlation_id", default=None)
+_service = "unknown"
+
+
+def current_correlation_id() -> str | None:
+    """The correlation id of the request or event being handled, to stamp on new events."""
+    return _correlation_id.get()
+
+
+@contextmanager
+def bind_event_context(
+    event_id: str | None, correlation_id: str | None, event_type: str | None = None
+) -> Iterator[None]:
+    """Bind ids into the log context (and `current_correlation_id`) for the `with` block."""
+    values = {"event_id": event_id, "correlation_id": correlation_id, "event_type": event_type}
+    token = _correlation_id.set(correlation_id)
+    try:
+        with structlog.contextvars.bound_contextvars(
+            **{key: value for key, value in values.items() if value is not None}
+        ):
+            yield
+    finally:
+        _correlation_id.reset(token)
+
+
+def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: replace identity-looking values, nested ones included."""
+    _redact(event_dict, 0)
+    return event_dict
+
+
+def _is_identity_key(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    lowered = key.lower()
+    return lowered in IDENTITY_KEYS or lowered.startswith(IDENTITY_PREFIXES)
+
+
+def _redact(value: object, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(value, MutableMapping):
+        for key in list(value):
+            if key != "event" and _is_identity_key(key):
+                value[key] = REDACTED
+            else:
+                _redact(value[key], depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _redact(item, depth + 1)
+
+
+def _add_service(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    event_dict.setdefault("service", _service)
+    return event_dict
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Looks up `sys.stderr` on every write, so redirection (and test capture) still works."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Route structlog and stdlib logging to JSON lines on stderr. Safe to call again."""
+    global _service
+    _service = service
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+    ]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _add_service,
+            redact,  # last before rendering, so nothing added earlier escapes it
+            # Plain text tracebacks: rich/dict tracebacks would render local variables.
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+    handler = _StderrHandler()
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in _URL_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        # Not cached: a logger used before configuration must not keep the default setup.
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger

@@ -1,0 +1,48 @@
+"""Prometheus metrics every service shares. Labels are bounded: never a case or a person."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "lienganh_http_requests_total",
+    "HTTP requests handled, by route template and status code.",
+    ["service", "method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "lienganh_http_request_duration_seconds",
+    "HTTP request latency, by route template.",
+    ["service", "method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+EVENTS_CONSUMED = Counter(
+    "lienganh_events_consumed_total",
+    "Events read from Kafka, by outcome: processed, duplicate, ignored or dead_lettered.",
+    ["service", "topic", "type", "outcome"],
+)
+EVENTS_PRODUCED = Counter(
+    "lienganh_events_produced_total",
+    "Events published to Kafka by the outbox relay.",
+    ["service", "topic", "type"],
+)
+DEAD_LETTERS = Counter(
+    "lienganh_dead_letters_total",
+    "Records sent to a dead-letter topic, by source topic and reason.",
+    ["service", "topic", "reason"],
+)
+OUTBOX_BACKLOG = Gauge(
+    "lienganh_outbox_backlog",
+    "Events written to the outbox and not yet published.",
+    ["service"],
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "lienganh_outbox_oldest_age_seconds",
+    "Age of the oldest unpublished outbox event (0 when empty).",
+    ["service"],
+)
+EVENT_PROCESSING_SECONDS = Histogram(
+    "lienganh_event_processing_seconds",
+    "Time to process one consumed event, effect and commit included.",
+    ["service", "topic"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)

@@ -1,0 +1,158 @@
+"""Transactional outbox: events are rows written with the state change, published later.
+
+A service never publishes to Kafka inside a request. It stages the event in the same
+transaction as its effect; the relay publishes committed rows in order and marks them.
+Publishing is at-least-once (a crash between publish and mark re-sends), so every
+consumer deduplicates by event id (see `chassis.inbox`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from chassis.metrics import EVENTS_PRODUCED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from chassis.publisher import KafkaPublisher
+from contracts.base import EventModel
+from contracts.envelope import KafkaRecord, encode
+
+logger = logging.getLogger(__name__)
+
+
+class OutboxEvent(SQLModel, table=True):
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=64)
+    event_type: str = Field(max_length=200)
+    topic: str = Field(max_length=249)
+    key: bytes | None = None
+    value: bytes
+    headers: str = Field(description="JSON list of [name, base64 value] pairs.")
+    created_at: datetime
+    published_at: datetime | None = Field(default=None, index=True)
+
+    def to_record(self) -> KafkaRecord:
+        headers = [(name, base64.b64decode(value)) for name, value in json.loads(self.headers)]
+        return KafkaRecord(topic=self.topic, key=self.key, value=self.value, headers=headers)
+
+
+def stage_event(
+    session: Session,
+    event: EventModel,
+    *,
+    topic: str,
+    source: str,
+    correlation_id: str | None,
+) -> KafkaRecord:
+    """Add the event to the outbox of the current transaction (it is sent after commit)."""
+    record = encode(event, topic=topic, source=source, correlation_id=correlation_id)
+    headers = [[name, base64.b64encode(value).decode()] for name, value in record.headers]
+    session.add(
+        OutboxEvent(
+            event_id=record.header("ce_id") or "",
+            event_type=event.ce_type,
+            topic=topic,
+            key=record.key,
+            value=record.value,
+            headers=json.dumps(headers),
+            created_at=datetime.now(UTC),
+        )
+    )
+    return record
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to Kafka, oldest first, and marks them published."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        publisher: KafkaPublisher,
+        *,
+        service: str,
+        batch_size: int = 500,
+        poll_interval_s: float = 0.02,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self._engine = engine
+        self._publisher = publisher
+        self._service = service
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._max_backoff_s = max_backoff_s
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set; a broker outage delays events, it never loses them."""
+        backoff = self._poll_interval_s
+        while not stop.is_set():
+            try:
+                published = await self.relay_once()
+                backoff = self._poll_interval_s
+            except Exception:
+                logger.warning("outbox relay failed; retrying", exc_info=True)
+                backoff = min(backoff * 2, self._max_backoff_s)
+                published = 0
+                await _wait(stop, backoff)
+                continue
+            if published == 0:
+                await _wait(stop, self._poll_interval_s)
+
+    async def relay_once(self) -> int:
+        """Publish one batch of pending rows; return how many were published."""
+        rows = await asyncio.to_thread(self._pending)
+        if not rows:
+            return 0
+        await self._publisher.publish([row.to_record() for row in rows])
+        await asyncio.to_thread(self._mark_published, [row.id for row in rows if row.id])
+        for row in rows:
+            EVENTS_PRODUCED.labels(self._service, row.topic, row.event_type).inc()
+        return len(rows)
+
+    def _pending(self) -> list[OutboxEvent]:
+        with Session(self._engine, expire_on_commit=False) as session:
+            rows = list(
+                session.exec(
+                    select(OutboxEvent)
+                    .where(col(OutboxEvent.published_at).is_(None))
+                    .order_by(col(OutboxEvent.id))
+                    .limit(self._batch_size)
+                )
+            )
+            self._update_gauges(session, rows)
+            return rows
+
+    def _update_gauges(self, session: Session, rows: list[OutboxEvent]) -> None:
+        if not rows:
+            OUTBOX_BACKLOG.labels(self._service).set(0)
+            OUTBOX_OLDEST_AGE.labels(self._service).set(0)
+            return
+        backlog = session.exec(
+            select(func.count()).where(col(OutboxEvent.published_at).is_(None))
+        ).one()
+        OUTBOX_BACKLOG.labels(self._service).set(backlog)
+        oldest = rows[0].created_at
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        OUTBOX_OLDEST_AGE.labels(self._service).set(
+            max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+        )
+
+    def _mark_published(self, ids: list[int]) -> None:
+        now = datetime.now(UTC)
+        with Session(self._engine) as session, session.begin():
+            for row in session.exec(select(OutboxEvent).where(col(OutboxEvent.id).in_(ids))):
+                row.published_at = now
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

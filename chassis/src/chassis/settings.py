@@ -1,0 +1,40 @@
+"""The settings every service shares; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Read from the environment (`<PREFIX>_DATA_DIR`, …) when the composition root asks."""
+
+    model_config = SettingsConfigDict(env_prefix="LIENGANH_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Folder for SQLite files and keys.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; a SQLite file under data_dir when unset."
+    )
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
+    jwt_public_key_file: Path | None = Field(
+        default=None,
+        description="PEM public key of the identity provider; data_dir/keys/jwt-public.pem "
+        "(written by the local issuer) when unset.",
+    )
+    jwt_issuer: str = Field(default="lienganh-local")
+    jwt_audience: str = Field(default="lienganh")
+    log_level: str = Field(default="INFO")
+    worker_web_port: int = Field(
+        default=6066, ge=1, le=65535, description="Port of the worker's ops endpoints."
+    )
+    outbox_poll_interval_s: float = Field(default=0.02, gt=0)
+
+    def database_url_for(self, service: str) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+    def public_key_path(self) -> Path:
+        return self.jwt_public_key_file or self.data_dir / "keys" / "jwt-public.pem"

@@ -1,0 +1,189 @@
+"""The Faust worker process of a service: consumer agents, the outbox relay, ops endpoints.
+
+Agents are thin adapters: they batch records, hand them to an `EventProcessor` in a worker
+thread (no blocking I/O inside `async for`), and publish its dead letters before the batch
+is acked. Faust acks a batch even when the body raised, so the processor never raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.engine import Engine
+
+from chassis.consumer import Delivery, EventProcessor
+from chassis.db import check_database
+from chassis.outbox import OutboxRelay
+from chassis.publisher import KafkaPublisher
+from contracts.envelope import KafkaRecord
+
+logger = logging.getLogger(__name__)
+
+PeriodicJob = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class WorkerSpec:
+    """Everything a worker process needs; built by the service's composition root."""
+
+    service: str
+    group_id: str
+    bootstrap_servers: str
+    data_dir: Path
+    engine: Engine
+    processors: Mapping[str, EventProcessor]
+    web_port: int = 6066
+    relay_outbox: bool = True
+    outbox_poll_interval_s: float = 0.02
+    batch_size: int = 500
+    batch_wait_s: float = 0.005
+    periodic_jobs: Sequence[tuple[float, PeriodicJob]] = field(default_factory=tuple)
+
+
+class SharedPublisher:
+    """Starts the process's one producer on first use, whichever coroutine comes first."""
+
+    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+        self.publisher = KafkaPublisher(bootstrap_servers, client_id)
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> KafkaPublisher:
+        async with self._lock:
+            await self.publisher.start()
+        return self.publisher
+
+
+def build_worker_app(spec: WorkerSpec) -> faust.App:
+    datadir = spec.data_dir / "faust" / spec.group_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        spec.group_id,
+        broker=f"kafka://{spec.bootstrap_servers}",
+        store="memory://",
+        datadir=str(datadir),
+        topic_allow_declare=False,  # topics come from the declared list, created up front
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_host="127.0.0.1",
+        web_port=spec.web_port,
+        producer_acks=-1,
+    )
+    shared = SharedPublisher(spec.bootstrap_servers, spec.group_id)
+    for topic_name, processor in spec.processors.items():
+        _add_agent(app, topic_name, processor, shared, spec)
+    if spec.relay_outbox:
+        _add_relay(app, spec, shared)
+    for interval, job in spec.periodic_jobs:
+        app.timer(interval=interval)(job)
+    _add_ops_pages(app, spec.engine)
+
+    async def stop_publisher(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await shared.publisher.stop()
+
+    app.on_before_shutdown.connect(stop_publisher)
+
+    return app
+
+
+def _add_agent(
+    app: faust.App,
+    topic_name: str,
+    processor: EventProcessor,
+    shared: SharedPublisher,
+    spec: WorkerSpec,
+) -> None:
+    topic = app.topic(
+        topic_name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        allow_empty=True,
+    )
+
+    async def consume(stream: faust.StreamT) -> None:
+        batches = stream.take_events(spec.batch_size, within=spec.batch_wait_s)  # type: ignore[attr-defined]
+        async for events in batches:
+            deliveries = [_delivery(event) for event in events]
+            results = await asyncio.to_thread(processor.process_all, deliveries)
+            dead = [result.dead_letter for result in results if result.dead_letter]
+            if dead:
+                await _publish_until_sent(shared, dead)
+
+    consume.__name__ = f"consume_{topic_name.replace('.', '_')}"
+    app.agent(topic, name=f"{spec.group_id}.{topic_name}")(consume)
+
+
+async def _publish_until_sent(shared: SharedPublisher, records: list[KafkaRecord]) -> None:
+    # The batch is acked after this returns, so a dead letter must be durable first.
+    delay = 0.2
+    while True:
+        try:
+            await (await shared.get()).publish(records)
+            return
+        except Exception:
+            logger.warning("could not publish dead letters; retrying", exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _delivery(event: Any) -> Delivery:
+    message = event.message
+    headers = message.headers or []
+    if isinstance(headers, Mapping):
+        headers = list(headers.items())
+    return Delivery(
+        record=KafkaRecord(
+            topic=message.topic,
+            key=message.key,
+            value=message.value if message.value is not None else b"",
+            headers=[(name, value or b"") for name, value in headers],
+        ),
+        partition=message.partition,
+        offset=message.offset,
+    )
+
+
+def _add_relay(app: faust.App, spec: WorkerSpec, shared: SharedPublisher) -> None:
+    @app.task
+    async def relay_outbox() -> None:
+        relay = OutboxRelay(
+            spec.engine,
+            await shared.get(),
+            service=spec.service,
+            poll_interval_s=spec.outbox_poll_interval_s,
+        )
+        await relay.run(asyncio.Event())
+
+
+def _add_ops_pages(app: faust.App, engine: Engine) -> None:
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        try:
+            await asyncio.to_thread(check_database, engine)
+        except Exception as error:
+            return web.json({"status": "not ready", "failed": f"database: {error}"}, status=503)
+        return web.json({"status": "ready"})
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        # aiohttp refuses a charset in content_type=, so the header is set directly.
+        return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def run_worker(app: faust.App, loglevel: str = "info") -> None:
+    """Run until SIGTERM/SIGINT; Faust commits the acked offsets on the way out."""
+    worker = faust.Worker(app, loglevel=loglevel, console_port=0)
+    worker.execute_from_commandline()

@@ -1,0 +1,96 @@
+"""Inbox deduplication and dead-lettering, against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlmodel import Field, Session, SQLModel, select
+
+from chassis.consumer import Delivery, EventProcessor, Outcome, RejectedEvent
+from chassis.db import create_db_engine, create_tables
+from chassis.inbox import ProcessedEvent
+from chassis.outbox import OutboxEvent
+from chassis.unit_of_work import UnitOfWork
+from contracts.cases.v1 import CaseReceived
+from contracts.envelope import KafkaRecord, encode
+from contracts.topics import CASES_EVENTS
+
+
+class SeenCase(SQLModel, table=True):
+    __tablename__ = "test_seen_cases"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str
+
+
+def remember(uow: UnitOfWork, event: CaseReceived) -> None:
+    uow.session.add(SeenCase(case_id=event.case_id))
+    if event.reported_by == "poison":
+        raise RejectedEvent("reported_by may not be poison")
+
+
+@pytest.fixture
+def processor(database_url: str) -> EventProcessor:
+    engine = create_db_engine(database_url)
+    create_tables(engine, [SeenCase, ProcessedEvent, OutboxEvent])
+    return EventProcessor(
+        service="tests", consumer="tests.cases", engine=engine, handlers={CaseReceived: remember}
+    )
+
+
+def delivery(record: KafkaRecord, offset: int = 0) -> Delivery:
+    return Delivery(record=record, partition=0, offset=offset)
+
+
+def seen(processor: EventProcessor) -> list[str]:
+    with Session(processor._engine) as session:
+        return [row.case_id for row in session.exec(select(SeenCase))]
+
+
+def test_the_same_event_twice_has_one_effect(processor: EventProcessor):
+    record = encode(CaseReceived.example(), topic=CASES_EVENTS, source="/tests")
+    assert processor.process(delivery(record)).outcome is Outcome.PROCESSED
+    assert processor.process(delivery(record, 1)).outcome is Outcome.DUPLICATE
+    assert seen(processor) == [CaseReceived.example().case_id]
+
+
+def test_malformed_record_is_dead_lettered_with_the_reason(processor: EventProcessor):
+    good = encode(CaseReceived.example(), topic=CASES_EVENTS, source="/tests")
+    bad = KafkaRecord(topic=CASES_EVENTS, key=b"k", value=b"{oops", headers=good.headers)
+    result = processor.process(Delivery(bad, partition=3, offset=42))
+    assert result.outcome is Outcome.DEAD_LETTERED
+    assert result.dead_letter is not None
+    assert result.dead_letter.topic == "cases.events.v1.dlq"
+    assert result.dead_letter.header("dlq-reason") == "malformed"
+    assert result.dead_letter.header("dlq-original-offset") == "42"
+    assert result.dead_letter.value == b"{oops" and result.dead_letter.key == b"k"
+
+
+def test_contract_violation_names_the_field(processor: EventProcessor):
+    good = encode(CaseReceived.example(), topic=CASES_EVENTS, source="/tests")
+    data = json.loads(good.value) | {"risk_level": "apocalyptic"}
+    bad = KafkaRecord(CASES_EVENTS, good.key, json.dumps(data).encode(), good.headers)
+    result = processor.process(delivery(bad))
+    assert result.outcome is Outcome.DEAD_LETTERED
+    assert result.dead_letter is not None
+    assert result.dead_letter.header("dlq-reason") == "contract_violation"
+    assert "risk_level" in (result.dead_letter.header("dlq-error") or "")
+
+
+def test_a_rejected_event_leaves_no_half_written_effect(processor: EventProcessor):
+    event = CaseReceived.example().model_copy(update={"reported_by": "poison"})
+    result = processor.process(delivery(encode(event, topic=CASES_EVENTS, source="/tests")))
+    assert result.outcome is Outcome.DEAD_LETTERED
+    assert seen(processor) == []
+    retry = processor.process(
+        delivery(encode(CaseReceived.example(), topic=CASES_EVENTS, source="/t"))
+    )
+    assert retry.outcome is Outcome.PROCESSED
+
+
+def test_an_event_type_the_consumer_does_not_handle_is_ignored(processor: EventProcessor):
+    from contracts.referrals.v1 import ReferralStateChanged
+
+    record = encode(ReferralStateChanged.example(), topic="referrals.events.v1", source="/t")
+    assert processor.process(delivery(record)).outcome is Outcome.IGNORED

@@ -1,0 +1,95 @@
+"""The outbox keeps an event committed while the broker is down and publishes it once back."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer
+from sqlmodel import Session, select
+
+from chassis.db import create_db_engine, create_tables
+from chassis.outbox import OutboxEvent, OutboxRelay
+from chassis.publisher import KafkaPublisher
+from chassis.unit_of_work import unit_of_work
+from contracts.cases.v1 import CaseReceived
+from contracts.topics import CASES_EVENTS, domain_topics
+from localrun.kafka import LocalBroker
+from localrun.topics import create_topics
+
+pytestmark = [pytest.mark.kafka]
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path):
+    """A broker this test may stop and restart (the shared one must stay up)."""
+    broker = LocalBroker(tmp_path / "kafka")
+    broker.start()
+    create_topics(broker.bootstrap_servers, [t for t in domain_topics() if t.name == CASES_EVENTS])
+    yield broker
+    broker.stop()
+
+
+def published_ids(bootstrap: str) -> list[str]:
+    consumer = KafkaConsumer(
+        CASES_EVENTS,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
+    try:
+        return [dict(r.headers)["ce_id"].decode() for r in consumer]
+    finally:
+        consumer.close()
+
+
+async def test_event_committed_while_broker_is_down_is_published_when_it_returns(
+    own_broker: LocalBroker, database_url: str
+):
+    engine = create_db_engine(database_url)
+    create_tables(engine, [OutboxEvent])
+    own_broker.stop()
+    with unit_of_work(engine, source="/tests") as uow:
+        uow.publish(CaseReceived.example(), topic=CASES_EVENTS)
+    with Session(engine) as session:
+        row = session.exec(select(OutboxEvent)).one()
+    assert row.published_at is None
+
+    publisher = KafkaPublisher(own_broker.bootstrap_servers, "outbox-test")
+    relay = OutboxRelay(engine, publisher, service="tests", poll_interval_s=0.05)
+    stop = asyncio.Event()
+    own_broker.start()
+    await publisher.start()
+    try:
+        task = asyncio.create_task(relay.run(stop))
+        while True:
+            with Session(engine) as session:
+                if session.get(OutboxEvent, row.id).published_at is not None:  # type: ignore[union-attr]
+                    break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+    finally:
+        await publisher.stop()
+    assert published_ids(own_broker.bootstrap_servers) == [row.event_id]
+
+
+async def test_relay_fails_without_losing_the_row_while_broker_is_down(
+    own_broker: LocalBroker, database_url: str
+):
+    engine = create_db_engine(database_url)
+    create_tables(engine, [OutboxEvent])
+    with unit_of_work(engine, source="/tests") as uow:
+        uow.publish(CaseReceived.example(), topic=CASES_EVENTS)
+    publisher = KafkaPublisher(own_broker.bootstrap_servers, "outbox-test")
+    await publisher.start()
+    own_broker.kill()
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - any Kafka error will do
+            await asyncio.wait_for(OutboxRelay(engine, publisher, service="tests").relay_once(), 30)
+    finally:
+        await publisher.stop()
+    with Session(engine) as session:
+        assert session.exec(select(OutboxEvent)).one().published_at is None

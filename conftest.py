@@ -1,0 +1,71 @@
+"""Fixtures shared by every test folder: a real Kafka broker, PostgreSQL, the whole system.
+
+Each is started once per test session on free loopback ports in a temporary folder, and
+stopped at the end. No mock broker, no in-memory database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Import the real packages before pytest's importlib mode names test modules after their
+# folders (`chassis/tests/…` → `chassis.tests…`), which would shadow them.
+import chassis  # noqa: F401
+import contracts  # noqa: F401
+from contracts.topics import DEFAULT_AGENCIES, declared_topics
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from localrun.kafka import LocalBroker, ensure_kafka_jars
+    from localrun.topics import create_topics
+
+    ensure_kafka_jars()
+    broker = LocalBroker(tmp_path_factory.mktemp("kafka"))
+    broker.start()
+    try:
+        create_topics(broker.bootstrap_servers, declared_topics())
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from localrun.postgres import LocalPostgres
+
+    server = LocalPostgres(tmp_path_factory.mktemp("postgres"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each kind the services support."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    server = request.getfixturevalue("postgres_server")
+    url: str = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def system(kafka_broker: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from tests.support.system import start_system
+
+    running = start_system(
+        tmp_path_factory.mktemp("system"),
+        kafka_broker.bootstrap_servers,  # type: ignore[attr-defined]
+        DEFAULT_AGENCIES,
+    )
+    try:
+        yield running
+    finally:
+        running.supervisor.stop()

@@ -1,0 +1,1 @@
+"""Events published by the agency services on their updates topics."""

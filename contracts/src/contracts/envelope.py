@@ -1,0 +1,126 @@
+"""The CloudEvents 1.0 envelope, binary mode on Kafka — one convention everywhere.
+
+Attributes travel in `ce_*` headers, the JSON payload is the record value, and the record
+key is the event's partition key. The `cloudevents` package may change between releases,
+so every service goes through these two functions only.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from contracts.base import EventModel
+
+CORRELATION_ATTR = "correlationid"
+JSON_CONTENT_TYPE = "application/json"
+_FORMAT = JSONFormat()
+
+
+class MalformedEvent(ValueError):
+    """The record is not a CloudEvent in binary JSON mode."""
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    """What is written to (or read from) Kafka for one event."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode("utf-8", errors="replace")
+        return None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A decoded CloudEvent: its attributes and its (not yet validated) JSON data."""
+
+    id: str
+    source: str
+    type: str
+    subject: str | None
+    time: datetime | None
+    correlation_id: str | None
+    data: dict[str, Any]
+
+
+def schema_uri(ce_type: str) -> str:
+    return f"urn:lienganh:schema:{ce_type}"
+
+
+def encode(
+    event: EventModel,
+    *,
+    topic: str,
+    source: str,
+    correlation_id: str | None = None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> KafkaRecord:
+    """Wrap an event payload in a CloudEvent and lay it out as a Kafka record."""
+    attributes: dict[str, Any] = {
+        "id": event_id or str(uuid.uuid4()),
+        "source": source,
+        "type": event.ce_type,
+        "subject": event.subject(),
+        "time": time or datetime.now(UTC),
+        "datacontenttype": JSON_CONTENT_TYPE,
+        "dataschema": schema_uri(event.ce_type),
+    }
+    if correlation_id:
+        attributes[CORRELATION_ATTR] = correlation_id
+    cloud_event = CloudEvent(attributes=attributes, data=event.model_dump(mode="json"))
+    message = ce_kafka.to_binary(cloud_event, _FORMAT, key_mapper=lambda _: None)
+    return KafkaRecord(
+        topic=topic,
+        key=event.partition_key().encode("utf-8"),
+        value=message.value,
+        headers=list(message.headers.items()),
+    )
+
+
+def decode(record: KafkaRecord) -> Envelope:
+    """Read a Kafka record as a CloudEvent; raise MalformedEvent if it is not one."""
+    headers = {name: value for name, value in record.headers}
+    if "ce_specversion" not in headers:
+        raise MalformedEvent("missing ce_specversion header: not a binary-mode CloudEvent")
+    # The cloudevents library invents a fresh id when ce_id is absent, which would give a
+    # redelivered record a new id each time and defeat deduplication.
+    if not headers.get("ce_id"):
+        raise MalformedEvent("missing ce_id header: a CloudEvent must have an id")
+    try:
+        message = ce_kafka.KafkaMessage(headers=headers, key=None, value=record.value)
+        event = ce_kafka.from_binary(message, _FORMAT)
+    except Exception as error:
+        raise MalformedEvent(f"not a valid CloudEvent: {error}") from error
+    # Parse the value ourselves: the library hands back text it could not parse, and
+    # re-parsing that would accept a JSON string that merely contains an object.
+    try:
+        data = json.loads(record.value)
+    except ValueError as error:
+        raise MalformedEvent(f"event data is not JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise MalformedEvent("event data is not a JSON object")
+    correlation = event.get_extension(CORRELATION_ATTR)
+    return Envelope(
+        id=event.get_id(),
+        source=event.get_source(),
+        type=event.get_type(),
+        subject=event.get_subject(),
+        time=event.get_time(),
+        correlation_id=str(correlation) if correlation else None,
+        data=data,
+    )

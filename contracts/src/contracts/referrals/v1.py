@@ -1,0 +1,128 @@
+"""Referral events, version 1.
+
+`ReferralRequested` goes to one agency's inbox topic; `ReferralStateChanged` and
+`ReferralUpdateRefused` go to `referrals.events.v1` (and the state changes also to the
+agency's topic, so its inbox follows the authoritative state).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import Field
+
+from contracts.base import EventModel
+from contracts.vocabulary import AgeBand, CaseType, ReferralState, RiskLevel
+
+
+class ReferralRequested(EventModel):
+    """The case owner asks one agency to act on one case."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.referral.requested.v1"
+
+    referral_id: str = Field(description="Referral identifier (UUID).")
+    case_id: str = Field(description="The case the referral is about; the partition key.")
+    agency: str = Field(description="Code of the agency asked to act.")
+    lead: bool = Field(description="This agency leads the response to the case.")
+    version: int = Field(ge=1, description="Referral version; actions must name it.")
+    case_type: CaseType = Field(description="Kind of case.")
+    risk_level: RiskLevel = Field(description="Urgency of the case.")
+    province_code: str = Field(pattern=r"^\d{2}$", description="Province of the case.")
+    commune_code: str = Field(pattern=r"^\d{5}$", description="Commune of the case.")
+    age_band: AgeBand = Field(description="Age band of the child.")
+    reason: str = Field(description="The routing rule that sent the referral here.")
+    details: dict[str, str] = Field(
+        default_factory=dict,
+        description="Case fields this agency may see under the field policy (need to know).",
+    )
+    accept_by: datetime = Field(description="Deadline for the agency to accept (UTC).")
+    requested_at: datetime = Field(description="When the referral was made (UTC).")
+
+    @classmethod
+    def example(cls) -> ReferralRequested:
+        return cls(
+            referral_id="5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f",
+            case_id="0b9a7f5e-1a7c-4a53-9d61-5a3f3b2e8c10",
+            agency="police",
+            lead=True,
+            version=1,
+            case_type=CaseType.CHILD_TRAFFICKING,
+            risk_level=RiskLevel.URGENT,
+            province_code="01",
+            commune_code="00070",
+            age_band=AgeBand.AGE_12_14,
+            reason="child_trafficking: police leads",
+            accept_by=datetime.fromisoformat("2026-11-02T10:15:00+00:00"),
+            requested_at=datetime.fromisoformat("2026-11-02T08:15:02+00:00"),
+        )
+
+
+class ReferralStateChanged(EventModel):
+    """A referral moved from one FHIR Task status to another (or was created)."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.referral.state_changed.v1"
+
+    referral_id: str = Field(description="Referral identifier (UUID).")
+    case_id: str = Field(description="The case; the partition key.")
+    agency: str = Field(description="Agency the referral is addressed to.")
+    lead: bool = Field(description="Whether that agency leads the response.")
+    case_type: CaseType = Field(description="Kind of case.")
+    risk_level: RiskLevel = Field(description="Urgency of the case.")
+    province_code: str = Field(pattern=r"^\d{2}$", description="Province of the case.")
+    from_state: ReferralState | None = Field(
+        description="Previous state; null when the referral was just created."
+    )
+    to_state: ReferralState = Field(description="New state.")
+    version: int = Field(ge=1, description="Referral version after the change.")
+    actor: str = Field(description="Who made the change (officer subject or service).")
+    reason: str | None = Field(default=None, description="Why, when the change needs one.")
+    deadline: datetime | None = Field(
+        default=None, description="When the next step is due in the new state (UTC)."
+    )
+    occurred_at: datetime = Field(description="When the change happened (UTC).")
+
+    @classmethod
+    def example(cls) -> ReferralStateChanged:
+        return cls(
+            referral_id="5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f",
+            case_id="0b9a7f5e-1a7c-4a53-9d61-5a3f3b2e8c10",
+            agency="police",
+            lead=True,
+            case_type=CaseType.CHILD_TRAFFICKING,
+            risk_level=RiskLevel.URGENT,
+            province_code="01",
+            from_state=ReferralState.REQUESTED,
+            to_state=ReferralState.ACCEPTED,
+            version=2,
+            actor="police-inspector-hn-01",
+            occurred_at=datetime.fromisoformat("2026-11-02T08:40:00+00:00"),
+        )
+
+
+class ReferralUpdateRefused(EventModel):
+    """An agency's update could not be applied (stale version or forbidden transition)."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.referral.update_refused.v1"
+
+    referral_id: str = Field(description="Referral identifier (UUID).")
+    case_id: str = Field(description="The case; the partition key.")
+    agency: str = Field(description="Agency whose update was refused.")
+    action: str = Field(description="The refused action's event type.")
+    expected_version: int = Field(description="Version the agency based its action on.")
+    current_version: int = Field(description="Version the referral actually has.")
+    reason: str = Field(description="Why the update was refused.")
+    occurred_at: datetime = Field(description="When it was refused (UTC).")
+
+    @classmethod
+    def example(cls) -> ReferralUpdateRefused:
+        return cls(
+            referral_id="5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f",
+            case_id="0b9a7f5e-1a7c-4a53-9d61-5a3f3b2e8c10",
+            agency="police",
+            action="vn.lienganh.referral.accepted.v1",
+            expected_version=1,
+            current_version=2,
+            reason="stale version: referral is at version 2",
+            occurred_at=datetime.fromisoformat("2026-11-02T08:41:00+00:00"),
+        )

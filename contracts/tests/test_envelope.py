@@ -1,0 +1,145 @@
+"""The CloudEvents binary-mode envelope on Kafka, and what a contract violation looks like."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from contracts.cases.v1 import CaseReceived
+from contracts.envelope import KafkaRecord, MalformedEvent, decode, encode, schema_uri
+from contracts.notifications.v1 import NotificationDelivered
+
+CE_HEADERS = {
+    "ce_id",
+    "ce_source",
+    "ce_type",
+    "ce_subject",
+    "ce_time",
+    "ce_specversion",
+    "ce_dataschema",
+}
+
+
+def _record(**kwargs: Any) -> KafkaRecord:
+    return encode(CaseReceived.example(), topic="cases.events.v1", source="/cases", **kwargs)
+
+
+def test_encode_puts_attributes_in_ce_headers_and_the_payload_in_the_value() -> None:
+    event = CaseReceived.example()
+    record = _record(correlation_id="corr-1")
+    names = [name for name, _ in record.headers]
+    assert set(names) == CE_HEADERS | {"ce_correlationid", "content-type"}
+    assert len(names) == len(set(names))
+    assert record.header("content-type") == "application/json"
+    assert record.header("ce_specversion") == "1.0"
+    assert record.header("ce_type") == CaseReceived.ce_type
+    assert record.header("ce_source") == "/cases"
+    assert record.header("ce_subject") == event.case_id
+    assert record.header("ce_dataschema") == schema_uri(CaseReceived.ce_type)
+    assert record.header("ce_correlationid") == "corr-1"
+    assert record.topic == "cases.events.v1"
+    assert json.loads(record.value) == event.model_dump(mode="json")
+
+
+def test_the_record_key_is_the_partition_key() -> None:
+    assert _record().key == CaseReceived.example().case_id.encode()
+    delivered = NotificationDelivered.example()
+    record = encode(delivered, topic="notifications.events.v1", source="/notifications")
+    assert record.key == delivered.recipient_id.encode()
+    assert record.header("ce_subject") == delivered.recipient_id
+
+
+def test_no_correlation_header_without_a_correlation_id() -> None:
+    record = _record()
+    assert record.header("ce_correlationid") is None
+    assert decode(record).correlation_id is None
+
+
+def test_each_event_gets_its_own_id() -> None:
+    assert _record().header("ce_id") != _record().header("ce_id")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"headers": [("content-type", b"application/json")]}, "ce_specversion"),
+        ({"headers": []}, "ce_specversion"),
+        ({"value": b"{not json"}, "not JSON"),
+        ({"value": b"[1, 2, 3]"}, "not a JSON object"),
+        ({"value": b'"just a string"'}, "not a JSON object"),
+        ({"value": json.dumps('{"case_id": "x"}').encode()}, "not a JSON object"),
+        ({"value": b""}, "not JSON"),
+        ({"value": b"\xff\xfe{}"}, "not JSON"),
+    ],
+    ids=[
+        "only-content-type",
+        "no-headers",
+        "not-json",
+        "json-array",
+        "json-string",
+        "json-string-holding-an-object",
+        "empty",
+        "not-utf8",
+    ],
+)
+def test_decode_refuses_what_is_not_a_binary_json_cloudevent(
+    change: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(MalformedEvent, match=reason):
+        decode(replace(_record(), **change))
+
+
+@pytest.mark.parametrize("missing", ["ce_id", "ce_source", "ce_type"])
+def test_decode_refuses_a_record_missing_a_required_attribute(missing: str) -> None:
+    # Without the ce_id check the library would invent a new id on every redelivery.
+    record = _record()
+    headers = [(name, value) for name, value in record.headers if name != missing]
+    with pytest.raises(MalformedEvent, match=missing.removeprefix("ce_")):
+        decode(replace(record, headers=headers))
+
+
+def test_decode_refuses_headers_that_are_not_utf8() -> None:
+    record = _record()
+    headers = [(n, b"\xff" if n == "ce_type" else v) for n, v in record.headers]
+    with pytest.raises(MalformedEvent):
+        decode(replace(record, headers=headers))
+
+
+def _violations(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    with pytest.raises(ValidationError) as caught:
+        CaseReceived.model_validate(data)
+    return [(tuple(issue["loc"]), issue["type"]) for issue in caught.value.errors()]
+
+
+def _valid_data() -> dict[str, Any]:
+    return decode(_record()).data
+
+
+def test_a_missing_field_is_a_validation_error_naming_it() -> None:
+    data = _valid_data()
+    del data["risk_level"]
+    assert _violations(data) == [(("risk_level",), "missing")]
+
+
+def test_an_unknown_enum_value_is_a_validation_error_naming_the_field() -> None:
+    assert _violations(_valid_data() | {"case_type": "kidnapping"}) == [(("case_type",), "enum")]
+
+
+def test_an_unknown_field_is_refused() -> None:
+    assert _violations(_valid_data() | {"child_name": "x"}) == [(("child_name",), "extra_forbidden")]
+
+
+def test_a_nested_violation_names_the_whole_path() -> None:
+    data = _valid_data()
+    data["circumstances"] = {"out_of_school": "perhaps"}
+    assert _violations(data) == [(("circumstances", "out_of_school"), "bool_parsing")]
+
+
+def test_a_pattern_violation_names_the_field() -> None:
+    assert _violations(_valid_data() | {"province_code": "1"}) == [
+        (("province_code",), "string_pattern_mismatch")
+    ]

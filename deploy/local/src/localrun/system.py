@@ -1,0 +1,98 @@
+"""The processes of the whole local system, and where each one listens."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from contracts.topics import DEFAULT_AGENCIES
+from localrun.supervisor import ProcessSpec
+
+CORE_SERVICES = ("cases", "referrals", "notifications", "reporting")
+
+
+@dataclass(frozen=True)
+class Ports:
+    """API and worker ports by process name."""
+
+    api: dict[str, int]
+    worker: dict[str, int]
+
+    @classmethod
+    def fixed(cls, agencies: Sequence[str], base: int = 8000) -> Ports:
+        names = [*CORE_SERVICES, *(f"agency-{a}" for a in agencies)]
+        offsets = [1, 2, 3, 4, *range(11, 11 + len(agencies))]
+        return cls(
+            api={name: base + offset for name, offset in zip(names, offsets, strict=True)},
+            worker={
+                name: base + 1000 + offset for name, offset in zip(names, offsets, strict=True)
+            },
+        )
+
+    @classmethod
+    def free(cls, agencies: Sequence[str]) -> Ports:
+        names = [*CORE_SERVICES, *(f"agency-{a}" for a in agencies)]
+        return cls(
+            api={name: free_port() for name in names},
+            worker={name: free_port() for name in names},
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def system_processes(
+    *,
+    data_dir: Path,
+    bootstrap_servers: str,
+    ports: Ports,
+    agencies: Sequence[str] = DEFAULT_AGENCIES,
+    database_urls: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None,
+    python: str = sys.executable,
+) -> list[ProcessSpec]:
+    """API and worker process of every service, agencies once per agency."""
+    database_urls = database_urls or {}
+    public_key = str(data_dir / "keys" / "jwt-public.pem")
+    specs: list[ProcessSpec] = []
+    deployments: list[tuple[str, str, dict[str, str]]] = [(name, name.upper(), {}) for name in CORE_SERVICES] + [
+        (f"agency-{agency}", "AGENCY", {"AGENCY": agency}) for agency in agencies
+    ]
+    for name, prefix, own_env in deployments:
+        module = "agencies" if name.startswith("agency-") else name
+        env = {
+            **(extra_env or {}),
+            **own_env,
+            f"{prefix}_DATA_DIR": str(data_dir),
+            f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+            f"{prefix}_JWT_PUBLIC_KEY_FILE": public_key,
+            f"{prefix}_WORKER_WEB_PORT": str(ports.worker[name]),
+        }
+        if name in database_urls:
+            env[f"{prefix}_DATABASE_URL"] = database_urls[name]
+        api_url = f"http://127.0.0.1:{ports.api[name]}"
+        specs.append(
+            ProcessSpec(
+                name=f"{name}-api",
+                argv=[python, "-m", module, "api", "--port", str(ports.api[name])],
+                env=env,
+                ready_url=f"{api_url}/readyz",
+                public_url=f"{api_url}/docs",
+            )
+        )
+        specs.append(
+            ProcessSpec(
+                name=f"{name}-worker",
+                argv=[python, "-m", module, "worker"],
+                env=env,
+                ready_url=f"http://127.0.0.1:{ports.worker[name]}/readyz",
+            )
+        )
+    return specs

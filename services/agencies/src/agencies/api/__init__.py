@@ -1,0 +1,1 @@
+"""Inbox API of an agency."""

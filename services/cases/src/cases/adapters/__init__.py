@@ -1,0 +1,1 @@
+"""Tables and translators of the cases service."""

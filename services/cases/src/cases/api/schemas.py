@@ -1,0 +1,118 @@
+"""Request and response bodies of the cases API."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from cases.domain import geography
+from contracts.vocabulary import AgeBand, CaseType, Channel, ConsentBasis, RiskLevel, Sex
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChildIn(_Strict):
+    full_name: str = Field(min_length=1, max_length=200, description="Child's full name.")
+    date_of_birth: date | None = Field(default=None, description="Known or estimated.")
+    sex: Sex = Field(description="female, male or unknown.")
+    address: str | None = Field(default=None, max_length=500)
+    phone: str | None = Field(default=None, max_length=30)
+    guardian_name: str | None = Field(default=None, max_length=200)
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _not_in_future(cls, value: date | None) -> date | None:
+        if value and value > datetime.now(UTC).date():
+            raise ValueError("date of birth is in the future")
+        return value
+
+
+class CircumstancesIn(_Strict):
+    employer_identified: bool = False
+    out_of_school: bool = False
+    signs_of_forced_labour: bool = False
+
+
+class ConsentIn(_Strict):
+    child_consented: bool | None = Field(
+        default=None, description="The child's own consent (needed from age 7)."
+    )
+    guardian_consented: bool = Field(default=False, description="The guardian's consent.")
+    legal_override_reason: str | None = Field(
+        default=None, max_length=500, description="Legal ground to act without consent."
+    )
+
+
+class CaseReportIn(_Strict):
+    """A report of a detected or suspected case, from any intake channel."""
+
+    channel: Channel
+    case_type: CaseType
+    risk_level: RiskLevel
+    province_code: str = Field(pattern=r"^\d{2}$", description="2025 province code.")
+    commune_code: str = Field(pattern=r"^\d{5}$", description="Commune (ward) code.")
+    child: ChildIn
+    circumstances: CircumstancesIn = Field(default_factory=CircumstancesIn)
+    consent: ConsentIn = Field(default_factory=ConsentIn)
+    summary: str | None = Field(default=None, max_length=4000)
+
+    @field_validator("province_code")
+    @classmethod
+    def _known_province(cls, value: str) -> str:
+        if not geography.is_province(value):
+            raise ValueError(f"unknown province code {value!r}")
+        return value
+
+    @field_validator("commune_code")
+    @classmethod
+    def _commune_in_province(cls, value: str, info: ValidationInfo) -> str:
+        province = geography.province_of_commune(value)
+        if province is None:
+            raise ValueError(f"unknown commune code {value!r}")
+        expected = info.data.get("province_code")
+        if expected and province != expected:
+            raise ValueError(f"commune {value!r} is not in province {expected!r}")
+        return value
+
+
+class CaseAccepted(BaseModel):
+    case_id: str
+    status: str
+    received_at: datetime
+
+
+class ChildOut(BaseModel):
+    full_name: str
+    date_of_birth: date | None
+
+
+class CaseReferralOut(BaseModel):
+    referral_id: str
+    agency: str
+    lead: bool
+    state: str
+    version: int
+
+
+class CaseOut(BaseModel):
+    id: str
+    case_type: CaseType
+    channel: Channel
+    risk_level: RiskLevel
+    status: str
+    province_code: str
+    commune_code: str
+    sex: Sex
+    age_band: AgeBand
+    consent_basis: ConsentBasis
+    owner_agency: str
+    received_at: datetime
+    referrals: list[CaseReferralOut] = Field(
+        default_factory=list, description="Combined status: every referral of the case."
+    )
+    child: ChildOut | None = Field(
+        default=None, description="Identity, shown only to the owning agency."
+    )

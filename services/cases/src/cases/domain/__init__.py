@@ -1,0 +1,1 @@
+"""The cases domain: intake rules, no I/O."""

@@ -1,0 +1,1 @@
+"""Tables and directory loading of the notifications service."""

@@ -1,0 +1,1 @@
+"""In-app inbox API of the notifications service."""

@@ -1,0 +1,1 @@
+"""Tables and policy loading of the referrals service."""

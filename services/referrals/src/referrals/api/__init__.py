@@ -1,0 +1,1 @@
+"""Coordinator API of the referrals service."""

@@ -1,0 +1,1 @@
+"""The referrals domain: routing, lifecycle, deadlines — no I/O."""

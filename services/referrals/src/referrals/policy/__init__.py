@@ -1,0 +1,1 @@
+"""Routing policy files shipped with the service."""

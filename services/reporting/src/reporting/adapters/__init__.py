@@ -1,0 +1,1 @@
+"""Aggregate tables of the reporting service: counts only, never identities."""

@@ -1,0 +1,86 @@
+"""The whole system as separate processes, for end-to-end tests (same code as `make run`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from chassis.auth import LocalIssuer
+from localrun.supervisor import Supervisor
+from localrun.system import Ports, system_processes
+
+T = TypeVar("T")
+
+
+@dataclass
+class RunningSystem:
+    bootstrap: str
+    data_dir: Path
+    ports: Ports
+    issuer: LocalIssuer
+    supervisor: Supervisor
+
+    def token(
+        self, subject: str, agency: str, roles: Sequence[str], provinces: Sequence[str]
+    ) -> str:
+        return self.issuer.mint(subject, agency, list(roles), list(provinces))
+
+    def url(self, service: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.ports.api[service]}{path}"
+
+    def get(self, service: str, path: str, token: str | None, **params: Any) -> httpx.Response:
+        return httpx.get(self.url(service, path), headers=_auth(token), params=params, timeout=10)
+
+    def post(self, service: str, path: str, token: str | None, body: Any) -> httpx.Response:
+        return httpx.post(self.url(service, path), headers=_auth(token), json=body, timeout=10)
+
+
+def _auth(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def start_system(
+    data_dir: Path,
+    bootstrap: str,
+    agencies: Sequence[str],
+    database_urls: dict[str, str] | None = None,
+) -> RunningSystem:
+    issuer = LocalIssuer(data_dir / "keys")
+    issuer.public_key_pem()
+    ports = Ports.free(agencies)
+    specs = system_processes(
+        data_dir=data_dir,
+        bootstrap_servers=bootstrap,
+        ports=ports,
+        agencies=agencies,
+        database_urls=database_urls,
+        extra_env={"PYTHONUNBUFFERED": "1"},
+    )
+    supervisor = Supervisor(specs, data_dir / "logs")
+    supervisor.start()
+    try:
+        supervisor.wait_ready(timeout_s=240)
+    except Exception:
+        supervisor.stop()
+        raise
+    return RunningSystem(bootstrap, data_dir, ports, issuer, supervisor)
+
+
+def eventually(check: Callable[[], T], timeout_s: float = 90.0, interval_s: float = 0.25) -> T:
+    """Retry `check` until it returns without raising; asynchronous effects get time to land.
+
+    The deadline is a liveness bound for a stuck pipeline, not a speed assertion.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return check()
+        except (AssertionError, StopIteration, KeyError, httpx.HTTPError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(interval_s)
