@@ -48,15 +48,23 @@ async def raw_kafka(bootstrap: str, count: int, size: int) -> float:
         bootstrap,
         [
             TopicSpec(
-                name=RAW_TOPIC, key="k", partitions=6, retention_ms=3_600_000,
-                producer="bench", consumers=("bench",), description="raw baseline",
+                name=RAW_TOPIC,
+                key="k",
+                partitions=6,
+                retention_ms=3_600_000,
+                producer="bench",
+                consumers=("bench",),
+                description="raw baseline",
             )
         ],
     )
     payload = random.randbytes(size)
     consumer = AIOKafkaConsumer(
-        RAW_TOPIC, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        group_id=f"bench-{uuid.uuid4()}", enable_auto_commit=False,
+        RAW_TOPIC,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"bench-{uuid.uuid4()}",
+        enable_auto_commit=False,
     )
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
@@ -65,7 +73,9 @@ async def raw_kafka(bootstrap: str, count: int, size: int) -> float:
     await producer.start()
     try:
         started = time.perf_counter()
-        pending = [await producer.send(RAW_TOPIC, payload, key=str(i).encode()) for i in range(count)]
+        pending = [
+            await producer.send(RAW_TOPIC, payload, key=str(i).encode()) for i in range(count)
+        ]
         await asyncio.gather(*pending)
         seen = 0
         while seen < count:
@@ -170,7 +180,9 @@ def main() -> None:
         try:
             create_topics(broker.bootstrap_servers, declared_topics())
             sample = encode(CaseReceived.example(), topic=CASES_EVENTS, source="/cases")
-            raw = asyncio.run(raw_kafka(broker.bootstrap_servers, args.cases * 5, len(sample.value)))
+            raw = asyncio.run(
+                raw_kafka(broker.bootstrap_servers, args.cases * 5, len(sample.value))
+            )
             system = start_system(base / "system", broker.bootstrap_servers, DEFAULT_AGENCIES)
             try:
                 intake_s = asyncio.run(submit_cases(system, args.cases, args.concurrency))
@@ -185,8 +197,10 @@ def main() -> None:
     print(f"cases: {args.cases} (notified: {len(lat)}), concurrency {args.concurrency}")
     print(f"intake (HTTP 201) throughput: {args.cases / intake_s:,.0f} cases/s")
     print(f"intake→notification throughput: {rate:,.0f} cases/s")
-    print(f"intake→notification latency: p50 {percentile(lat, 50) * 1000:,.0f} ms, "
-          f"p99 {percentile(lat, 99) * 1000:,.0f} ms")
+    print(
+        f"intake→notification latency: p50 {percentile(lat, 50) * 1000:,.0f} ms, "
+        f"p99 {percentile(lat, 99) * 1000:,.0f} ms"
+    )
     print(f"raw Kafka produce→consume ({len(sample.value)} B records): {raw:,.0f} records/s")
     print(f"pipeline / raw Kafka: {rate / raw:.1%}")
     print(f"peak RSS: total {sum(rss.values()):,.0f} MiB")

@@ -130,7 +130,9 @@ def test_an_unknown_enum_value_is_a_validation_error_naming_the_field() -> None:
 
 
 def test_an_unknown_field_is_refused() -> None:
-    assert _violations(_valid_data() | {"child_name": "x"}) == [(("child_name",), "extra_forbidden")]
+    assert _violations(_valid_data() | {"child_name": "x"}) == [
+        (("child_name",), "extra_forbidden")
+    ]
 
 
 def test_a_nested_violation_names_the_whole_path() -> None:

@@ -75,6 +75,9 @@ def test_check_lists_every_drifted_file_and_generate_repairs_them(
     assert (tmp_path / first).read_text() == "{}\n", "--check must write nothing"
 
     assert generate.main(["--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"updated: {first}" in out
+    assert "deleted: schemas/vn.lienganh.case.removed.v1.schema.json" in out
     assert generate.drift(tmp_path) == []
     assert (tmp_path / "schemas/released/kept.schema.json").exists()
 

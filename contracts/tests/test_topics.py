@@ -89,9 +89,10 @@ def test_every_topic_family_of_the_registry_names_declared_topics() -> None:
     for family, models in TOPIC_EVENT_TYPES.items():
         carried = [name for name in names if event_types_for(name) == models]
         assert carried, f"TOPIC_EVENT_TYPES[{family!r}] matches no declared topic"
-    assert event_types_for("agency.police.referrals.v1") == TOPIC_EVENT_TYPES[
-        agency_referrals_topic("{agency}")
-    ]
+    assert (
+        event_types_for("agency.police.referrals.v1")
+        == TOPIC_EVENT_TYPES[agency_referrals_topic("{agency}")]
+    )
     assert event_types_for("agency.police.referrals.v1.dlq") == ()
     assert event_types_for("agency.a.b.referrals.v1") == ()
 

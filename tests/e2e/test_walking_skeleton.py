@@ -8,7 +8,7 @@ import pytest
 from kafka import KafkaConsumer
 
 from contracts.topics import agency_referrals_topic
-from tests.support.system import RunningSystem, eventually
+from tests.support.system import RunningSystem, eventually, metric_value
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -101,7 +101,7 @@ def test_hotline_case_reaches_police_and_dolisa_and_closes_the_loop(system: Runn
     cases = {(c["case_type"], c["province_code"]): c["count"] for c in summary["cases"]}
     assert cases[("child_trafficking", "01")] >= 1
     metrics = system.get("reporting", "/metrics", None).text
-    assert 'lienganh_report_referrals{agency="police",state="accepted"}' in metrics
+    assert metric_value(metrics, "lienganh_report_referrals", agency="police", state="accepted")
     assert CANARY_NAME not in metrics
 
 

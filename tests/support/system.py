@@ -84,3 +84,14 @@ def eventually(check: Callable[[], T], timeout_s: float = 90.0, interval_s: floa
             if time.monotonic() > deadline:
                 raise
             time.sleep(interval_s)
+
+
+def metric_value(exposition: str, sample: str, **labels: str) -> float | None:
+    """The value of one sample in Prometheus text format, or None when absent."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(exposition):
+        for found in family.samples:
+            if found.name == sample and all(found.labels.get(k) == v for k, v in labels.items()):
+                return float(found.value)
+    return None

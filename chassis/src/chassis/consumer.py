@@ -28,6 +28,7 @@ from chassis.inbox import ProcessedEvent, claim_event
 from chassis.logs import bind_event_context
 from chassis.metrics import DEAD_LETTERS, EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from chassis.unit_of_work import UnitOfWork
+from contracts import deadletter
 from contracts.base import EventModel
 from contracts.envelope import Envelope, KafkaRecord, MalformedEvent, decode
 from contracts.registry import EVENT_MODELS
@@ -161,13 +162,13 @@ class EventProcessor:
         DEAD_LETTERS.labels(self.service, record.topic, reason).inc()
         headers = [
             *record.headers,
-            ("dlq-reason", reason.encode()),
-            ("dlq-error", error[:2000].encode("utf-8", errors="replace")),
-            ("dlq-consumer", self.consumer.encode()),
-            ("dlq-original-topic", record.topic.encode()),
-            ("dlq-original-partition", str(delivery.partition).encode()),
-            ("dlq-original-offset", str(delivery.offset).encode()),
-            ("dlq-failed-at", datetime.now(UTC).isoformat().encode()),
+            (deadletter.REASON, reason.encode()),
+            (deadletter.ERROR, error[:2000].encode("utf-8", errors="replace")),
+            (deadletter.CONSUMER, self.consumer.encode()),
+            (deadletter.ORIGINAL_TOPIC, record.topic.encode()),
+            (deadletter.ORIGINAL_PARTITION, str(delivery.partition).encode()),
+            (deadletter.ORIGINAL_OFFSET, str(delivery.offset).encode()),
+            (deadletter.FAILED_AT, datetime.now(UTC).isoformat().encode()),
         ]
         dead = KafkaRecord(
             topic=dlq_topic(record.topic), key=record.key, value=record.value, headers=headers

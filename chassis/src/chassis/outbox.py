@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -80,7 +79,7 @@ class OutboxRelay:
         *,
         service: str,
         batch_size: int = 500,
-        poll_interval_s: float = 0.02,
+        poll_interval_s: float = 0.1,
         max_backoff_s: float = 5.0,
     ) -> None:
         self._engine = engine
@@ -90,10 +89,16 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._max_backoff_s = max_backoff_s
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Relay until `stop` is set; a broker outage delays events, it never loses them."""
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
+        """Relay until `stop` is set; a broker outage delays events, it never loses them.
+
+        Rows committed by other processes (the API) are found by polling; `wake` lets
+        this process's own consumers cut the wait short.
+        """
+        wake = wake or asyncio.Event()
         backoff = self._poll_interval_s
         while not stop.is_set():
+            wake.clear()
             try:
                 published = await self.relay_once()
                 backoff = self._poll_interval_s
@@ -104,7 +109,7 @@ class OutboxRelay:
                 await _wait(stop, backoff)
                 continue
             if published == 0:
-                await _wait(stop, self._poll_interval_s)
+                await _wait_any((stop, wake), self._poll_interval_s)
 
     async def relay_once(self) -> int:
         """Publish one batch of pending rows; return how many were published."""
@@ -149,10 +154,19 @@ class OutboxRelay:
     def _mark_published(self, ids: list[int]) -> None:
         now = datetime.now(UTC)
         with Session(self._engine) as session, session.begin():
-            for row in session.exec(select(OutboxEvent).where(col(OutboxEvent.id).in_(ids))):
-                row.published_at = now
+            session.execute(
+                update(OutboxEvent).where(col(OutboxEvent.id).in_(ids)).values(published_at=now)
+            )
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    await _wait_any((stop,), seconds)
+
+
+async def _wait_any(events: tuple[asyncio.Event, ...], seconds: float) -> None:
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

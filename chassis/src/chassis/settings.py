@@ -29,7 +29,9 @@ class ServiceSettings(BaseSettings):
     worker_web_port: int = Field(
         default=6066, ge=1, le=65535, description="Port of the worker's ops endpoints."
     )
-    outbox_poll_interval_s: float = Field(default=0.02, gt=0)
+    outbox_poll_interval_s: float = Field(
+        default=0.05, gt=0, description="How often the relay looks for rows other processes wrote."
+    )
 
     def database_url_for(self, service: str) -> str:
         if self.database_url:

@@ -18,7 +18,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.engine import Engine
 
-from chassis.consumer import Delivery, EventProcessor
+from chassis.consumer import Delivery, EventProcessor, Outcome
 from chassis.db import check_database
 from chassis.outbox import OutboxRelay
 from chassis.publisher import KafkaPublisher
@@ -41,18 +41,20 @@ class WorkerSpec:
     processors: Mapping[str, EventProcessor]
     web_port: int = 6066
     relay_outbox: bool = True
-    outbox_poll_interval_s: float = 0.02
+    outbox_poll_interval_s: float = 0.1
     batch_size: int = 500
-    batch_wait_s: float = 0.005
+    batch_wait_s: float = 0.02
     periodic_jobs: Sequence[tuple[float, PeriodicJob]] = field(default_factory=tuple)
 
 
 class SharedPublisher:
-    """Starts the process's one producer on first use, whichever coroutine comes first."""
+    """The process's one producer, started on first use, and the relay's wake-up call."""
 
     def __init__(self, bootstrap_servers: str, client_id: str) -> None:
         self.publisher = KafkaPublisher(bootstrap_servers, client_id)
         self._lock = asyncio.Lock()
+        # Set when this process committed outbox rows: relay now instead of at the next poll.
+        self.outbox_written = asyncio.Event()
 
     async def get(self) -> KafkaPublisher:
         async with self._lock:
@@ -114,6 +116,8 @@ def _add_agent(
         async for events in batches:
             deliveries = [_delivery(event) for event in events]
             results = await asyncio.to_thread(processor.process_all, deliveries)
+            if any(result.outcome is Outcome.PROCESSED for result in results):
+                shared.outbox_written.set()
             dead = [result.dead_letter for result in results if result.dead_letter]
             if dead:
                 await _publish_until_sent(shared, dead)
@@ -161,7 +165,7 @@ def _add_relay(app: faust.App, spec: WorkerSpec, shared: SharedPublisher) -> Non
             service=spec.service,
             poll_interval_s=spec.outbox_poll_interval_s,
         )
-        await relay.run(asyncio.Event())
+        await relay.run(asyncio.Event(), wake=shared.outbox_written)
 
 
 def _add_ops_pages(app: faust.App, engine: Engine) -> None:
@@ -185,5 +189,6 @@ def _add_ops_pages(app: faust.App, engine: Engine) -> None:
 
 def run_worker(app: faust.App, loglevel: str = "info") -> None:
     """Run until SIGTERM/SIGINT; Faust commits the acked offsets on the way out."""
-    worker = faust.Worker(app, loglevel=loglevel, console_port=0)
+    # Keep the JSON logging of `chassis.logs`; Faust would install its own text format.
+    worker = faust.Worker(app, loglevel=loglevel, override_logging=False)
     worker.execute_from_commandline()

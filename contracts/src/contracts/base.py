@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -27,3 +27,8 @@ class EventModel(BaseModel):
     def subject(self) -> str:
         """The CloudEvents `subject`: the thing the event is about."""
         return self.partition_key()
+
+    @classmethod
+    def example(cls) -> Self:
+        """A synthetic instance for schemas, docs and tests; every event type defines one."""
+        raise NotImplementedError(f"{cls.__name__} has no example()")

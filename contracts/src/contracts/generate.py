@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from contracts import deadletter
 from contracts.base import EventModel
 from contracts.envelope import CORRELATION_ATTR, JSON_CONTENT_TYPE, encode, schema_uri
 from contracts.registry import EVENT_MODELS, TOPIC_EVENT_TYPES
@@ -379,15 +380,7 @@ def _cloud_event_headers() -> JSON:
 
 
 def _dead_letter_headers() -> JSON:
-    names = {
-        "dlq-reason": "Why: malformed, unknown_type, contract_violation, rejected, ...",
-        "dlq-error": "The error, e.g. `field.path: message` for each contract violation.",
-        "dlq-consumer": "The consumer (service subscription) that gave up on the record.",
-        "dlq-original-topic": "Topic the record was read from.",
-        "dlq-original-partition": "Its partition (decimal).",
-        "dlq-original-offset": "Its offset (decimal).",
-        "dlq-failed-at": "When it was dead-lettered (ISO 8601).",
-    }
+    names = deadletter.HEADERS
     return {
         "type": "object",
         "description": (
@@ -476,18 +469,21 @@ def _extra_files(root: Path, expected: dict[str, str]) -> list[str]:
     return sorted(relative for relative in found if relative not in expected)
 
 
+_DONE = {"missing": "created", "differs": "updated", "extra": "deleted"}
+
+
 def write(root: Path = CONTRACTS_DIR) -> list[str]:
-    """Write every generated file and delete stale ones; return what changed."""
-    changes = drift(root)
+    """Write every generated file and delete stale ones; return `created|updated|deleted: path`."""
+    changes = [change.split(": ", 1) for change in drift(root)]
     for relative, text in render_files().items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8", newline="\n")
-    for change in changes:
-        if change.startswith("extra: "):
-            (root / change.removeprefix("extra: ")).unlink()
-    return changes
+    for kind, relative in changes:
+        if kind == "extra":
+            (root / relative).unlink()
+    return [f"{_DONE[kind]}: {relative}" for kind, relative in changes]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -516,7 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     changes = write(args.root)
     for change in changes:
-        print(f"updated ({change})")
+        print(change)
     print(f"{len(changes)} file(s) changed in {args.root}")
     return 0
 

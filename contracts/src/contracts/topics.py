@@ -124,8 +124,8 @@ def domain_topics(
                 partitions=partitions,
                 retention_ms=-1,
                 producer=f"agencies:{agency}",
-                consumers=("referrals", "cases"),
-                description=f"Updates from {agency}: referral actions and cases it detected.",
+                consumers=("referrals",),
+                description=f"Updates from {agency}: what it did with referrals addressed to it.",
             )
         )
     return topics

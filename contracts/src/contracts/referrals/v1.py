@@ -109,8 +109,8 @@ class ReferralUpdateRefused(EventModel):
     case_id: str = Field(description="The case; the partition key.")
     agency: str = Field(description="Agency whose update was refused.")
     action: str = Field(description="The refused action's event type.")
-    expected_version: int = Field(description="Version the agency based its action on.")
-    current_version: int = Field(description="Version the referral actually has.")
+    expected_version: int = Field(ge=1, description="Version the agency based its action on.")
+    current_version: int = Field(ge=1, description="Version the referral actually has.")
     reason: str = Field(description="Why the update was refused.")
     occurred_at: datetime = Field(description="When it was refused (UTC).")
 

@@ -62,9 +62,9 @@ def system_processes(
     database_urls = database_urls or {}
     public_key = str(data_dir / "keys" / "jwt-public.pem")
     specs: list[ProcessSpec] = []
-    deployments: list[tuple[str, str, dict[str, str]]] = [(name, name.upper(), {}) for name in CORE_SERVICES] + [
-        (f"agency-{agency}", "AGENCY", {"AGENCY": agency}) for agency in agencies
-    ]
+    deployments: list[tuple[str, str, dict[str, str]]] = [
+        (name, name.upper(), {}) for name in CORE_SERVICES
+    ] + [(f"agency-{agency}", "AGENCY", {"AGENCY": agency}) for agency in agencies]
     for name, prefix, own_env in deployments:
         module = "agencies" if name.startswith("agency-") else name
         env = {

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from functools import partial
 
 import faust
-from sqlmodel import SQLModel
 from fastapi import FastAPI
+from sqlmodel import SQLModel
 
 from chassis.api import create_service_app
 from chassis.consumer import EventProcessor

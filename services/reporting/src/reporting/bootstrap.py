@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import faust
-from sqlmodel import SQLModel
 from fastapi import FastAPI
+from sqlmodel import SQLModel
 
 from chassis.api import create_service_app
 from chassis.consumer import EventProcessor, Handler

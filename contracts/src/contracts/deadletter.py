@@ -1,0 +1,21 @@
+"""What a dead-letter record carries besides the original record: `dlq-*` headers."""
+
+from __future__ import annotations
+
+REASON = "dlq-reason"
+ERROR = "dlq-error"
+CONSUMER = "dlq-consumer"
+ORIGINAL_TOPIC = "dlq-original-topic"
+ORIGINAL_PARTITION = "dlq-original-partition"
+ORIGINAL_OFFSET = "dlq-original-offset"
+FAILED_AT = "dlq-failed-at"
+
+HEADERS: dict[str, str] = {
+    REASON: "Why: malformed, unknown_type, contract_violation, rejected, handler_error.",
+    ERROR: "The error, e.g. `field.path: message` for each contract violation.",
+    CONSUMER: "The consumer (service subscription) that gave up on the record.",
+    ORIGINAL_TOPIC: "Topic the record was read from.",
+    ORIGINAL_PARTITION: "Its partition (decimal).",
+    ORIGINAL_OFFSET: "Its offset (decimal).",
+    FAILED_AT: "When it was dead-lettered (ISO 8601).",
+}

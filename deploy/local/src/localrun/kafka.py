@@ -1,0 +1,287 @@
+"""A real single-node Apache Kafka (KRaft) from Maven Central jars, on loopback.
+
+`make run`, the test suite and the benchmarks all start their broker through `LocalBroker`:
+jars fetched once with Maven (cached by the pom's hash), storage formatted once, the broker
+started with a small heap and waited for until it answers — never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+from kafka.admin import KafkaAdminClient
+
+logger = logging.getLogger(__name__)
+
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
+DEFAULT_HEAP = "-Xms128m -Xmx384m"
+# Small-footprint JVM for a 2-core machine: one GC thread, no JIT tiers beyond C1+C2 default.
+JVM_FLAGS = ("-XX:+UseSerialGC", "-XX:MaxMetaspaceSize=128m", "-Djava.awt.headless=true")
+
+
+class PrerequisiteMissing(RuntimeError):
+    """Java 17+ or Maven is not installed; the message says what to install."""
+
+
+def kafka_dir() -> Path:
+    """deploy/local/kafka, where pom.xml, the log config and the cached jars live."""
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "deploy" / "local" / "kafka"
+        if (candidate / "pom.xml").exists():
+            return candidate
+    raise FileNotFoundError("deploy/local/kafka/pom.xml not found above " + __file__)
+
+
+def check_prerequisites() -> None:
+    java = shutil.which("java")
+    if java is None:
+        raise PrerequisiteMissing(
+            "Java 17+ is needed to run Apache Kafka: install it (e.g. `apt-get install "
+            "openjdk-17-jre-headless`) and make sure `java` is on PATH."
+        )
+    version = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    match = re.search(r'version "(\d+)', version)
+    if match is None or int(match.group(1)) < 17:
+        raise PrerequisiteMissing(f"Java 17+ is needed to run Apache Kafka; found: {version!r}")
+    if shutil.which("mvn") is None:
+        raise PrerequisiteMissing(
+            "Maven is needed to fetch Apache Kafka from Maven Central: install it "
+            "(e.g. `apt-get install maven`) and make sure `mvn` is on PATH."
+        )
+
+
+def ensure_kafka_jars(libs_dir: Path | None = None) -> Path:
+    """Copy Kafka's runtime jars into libs/ with Maven, unless the pom has not changed."""
+    pom = kafka_dir() / "pom.xml"
+    libs = libs_dir or Path(os.environ.get("LIENGANH_KAFKA_LIBS", kafka_dir() / "libs"))
+    stamp = libs / ".pom.sha256"
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest and any(libs.glob("kafka_2.13-*.jar")):
+        return libs
+    check_prerequisites()
+    logger.info("fetching Apache Kafka jars into %s", libs)
+    if libs.exists():
+        shutil.rmtree(libs)
+    libs.mkdir(parents=True)
+    result = subprocess.run(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+            "-DincludeScope=runtime",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"Maven could not fetch Kafka:\n{result.stdout}\n{result.stderr}")
+    stamp.write_text(digest)
+    return libs
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LocalBroker:
+    """One KRaft node (broker + controller) in `data_dir`, restartable on the same ports."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        controller_port: int | None = None,
+        heap: str = DEFAULT_HEAP,
+        libs_dir: Path | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.controller_port = controller_port or free_port()
+        self.heap = heap
+        self.libs_dir = libs_dir
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "broker.log"
+
+    def start(self, timeout_s: float = 120.0) -> None:
+        libs = ensure_kafka_jars(self.libs_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self._write_config()
+        if not (self.data_dir / "logs" / "meta.properties").exists():
+            self._format(libs, config)
+        with self.log_file.open("ab") as log:
+            self._process = subprocess.Popen(
+                [
+                    "java",
+                    *self.heap.split(),
+                    *JVM_FLAGS,
+                    f"-Dlog4j2.configurationFile={kafka_dir() / 'log4j2.properties'}",
+                    "-cp",
+                    f"{libs}/*",
+                    "kafka.Kafka",
+                    str(config),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._wait_until_ready(timeout_s)
+        logger.info("Kafka ready on %s", self.bootstrap_servers)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Controlled shutdown (SIGTERM), then SIGKILL if it hangs. Idempotent."""
+        self._signal_and_wait(signal.SIGTERM, timeout_s)
+
+    def kill(self) -> None:
+        """Crash the broker (SIGKILL), for fault-injection tests."""
+        self._signal_and_wait(signal.SIGKILL, 10.0)
+
+    def __enter__(self) -> LocalBroker:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _signal_and_wait(self, sig: signal.Signals, timeout_s: float) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            logger.warning("Kafka did not stop in %.0fs; killing it", timeout_s)
+            process.kill()
+            process.wait()
+
+    def _write_config(self) -> Path:
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
+            f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            "log.dirs": str(self.data_dir / "logs"),
+            "num.partitions": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "6",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",  # topics come from the declared list
+            "num.network.threads": "2",
+            "num.io.threads": "2",
+            "background.threads": "2",
+        }
+        path = self.data_dir / "server.properties"
+        path.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+        return path
+
+    def _format(self, libs: Path, config: Path) -> None:
+        cluster_id = _kafka_uuid()
+        result = subprocess.run(
+            [
+                "java",
+                "-cp",
+                f"{libs}/*",
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                cluster_id,
+                "-c",
+                str(config),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+
+    def _wait_until_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self._process is None or self._process.poll() is not None:
+                raise RuntimeError(f"Kafka exited while starting:\n{self._log_tail()}")
+            admin = None
+            if _accepts_connections(self.port):  # cheap check first: no client backoff
+                try:
+                    admin = KafkaAdminClient(
+                        bootstrap_servers=self.bootstrap_servers, request_timeout_ms=5000
+                    )
+                except Exception:
+                    admin = None
+            if admin is not None:
+                try:
+                    admin.describe_cluster()
+                    return
+                except Exception as error:  # still electing its controller: try again
+                    logger.debug("Kafka not ready yet: %s", error)
+                finally:
+                    admin.close()
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"Kafka not ready after {timeout_s:.0f}s:\n{self._log_tail()}")
+            time.sleep(0.2)
+
+    def _log_tail(self, lines: int = 30) -> str:
+        if not self.log_file.exists():
+            return ""
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _accepts_connections(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _kafka_uuid() -> str:
+    """A cluster id as `StorageTool random-uuid` makes it: 16 random bytes, base64url."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

@@ -1,0 +1,58 @@
+"""Create the declared topics (idempotently) with kafka-python's admin client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from contracts.topics import TopicSpec
+
+logger = logging.getLogger(__name__)
+
+
+class TopicMismatch(RuntimeError):
+    """An existing topic does not match its declaration (e.g. partition count)."""
+
+
+def create_topics(bootstrap_servers: str, specs: Sequence[TopicSpec]) -> list[str]:
+    """Create missing topics, verify existing ones; return the names created."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="lienganh-topics")
+    try:
+        existing = set(admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        if missing:
+            try:
+                admin.create_topics(
+                    [
+                        NewTopic(
+                            name=spec.name,
+                            num_partitions=spec.partitions,
+                            replication_factor=1,
+                            topic_configs=spec.configs(),
+                        )
+                        for spec in missing
+                    ]
+                )
+            except TopicAlreadyExistsError:
+                logger.info("some topics were created concurrently")
+        _verify_partitions(admin, specs)
+        return [spec.name for spec in missing]
+    finally:
+        admin.close()
+
+
+def _verify_partitions(admin: KafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    described = {
+        topic["name"]: len(topic["partitions"])
+        for topic in admin.describe_topics([spec.name for spec in specs])
+    }
+    wrong = [
+        f"{spec.name}: {described.get(spec.name)} partitions, declared {spec.partitions}"
+        for spec in specs
+        if described.get(spec.name) != spec.partitions
+    ]
+    if wrong:
+        raise TopicMismatch("; ".join(wrong))

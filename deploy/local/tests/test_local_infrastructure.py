@@ -1,0 +1,60 @@
+"""The local broker, topic creation and PostgreSQL helpers the suite and `make run` rely on."""
+
+from __future__ import annotations
+
+import pytest
+from kafka.admin import KafkaAdminClient
+
+from contracts.topics import TopicSpec, declared_topics
+from localrun import kafka as local_kafka
+from localrun.topics import TopicMismatch, create_topics
+
+pytestmark = [pytest.mark.kafka]
+
+
+def test_missing_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(local_kafka.shutil, "which", lambda name: None)
+    with pytest.raises(local_kafka.PrerequisiteMissing, match="Java 17\\+ is needed"):
+        local_kafka.check_prerequisites()
+
+
+def test_missing_maven_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
+    real_which = local_kafka.shutil.which
+    monkeypatch.setattr(
+        local_kafka.shutil, "which", lambda name: None if name == "mvn" else real_which(name)
+    )
+    with pytest.raises(local_kafka.PrerequisiteMissing, match="Maven is needed"):
+        local_kafka.check_prerequisites()
+
+
+def test_every_declared_topic_exists_with_its_partitions(kafka_broker):
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap_servers)
+    try:
+        described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics()}
+    finally:
+        admin.close()
+    for spec in declared_topics():
+        assert described[spec.name] == spec.partitions
+
+
+def test_creating_topics_again_is_a_no_op(kafka_broker):
+    assert create_topics(kafka_broker.bootstrap_servers, declared_topics()) == []
+
+
+def test_a_topic_declared_with_other_partitions_is_refused(kafka_broker):
+    spec = declared_topics()[0]
+    wrong = TopicSpec(**{**spec.model_dump(), "partitions": spec.partitions + 1})
+    with pytest.raises(TopicMismatch, match=spec.name):
+        create_topics(kafka_broker.bootstrap_servers, [wrong])
+
+
+@pytest.mark.postgres
+def test_postgres_creates_a_usable_database(postgres_server):
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(postgres_server.create_database("infra_check"))
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("select 1")).scalar() == 1
+    finally:
+        engine.dispose()
