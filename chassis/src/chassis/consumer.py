@@ -24,7 +24,7 @@ from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlmodel import Session
 
 from chassis.db import transaction
-from chassis.inbox import ProcessedEvent, claim_event
+from chassis.inbox import ProcessedEvent, already_claimed, claim_event
 from chassis.logs import bind_event_context
 from chassis.metrics import DEAD_LETTERS, EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from chassis.unit_of_work import UnitOfWork
@@ -37,6 +37,8 @@ from contracts.topics import dlq_topic
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, Any], None]
+Work = tuple[int, Envelope, EventModel, Handler]
+_DatabaseDown = (OperationalError, SAInterfaceError)
 
 
 class RejectedEvent(Exception):
@@ -84,79 +86,146 @@ class EventProcessor:
         self._retry_interval_s = retry_interval_s
 
     def process_all(self, deliveries: list[Delivery]) -> list[Result]:
-        return [self.process(delivery) for delivery in deliveries]
+        """Apply a batch in one transaction, each event in its own savepoint.
+
+        One commit per batch instead of per event; a poison event rolls back only its own
+        savepoint. If the database is unavailable the whole batch is retried until it is back.
+        """
+        started = time.perf_counter()
+        results: list[Result | None] = [None] * len(deliveries)
+        work: list[Work] = []
+        for index, delivery in enumerate(deliveries):
+            parsed = self._parse(delivery)
+            if isinstance(parsed, Result):
+                results[index] = parsed
+            else:
+                work.append((index, *parsed))
+        if work:
+            for index, result in self._apply_until_durable(deliveries, work).items():
+                results[index] = result
+        if deliveries:
+            EVENT_PROCESSING_SECONDS.labels(self.service, deliveries[0].record.topic).observe(
+                (time.perf_counter() - started) / len(deliveries)
+            )
+        final = [result for result in results if result is not None]
+        for delivery, result in zip(deliveries, final, strict=True):
+            event_type = delivery.record.header("ce_type") or "unknown"
+            EVENTS_CONSUMED.labels(
+                self.service, delivery.record.topic, _bounded(event_type), result.outcome.value
+            ).inc()
+        return final
 
     def process(self, delivery: Delivery) -> Result:
-        record = delivery.record
-        started = time.perf_counter()
+        return self.process_all([delivery])[0]
+
+    def _parse(self, delivery: Delivery) -> Result | tuple[Envelope, EventModel, Handler]:
+        """Decode and validate; a Result when the record needs no transaction."""
         try:
-            envelope = decode(record)
+            envelope = decode(delivery.record)
         except MalformedEvent as error:
-            return self._dead_letter(delivery, "malformed", str(error), "unknown")
+            return self._dead_letter(delivery, "malformed", str(error))
         model = EVENT_MODELS.get(envelope.type)
         if model is None:
             return self._dead_letter(
-                delivery, "unknown_type", f"no contract for type {envelope.type!r}", "unknown"
+                delivery, "unknown_type", f"no contract for type {envelope.type!r}"
             )
         handler = self._handlers.get(model)
         if handler is None:
-            return self._count(record, envelope.type, Result(Outcome.IGNORED))
+            return Result(Outcome.IGNORED)
         try:
             event = model.model_validate(envelope.data)
         except ValidationError as error:
-            return self._dead_letter(
-                delivery, "contract_violation", _describe(error), envelope.type
-            )
-        with bind_event_context(envelope.id, envelope.correlation_id, envelope.type):
-            try:
-                result = self._apply_until_durable(envelope, event, handler)
-            except RejectedEvent as error:
-                return self._dead_letter(delivery, "rejected", str(error), envelope.type)
-            except Exception as error:
-                logger.exception("handler failed; dead-lettering the event")
-                return self._dead_letter(
-                    delivery, "handler_error", f"{type(error).__name__}: {error}", envelope.type
-                )
-        EVENT_PROCESSING_SECONDS.labels(self.service, record.topic).observe(
-            time.perf_counter() - started
-        )
-        return self._count(record, envelope.type, result)
+            return self._dead_letter(delivery, "contract_violation", _describe(error))
+        return envelope, event, handler
 
     def _apply_until_durable(
-        self, envelope: Envelope, event: EventModel, handler: Handler
-    ) -> Result:
+        self, deliveries: list[Delivery], work: list[Work]
+    ) -> dict[int, Result]:
         while True:
             try:
-                return self._apply(envelope, event, handler)
-            except (OperationalError, SAInterfaceError):
-                logger.warning("database unavailable; retrying the event", exc_info=True)
+                try:
+                    return self._apply_together(work)
+                except _DatabaseDown:
+                    raise
+                except Exception:
+                    # Some event failed: redo the batch one savepoint per event to isolate it.
+                    with transaction(self._engine) as session:
+                        return {
+                            index: self._apply_one(
+                                session, deliveries[index], envelope, event, handler
+                            )
+                            for index, envelope, event, handler in work
+                        }
+            except _DatabaseDown:
+                logger.warning("database unavailable; retrying the batch", exc_info=True)
                 time.sleep(self._retry_interval_s)
 
-    def _apply(self, envelope: Envelope, event: EventModel, handler: Handler) -> Result:
-        try:
-            with transaction(self._engine) as session:
-                if not claim_event(session, consumer=self.consumer, event_id=envelope.id):
-                    return Result(Outcome.DUPLICATE)
-                handler(
-                    UnitOfWork(
-                        session=session,
-                        source=f"/{self.service}",
-                        correlation_id=envelope.correlation_id or envelope.id,
-                        cause=envelope,
-                    ),
-                    event,
+    def _apply_together(self, work: list[Work]) -> dict[int, Result]:
+        """The fast path: the whole batch in one transaction, no savepoints."""
+        results: dict[int, Result] = {}
+        with transaction(self._engine) as session:
+            done = already_claimed(
+                session, self.consumer, [envelope.id for _, envelope, _, _ in work]
+            )
+            for index, envelope, event, handler in work:
+                if envelope.id in done:
+                    results[index] = Result(Outcome.DUPLICATE)
+                    continue
+                done.add(envelope.id)
+                session.add(
+                    ProcessedEvent(
+                        consumer=self.consumer, event_id=envelope.id, processed_at=datetime.now(UTC)
+                    )
                 )
-        except IntegrityError:
-            if self._already_processed(envelope.id):
-                return Result(Outcome.DUPLICATE)
-            raise
-        return Result(Outcome.PROCESSED)
+                with bind_event_context(envelope.id, envelope.correlation_id, envelope.type):
+                    handler(self._unit_of_work(session, envelope), event)
+                results[index] = Result(Outcome.PROCESSED)
+        return results
 
-    def _already_processed(self, event_id: str) -> bool:
-        with Session(self._engine) as session:
-            return session.get(ProcessedEvent, (self.consumer, event_id)) is not None
+    def _unit_of_work(self, session: Session, envelope: Envelope) -> UnitOfWork:
+        return UnitOfWork(
+            session=session,
+            source=f"/{self.service}",
+            correlation_id=envelope.correlation_id or envelope.id,
+            cause=envelope,
+        )
 
-    def _dead_letter(self, delivery: Delivery, reason: str, error: str, event_type: str) -> Result:
+    def _apply_one(
+        self,
+        session: Session,
+        delivery: Delivery,
+        envelope: Envelope,
+        event: EventModel,
+        handler: Handler,
+    ) -> Result:
+        with bind_event_context(envelope.id, envelope.correlation_id, envelope.type):
+            savepoint = session.begin_nested()
+            try:
+                if not claim_event(session, consumer=self.consumer, event_id=envelope.id):
+                    savepoint.rollback()
+                    return Result(Outcome.DUPLICATE)
+                handler(self._unit_of_work(session, envelope), event)
+                session.flush()
+                savepoint.commit()
+                return Result(Outcome.PROCESSED)
+            except _DatabaseDown:
+                raise
+            except IntegrityError as error:
+                savepoint.rollback()
+                if session.get(ProcessedEvent, (self.consumer, envelope.id)) is not None:
+                    return Result(Outcome.DUPLICATE)  # a concurrent consumer claimed it first
+                return self._dead_letter(delivery, "handler_error", f"IntegrityError: {error}")
+            except RejectedEvent as error:
+                savepoint.rollback()
+                return self._dead_letter(delivery, "rejected", str(error))
+            except Exception as error:
+                savepoint.rollback()
+                logger.exception("handler failed; dead-lettering the event")
+                return self._dead_letter(
+                    delivery, "handler_error", f"{type(error).__name__}: {error}"
+                )
+
+    def _dead_letter(self, delivery: Delivery, reason: str, error: str) -> Result:
         record = delivery.record
         logger.warning("dead-lettering record: %s: %s", reason, error[:200])
         DEAD_LETTERS.labels(self.service, record.topic, reason).inc()
@@ -173,11 +242,12 @@ class EventProcessor:
         dead = KafkaRecord(
             topic=dlq_topic(record.topic), key=record.key, value=record.value, headers=headers
         )
-        return self._count(record, event_type, Result(Outcome.DEAD_LETTERED, dead))
+        return Result(Outcome.DEAD_LETTERED, dead)
 
-    def _count(self, record: KafkaRecord, event_type: str, result: Result) -> Result:
-        EVENTS_CONSUMED.labels(self.service, record.topic, event_type, result.outcome.value).inc()
-        return result
+
+def _bounded(event_type: str) -> str:
+    """Metric label: a known contract type, or "unknown" (untrusted input must not add series)."""
+    return event_type if event_type in EVENT_MODELS else "unknown"
 
 
 def _describe(error: ValidationError) -> str:

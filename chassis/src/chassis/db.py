@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
+
+_SQLITE_BEGIN = "lienganh_sqlite_begin"
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
 
 
 def create_db_engine(url: str) -> Engine:
@@ -21,7 +26,7 @@ def create_db_engine(url: str) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     event.listen(engine, "connect", _configure_sqlite_connection)
-    event.listen(engine, "begin", _begin_immediate)
+    event.listen(engine, "begin", _begin)
     return engine
 
 
@@ -36,21 +41,42 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_immediate(connection: Any) -> None:
-    # Take the write lock at BEGIN: two processes upgrading read locks would deadlock.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _begin(connection: Any) -> None:
+    # A writing transaction takes the write lock at BEGIN (two processes upgrading read locks
+    # would deadlock); readers begin deferred so they never block a writer (WAL).
+    mode = connection.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_tables(engine: Engine, tables: Sequence[type[SQLModel]]) -> None:
     """Create the service's own tables (idempotent)."""
-    SQLModel.metadata.create_all(engine, tables=[model.__table__ for model in tables])  # type: ignore[attr-defined]
+    tables_ = [model.__table__ for model in tables]  # type: ignore[attr-defined]
+    SQLModel.metadata.create_all(_writer(engine), tables=tables_)
 
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
+    """One writing unit of work: commit on success, roll back on any error."""
+    with (
+        _write_lock(engine),
+        Session(_writer(engine), expire_on_commit=False) as session,
+        session.begin(),
+    ):
         yield session
+
+
+def _write_lock(engine: Engine) -> threading.Lock | nullcontext[None]:
+    # SQLite has one writer at a time, and its busy handler waits by sleeping (up to 100 ms
+    # a try): threads of one process queue on a lock instead, and only other processes
+    # ever meet the busy handler.
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(str(engine.url), threading.Lock())
+
+
+def _writer(engine: Engine) -> Engine:
+    return engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
 
 
 def check_database(engine: Engine) -> None:

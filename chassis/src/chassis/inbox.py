@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 
 class ProcessedEvent(SQLModel, table=True):
@@ -28,3 +28,13 @@ def claim_event(session: Session, *, consumer: str, event_id: str) -> bool:
     )
     session.flush()
     return True
+
+
+def already_claimed(session: Session, consumer: str, event_ids: list[str]) -> set[str]:
+    """Which of these events the consumer has processed (one query for a whole batch)."""
+    found = session.exec(
+        select(ProcessedEvent.event_id)
+        .where(ProcessedEvent.consumer == consumer)
+        .where(col(ProcessedEvent.event_id).in_(event_ids))
+    )
+    return set(found)

@@ -94,3 +94,19 @@ def test_an_event_type_the_consumer_does_not_handle_is_ignored(processor: EventP
 
     record = encode(ReferralStateChanged.example(), topic="referrals.events.v1", source="/t")
     assert processor.process(delivery(record)).outcome is Outcome.IGNORED
+
+
+def test_one_poison_event_in_a_batch_spoils_only_itself(processor: EventProcessor):
+    cases = [CaseReceived.example().model_copy(update={"case_id": f"case-{i}"}) for i in range(5)]
+    cases[2] = cases[2].model_copy(update={"reported_by": "poison"})
+    batch = [delivery(encode(c, topic=CASES_EVENTS, source="/t"), i) for i, c in enumerate(cases)]
+    outcomes = [result.outcome for result in processor.process_all(batch)]
+    assert outcomes == [Outcome.PROCESSED] * 2 + [Outcome.DEAD_LETTERED] + [Outcome.PROCESSED] * 2
+    assert sorted(seen(processor)) == ["case-0", "case-1", "case-3", "case-4"]
+
+
+def test_a_duplicate_within_one_batch_has_one_effect(processor: EventProcessor):
+    record = encode(CaseReceived.example(), topic=CASES_EVENTS, source="/tests")
+    outcomes = [r.outcome for r in processor.process_all([delivery(record), delivery(record, 1)])]
+    assert outcomes == [Outcome.PROCESSED, Outcome.DUPLICATE]
+    assert seen(processor) == [CaseReceived.example().case_id]

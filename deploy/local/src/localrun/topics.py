@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -44,15 +45,25 @@ def create_topics(bootstrap_servers: str, specs: Sequence[TopicSpec]) -> list[st
         admin.close()
 
 
-def _verify_partitions(admin: KafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
-    described = {
-        topic["name"]: len(topic["partitions"])
-        for topic in admin.describe_topics([spec.name for spec in specs])
-    }
-    wrong = [
-        f"{spec.name}: {described.get(spec.name)} partitions, declared {spec.partitions}"
-        for spec in specs
-        if described.get(spec.name) != spec.partitions
-    ]
-    if wrong:
-        raise TopicMismatch("; ".join(wrong))
+def _verify_partitions(
+    admin: KafkaAdminClient, specs: Sequence[TopicSpec], timeout_s: float = 30.0
+) -> None:
+    """Every topic has its declared partitions (new ones may take a moment to show them)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = {
+            topic["name"]: len(topic["partitions"])
+            for topic in admin.describe_topics([spec.name for spec in specs])
+        }
+        settling = [spec for spec in specs if not described.get(spec.name)]
+        if settling and time.monotonic() < deadline:
+            time.sleep(0.1)
+            continue
+        wrong = [
+            f"{spec.name}: {described.get(spec.name)} partitions, declared {spec.partitions}"
+            for spec in specs
+            if described.get(spec.name) != spec.partitions
+        ]
+        if wrong:
+            raise TopicMismatch("; ".join(wrong))
+        return
