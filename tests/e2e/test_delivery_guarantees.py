@@ -57,7 +57,7 @@ def test_poison_records_are_dead_lettered_and_the_next_event_is_processed(system
         found = {}
         for record in read_topic(system.bootstrap, dlq_topic(CASES_EVENTS)):
             headers = {name: value.decode() for name, value in record.headers}
-            if record.key == key and headers["dlq-consumer"] == "referrals.cases":
+            if record.key == key and headers["dlq-consumer"] == "referrals.cases.events.v1":
                 found[headers["dlq-reason"]] = headers
         assert set(found) == {"malformed", "contract_violation"}
         return found

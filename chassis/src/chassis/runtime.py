@@ -1,26 +1,90 @@
-"""Pieces every composition root assembles: the database and the token verifier."""
+"""What every composition root assembles: database, API app, worker app.
+
+Each service's `bootstrap.py` says only what is its own (tables, routers, subscriptions);
+the wiring they share is here once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import faust
+from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from chassis.api import create_service_app
 from chassis.auth import TokenVerifier
-from chassis.db import create_db_engine, create_tables
+from chassis.consumer import EventProcessor, Handler
+from chassis.db import check_database, create_db_engine, create_tables
 from chassis.inbox import ProcessedEvent
+from chassis.logs import configure_logging
 from chassis.outbox import OutboxEvent
 from chassis.settings import ServiceSettings
+from chassis.worker import WorkerSpec, build_worker_app
+from contracts.base import EventModel
+
+Subscriptions = Mapping[str, Mapping[type[EventModel], Handler]]
 
 
-def open_database(
-    settings: ServiceSettings, database_name: str, tables: Sequence[type[SQLModel]]
+def open_service(
+    settings: ServiceSettings, service: str, tables: Sequence[type[SQLModel]]
 ) -> Engine:
-    """The service's own database, with its tables plus the outbox and inbox."""
-    engine = create_db_engine(settings.database_url_for(database_name))
+    """Logging, then the service's own database with its tables plus outbox and inbox."""
+    configure_logging(service, settings.log_level)
+    engine = create_db_engine(settings.database_url_for(service))
     create_tables(engine, [*tables, OutboxEvent, ProcessedEvent])
     return engine
+
+
+def api_app(
+    settings: ServiceSettings,
+    *,
+    service: str,
+    title: str,
+    engine: Engine,
+    routers: Sequence[APIRouter],
+) -> FastAPI:
+    """The service's FastAPI app: ops routes, token verification, `app.state.engine`."""
+    app = create_service_app(
+        service=service,
+        title=title,
+        routers=routers,
+        readiness_checks=[lambda: check_database(engine)],
+    )
+    app.state.token_verifier = load_token_verifier(settings)
+    app.state.engine = engine
+    return app
+
+
+def worker_app(
+    settings: ServiceSettings,
+    *,
+    service: str,
+    engine: Engine,
+    subscriptions: Subscriptions,
+    relay_outbox: bool = True,
+) -> faust.App:
+    """The service's Faust worker: one idempotent processor per subscribed topic."""
+    processors = {
+        topic: EventProcessor(
+            service=service, consumer=f"{service}.{topic}", engine=engine, handlers=handlers
+        )
+        for topic, handlers in subscriptions.items()
+    }
+    return build_worker_app(
+        WorkerSpec(
+            service=service,
+            group_id=f"lienganh-{service}",
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            data_dir=settings.data_dir,
+            engine=engine,
+            processors=processors,
+            web_port=settings.worker_web_port,
+            relay_outbox=relay_outbox,
+            outbox_poll_interval_s=settings.outbox_poll_interval_s,
+        )
+    )
 
 
 def load_token_verifier(settings: ServiceSettings) -> TokenVerifier:
