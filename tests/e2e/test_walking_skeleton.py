@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 
+import httpx
 import pytest
 from kafka import KafkaConsumer
 
-from contracts.topics import agency_referrals_topic
+from contracts.topics import NOTIFICATIONS_EVENTS, agency_referrals_topic
 from tests.support.system import RunningSystem, eventually, metric_value
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
@@ -37,7 +39,13 @@ def test_hotline_case_reaches_police_and_dolisa_and_closes_the_loop(system: Runn
     dolisa = system.token("dolisa-caseworker-hn-01", "dolisa", ["case_worker"], ["01"])
     coordinator = system.token("coordinator-hn-01", "dolisa", ["coordinator"], ["01"])
 
-    created = system.post("cases", "/cases", hotline, report())
+    correlation_id = f"walk-{uuid.uuid4()}"
+    created = httpx.post(
+        system.url("cases", "/cases"),
+        json=report(),
+        headers={"Authorization": f"Bearer {hotline}", "X-Correlation-ID": correlation_id},
+        timeout=10,
+    )
     assert created.status_code == 201, created.text
     case_id = created.json()["case_id"]
 
@@ -100,6 +108,19 @@ def test_hotline_case_reaches_police_and_dolisa_and_closes_the_loop(system: Runn
     summary = eventually(counted)
     cases = {(c["case_type"], c["province_code"]): c["count"] for c in summary["cases"]}
     assert cases[("child_trafficking", "01")] >= 1
+    # The intake request's correlation id reached the inspector's notification, through
+    # cases → referrals → notifications (the acceptance carries the accept request's id).
+    delivered = [
+        record
+        for record in read_topic(system.bootstrap, NOTIFICATIONS_EVENTS)
+        if json.loads(record.value)["case_id"] == case_id
+        and json.loads(record.value)["recipient_id"] == "police-inspector-hn-01"
+    ]
+    assert delivered
+    assert {dict(r.headers)["ce_correlationid"].decode() for r in delivered} == {correlation_id}
+    worker_logs = (system.data_dir / "logs" / "notifications-worker.log").read_text()
+    assert correlation_id in worker_logs
+
     metrics = system.get("reporting", "/metrics", None).text
     assert metric_value(metrics, "lienganh_report_referrals", agency="police", state="accepted")
     assert CANARY_NAME not in metrics

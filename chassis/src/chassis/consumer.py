@@ -179,6 +179,8 @@ class EventProcessor:
                 )
                 with bind_event_context(envelope.id, envelope.correlation_id, envelope.type):
                     handler(self._unit_of_work(session, envelope), event)
+                    # One line per event: the correlation id follows a case across services.
+                    logger.info("event applied by %s", self.consumer)
                 results[index] = Result(Outcome.PROCESSED)
         return results
 
