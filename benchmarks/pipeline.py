@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cases.synthetic import generate_reports  # noqa: E402
 from contracts.cases.v1 import CaseReceived  # noqa: E402
 from contracts.envelope import encode  # noqa: E402
 from contracts.topics import CASES_EVENTS, DEFAULT_AGENCIES, declared_topics  # noqa: E402
@@ -87,29 +88,13 @@ async def raw_kafka(bootstrap: str, count: int, size: int) -> float:
         await consumer.stop()
 
 
-def synthetic_case(rng: random.Random) -> dict:
-    # Synthetic only: a made-up name; the generator of issue 3 will replace this.
-    given = rng.choice(["An", "Bình", "Chi", "Dũng", "Hoa", "Lan", "Minh", "Nam", "Thảo", "Vy"])
-    family = rng.choice(["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi"])
-    return {
-        "channel": "hotline_111",
-        "case_type": "child_trafficking",
-        "risk_level": rng.choice(["urgent", "high"]),
-        "province_code": "01",
-        "commune_code": "00070",
-        "child": {
-            "full_name": f"{family} Thị Giả {given}",
-            "date_of_birth": f"{rng.randint(2009, 2019)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
-            "sex": rng.choice(["female", "male"]),
-        },
-        "consent": {"child_consented": True, "guardian_consented": True},
-    }
-
-
 async def submit_cases(system: RunningSystem, count: int, concurrency: int) -> float:
     token = system.token("bench-hotline", "hotline_111", ["intake"], ["01"])
-    rng = random.Random(7)
-    bodies = [synthetic_case(rng) for _ in range(count)]
+    # Every case must reach a notification: consent given, province with seeded officers.
+    bodies = [
+        {**report, "consent": {"child_consented": True, "guardian_consented": True}}
+        for report in generate_reports(count, seed=7, duplicate_rate=0, provinces=("01",))
+    ]
     queue: asyncio.Queue[dict] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
@@ -187,7 +172,9 @@ def main() -> None:
             try:
                 intake_s = asyncio.run(submit_cases(system, args.cases, args.concurrency))
                 lat, span = latencies(system.data_dir, args.cases, timeout_s=600)
-                pids = {**system.supervisor.pids(), "kafka-broker": broker.pid}
+                pids = system.supervisor.pids()
+                if broker.pid is not None:
+                    pids["kafka-broker"] = broker.pid
                 rss = peak_rss_mib(pids)
             finally:
                 system.supervisor.stop()

@@ -1,0 +1,155 @@
+"""Seeded synthetic case reports: realistic fake children, real communes, plausible mixes.
+
+Names are assembled from common Vietnamese name parts (with their diacritics), never taken
+from a real record. A share of reports re-reports an earlier child through another channel,
+sometimes typed without diacritics — the duplicates the cases service must link.
+"""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from collections.abc import Iterator
+from datetime import date, timedelta
+from functools import cache
+
+from vietnam_provinces import Ward
+
+FAMILY = (
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+    "Lý",
+)
+MIDDLE = {
+    "female": ("Thị", "Ngọc", "Thu", "Thanh", "Bảo"),
+    "male": ("Văn", "Đức", "Minh", "Quốc", "Hữu"),
+}
+GIVEN = {
+    "female": ("Hoa", "Lan", "Mai", "Hương", "Linh", "Trang", "Thảo", "Vy", "Ngân", "Hà"),
+    "male": ("An", "Bình", "Dũng", "Hùng", "Khoa", "Long", "Nam", "Phúc", "Quân", "Tuấn"),
+}
+
+# Rough shares: most detected cases are child labour; trafficking is rarer but urgent.
+CASE_TYPES = {
+    "child_labour": 40,
+    "hazardous_child_labour": 20,
+    "at_risk": 20,
+    "child_trafficking": 12,
+    "forced_labour": 8,
+}
+CHANNELS = {
+    "hotline_111": 25,
+    "school": 15,
+    "labour_inspection": 15,
+    "commune_collaborator": 15,
+    "police": 10,
+    "dolisa": 8,
+    "ngo": 7,
+    "media": 3,
+    "self_report": 2,
+}
+RISK_BY_TYPE = {
+    "child_trafficking": ("urgent", "high"),
+    "forced_labour": ("urgent", "high"),
+    "hazardous_child_labour": ("high", "medium"),
+    "child_labour": ("medium", "low"),
+    "at_risk": ("medium", "low"),
+}
+
+
+@cache
+def _communes() -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (f"{int(ward.province_code):02d}", f"{int(ward.code):05d}") for ward in Ward.iter_all()
+    )
+
+
+def strip_diacritics(text: str) -> str:
+    """'Nguyễn Thị Hoa' → 'Nguyen Thi Hoa' (đ/Đ have no decomposition, so map them)."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+
+
+def generate_reports(
+    count: int,
+    *,
+    seed: int = 2026,
+    duplicate_rate: float = 0.05,
+    today: date = date(2026, 11, 1),
+    provinces: tuple[str, ...] = (),
+) -> Iterator[dict]:
+    """`count` request bodies for `POST /cases`, the same for the same seed."""
+    rng = random.Random(seed)
+    communes = [c for c in _communes() if not provinces or c[0] in provinces]
+    earlier: list[dict] = []
+    for _ in range(count):
+        if earlier and rng.random() < duplicate_rate:
+            report = _re_report(rng, rng.choice(earlier))
+        else:
+            report = _new_report(rng, rng.choice(communes), today)
+            earlier.append(report)
+        yield report
+
+
+def _new_report(rng: random.Random, commune: tuple[str, str], today: date) -> dict:
+    sex = rng.choice(("female", "male"))
+    case_type = _weighted(rng, CASE_TYPES)
+    age = rng.randint(5, 17)
+    born = today - timedelta(days=age * 365 + rng.randint(0, 364))
+    employer = case_type in {"hazardous_child_labour", "child_labour"} and rng.random() < 0.6
+    return {
+        "channel": _weighted(rng, CHANNELS),
+        "case_type": case_type,
+        "risk_level": rng.choice(RISK_BY_TYPE[case_type]),
+        "province_code": commune[0],
+        "commune_code": commune[1],
+        "child": {
+            "full_name": " ".join(
+                (rng.choice(FAMILY), rng.choice(MIDDLE[sex]), rng.choice(GIVEN[sex]))
+            ),
+            "date_of_birth": born.isoformat(),
+            "sex": sex,
+        },
+        "circumstances": {
+            "employer_identified": employer,
+            "out_of_school": rng.random() < (0.5 if age >= 12 else 0.2),
+            "signs_of_forced_labour": case_type in {"child_trafficking", "forced_labour"}
+            or rng.random() < 0.05,
+        },
+        "consent": _consent(rng, age),
+    }
+
+
+def _re_report(rng: random.Random, original: dict) -> dict:
+    """The same child through another channel; the name sometimes typed without accents."""
+    child = dict(original["child"])
+    if rng.random() < 0.5:
+        child["full_name"] = strip_diacritics(child["full_name"])
+    others = [channel for channel in CHANNELS if channel != original["channel"]]
+    return {**original, "channel": rng.choice(others), "child": child}
+
+
+def _consent(rng: random.Random, age: int) -> dict:
+    roll = rng.random()
+    if roll < 0.05:
+        return {"legal_override_reason": "Police duty: suspected crime against a child"}
+    if roll < 0.10:
+        return {"child_consented": False, "guardian_consented": False}
+    return {"child_consented": True if age >= 7 else None, "guardian_consented": True}
+
+
+def _weighted(rng: random.Random, weights: dict[str, int]) -> str:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
