@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.topics import DEFAULT_AGENCIES
+from localrun.kafka import free_port
 from localrun.supervisor import ProcessSpec
 
 CORE_SERVICES = ("cases", "referrals", "notifications", "reporting")
@@ -39,13 +39,6 @@ class Ports:
             api={name: free_port() for name in names},
             worker={name: free_port() for name in names},
         )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def system_processes(

@@ -9,7 +9,7 @@ from agencies.adapters.tables import InboxReferral
 from agencies.domain.actions import decide
 from chassis.consumer import RejectedEvent
 from chassis.unit_of_work import UnitOfWork
-from contracts.agencies.v1 import ReferralAction, ReferralRejected
+from contracts.agencies.v1 import ReferralAction
 from contracts.referrals.v1 import ReferralRequested, ReferralStateChanged
 from contracts.topics import agency_updates_topic
 from contracts.vocabulary import ReferralState
@@ -85,12 +85,3 @@ def act_on_referral(
 
 def _visible(referral: InboxReferral, provinces: frozenset[str]) -> bool:
     return "*" in provinces or referral.province_code in provinces
-
-
-__all__ = [
-    "ReferralNotFound",
-    "ReferralRejected",
-    "act_on_referral",
-    "follow_state",
-    "receive_referral",
-]
