@@ -31,7 +31,7 @@ from chassis.unit_of_work import UnitOfWork
 from contracts import deadletter
 from contracts.base import EventModel
 from contracts.envelope import Envelope, KafkaRecord, MalformedEvent, decode
-from contracts.registry import EVENT_MODELS
+from contracts.registry import EVENT_MODELS, UnknownEventType, model_for
 from contracts.topics import dlq_topic
 
 logger = logging.getLogger(__name__)
@@ -124,11 +124,10 @@ class EventProcessor:
             envelope = decode(delivery.record)
         except MalformedEvent as error:
             return self._dead_letter(delivery, "malformed", str(error))
-        model = EVENT_MODELS.get(envelope.type)
-        if model is None:
-            return self._dead_letter(
-                delivery, "unknown_type", f"no contract for type {envelope.type!r}"
-            )
+        try:
+            model = model_for(envelope.type)
+        except UnknownEventType as error:
+            return self._dead_letter(delivery, "unknown_type", str(error))
         handler = self._handlers.get(model)
         if handler is None:
             return Result(Outcome.IGNORED)

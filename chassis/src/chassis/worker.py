@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,6 @@ from chassis.publisher import KafkaPublisher
 from contracts.envelope import KafkaRecord
 
 logger = logging.getLogger(__name__)
-
-PeriodicJob = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -44,7 +42,6 @@ class WorkerSpec:
     outbox_poll_interval_s: float = 0.1
     batch_size: int = 500
     batch_wait_s: float = 0.02
-    periodic_jobs: Sequence[tuple[float, PeriodicJob]] = field(default_factory=tuple)
 
 
 class SharedPublisher:
@@ -83,8 +80,6 @@ def build_worker_app(spec: WorkerSpec) -> faust.App:
         _add_agent(app, topic_name, processor, shared, spec)
     if spec.relay_outbox:
         _add_relay(app, spec, shared)
-    for interval, job in spec.periodic_jobs:
-        app.timer(interval=interval)(job)
     _add_ops_pages(app, spec.engine)
 
     async def stop_publisher(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

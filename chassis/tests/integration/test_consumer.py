@@ -110,3 +110,24 @@ def test_a_duplicate_within_one_batch_has_one_effect(processor: EventProcessor):
     outcomes = [r.outcome for r in processor.process_all([delivery(record), delivery(record, 1)])]
     assert outcomes == [Outcome.PROCESSED, Outcome.DUPLICATE]
     assert seen(processor) == [CaseReceived.example().case_id]
+
+
+def test_outbox_gauges_show_backlog_and_age(database_url: str):
+    from chassis.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+    from chassis.outbox import OutboxRelay
+    from chassis.publisher import KafkaPublisher
+    from chassis.unit_of_work import unit_of_work
+
+    engine = create_db_engine(database_url)
+    create_tables(engine, [OutboxEvent])
+    for _ in range(3):
+        with unit_of_work(engine, source="/tests") as uow:
+            uow.publish(CaseReceived.example(), topic=CASES_EVENTS)
+    relay = OutboxRelay(engine, KafkaPublisher("127.0.0.1:1", "unused"), service="gauge-test")
+    assert len(relay._pending()) == 3
+    assert OUTBOX_BACKLOG.labels("gauge-test")._value.get() == 3
+    assert OUTBOX_OLDEST_AGE.labels("gauge-test")._value.get() > 0
+    relay._mark_published([row.id for row in relay._pending() if row.id])
+    assert relay._pending() == []
+    assert OUTBOX_BACKLOG.labels("gauge-test")._value.get() == 0
+    assert OUTBOX_OLDEST_AGE.labels("gauge-test")._value.get() == 0
