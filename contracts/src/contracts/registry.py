@@ -2,33 +2,65 @@
 
 from __future__ import annotations
 
-from contracts.agencies.v1 import ReferralAccepted, ReferralAcknowledged, ReferralRejected
+from contracts.agencies.v1 import (
+    CaseReported,
+    ReferralAccepted,
+    ReferralAcknowledged,
+    ReferralCompleted,
+    ReferralFailed,
+    ReferralHeld,
+    ReferralRejected,
+    ReferralResumed,
+    ReferralStarted,
+    ReferralTransferred,
+)
+from contracts.audit.v1 import AuditRecorded
 from contracts.base import EventModel
-from contracts.cases.v1 import CaseReceived
-from contracts.notifications.v1 import NotificationDelivered
-from contracts.referrals.v1 import ReferralRequested, ReferralStateChanged, ReferralUpdateRefused
+from contracts.cases.v1 import (
+    CaseConsentRecorded,
+    CaseDeadlineMissed,
+    CaseMerged,
+    CaseReceived,
+    CaseStageChanged,
+)
+from contracts.notifications.v1 import NotificationDelivered, NotificationFailed
+from contracts.referrals.v1 import (
+    ReferralEscalated,
+    ReferralRequested,
+    ReferralStateChanged,
+    ReferralUpdateRefused,
+)
 
-EVENT_MODELS: dict[str, type[EventModel]] = {
-    model.ce_type: model
-    for model in (
-        CaseReceived,
-        ReferralRequested,
-        ReferralStateChanged,
-        ReferralUpdateRefused,
-        ReferralAcknowledged,
-        ReferralAccepted,
-        ReferralRejected,
-        NotificationDelivered,
-    )
-}
+AGENCY_ACTIONS: tuple[type[EventModel], ...] = (
+    ReferralAcknowledged,
+    ReferralAccepted,
+    ReferralRejected,
+    ReferralStarted,
+    ReferralHeld,
+    ReferralResumed,
+    ReferralCompleted,
+    ReferralFailed,
+    ReferralTransferred,
+)
 
 # Which event types may appear on which family of topics (agency topics by pattern).
 TOPIC_EVENT_TYPES: dict[str, tuple[type[EventModel], ...]] = {
-    "cases.events.v1": (CaseReceived,),
-    "referrals.events.v1": (ReferralStateChanged, ReferralUpdateRefused),
-    "notifications.events.v1": (NotificationDelivered,),
+    "cases.events.v1": (
+        CaseReceived,
+        CaseStageChanged,
+        CaseDeadlineMissed,
+        CaseConsentRecorded,
+        CaseMerged,
+    ),
+    "referrals.events.v1": (ReferralStateChanged, ReferralUpdateRefused, ReferralEscalated),
+    "notifications.events.v1": (NotificationDelivered, NotificationFailed),
+    "audit.events.v1": (AuditRecorded,),
     "agency.{agency}.referrals.v1": (ReferralRequested, ReferralStateChanged),
-    "agency.{agency}.updates.v1": (ReferralAcknowledged, ReferralAccepted, ReferralRejected),
+    "agency.{agency}.updates.v1": (*AGENCY_ACTIONS, CaseReported),
+}
+
+EVENT_MODELS: dict[str, type[EventModel]] = {
+    model.ce_type: model for models in TOPIC_EVENT_TYPES.values() for model in models
 }
 
 

@@ -124,7 +124,7 @@ def domain_topics(
                 partitions=partitions,
                 retention_ms=-1,
                 producer=f"agencies:{agency}",
-                consumers=("referrals",),
+                consumers=("referrals", "cases"),
                 description=f"Updates from {agency}: what it did with referrals addressed to it.",
             )
         )

@@ -82,3 +82,55 @@ class ReferralState(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class CaseStage(StrEnum):
+    """The six steps of the national case-management process (Decree 56/2017/NĐ-CP)."""
+
+    RECEIVED = "received"
+    ASSESSED = "assessed"
+    NEEDS_IDENTIFIED = "needs_identified"
+    PLAN_APPROVED = "plan_approved"
+    PLAN_IN_PROGRESS = "plan_in_progress"
+    REVIEWED = "reviewed"
+    CLOSED = "closed"
+
+
+class SupportNeed(StrEnum):
+    """Support and intervention needs named by the provincial plans."""
+
+    EDUCATION = "education"
+    SOCIAL_ASSISTANCE = "social_assistance"
+    HEALTH_CARE = "health_care"
+    PSYCHOLOGICAL_SUPPORT = "psychological_support"
+    LEGAL_AID = "legal_aid"
+    VOCATIONAL_TRAINING = "vocational_training"
+    FAMILY_ECONOMIC_SUPPORT = "family_economic_support"
+    SAFE_ACCOMMODATION = "safe_accommodation"
+    FAMILY_TRACING_REINTEGRATION = "family_tracing_reintegration"
+
+
+class CaseClock(StrEnum):
+    """The legal clocks of a case; their limits are configuration."""
+
+    EMERGENCY_INTERVENTION = "emergency_intervention"  # 12 hours, child at serious risk
+    PLAN_APPROVAL = "plan_approval"  # 5 working days
+
+
+class NotificationChannel(StrEnum):
+    IN_APP = "in_app"
+    EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
+
+
+class AuditAction(StrEnum):
+    READ = "read"
+    CREATE = "create"
+    UPDATE = "update"
+    EXPORT = "export"
+
+
+class AuditOutcome(StrEnum):
+    ALLOWED = "allowed"
+    DENIED = "denied"

@@ -6,12 +6,13 @@ when `expected_version` matches the referral's current version.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar
 
 from pydantic import Field
 
 from contracts.base import EventModel
+from contracts.vocabulary import CaseType, Channel, RiskLevel, Sex
 
 
 class ReferralAction(EventModel):
@@ -55,6 +56,172 @@ class ReferralRejected(ReferralAction):
     @classmethod
     def example(cls) -> ReferralRejected:
         return cls(**_EXAMPLE, reason="Not in this agency's mandate")
+
+
+class ReferralStarted(ReferralAction):
+    """The agency started working on an accepted referral (in-progress)."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.referral.started.v1"
+
+    @classmethod
+    def example(cls) -> ReferralStarted:
+        return cls(**{**_EXAMPLE, "expected_version": 3})
+
+
+class ReferralHeld(ReferralAction):
+    """The agency paused its work (on-hold), saying why."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.referral.held.v1"
+
+    reason: str = Field(min_length=1, description="Why the work is paused.")
+
+    @classmethod
+    def example(cls) -> ReferralHeld:
+        return cls(**{**_EXAMPLE, "expected_version": 4}, reason="Child moved to another commune")
+
+
+class ReferralResumed(ReferralAction):
+    """The agency resumed work on a held referral (back to in-progress)."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.referral.resumed.v1"
+
+    @classmethod
+    def example(cls) -> ReferralResumed:
+        return cls(**{**_EXAMPLE, "expected_version": 5})
+
+
+class ReferralOutcome(EventModel):
+    """What the agency achieved. Each agency fills its own fields; none names a person."""
+
+    # police
+    investigation_opened: bool | None = Field(default=None, description="Police.")
+    victims_rescued: int | None = Field(default=None, ge=0, description="Police.")
+    suspects_identified: int | None = Field(default=None, ge=0, description="Police.")
+    # labour inspection
+    inspection_done: bool | None = Field(default=None, description="Labour inspection.")
+    violation_found: bool | None = Field(default=None, description="Labour inspection.")
+    sanction: str | None = Field(default=None, description="Labour inspection: sanction imposed.")
+    # education
+    enrolled: bool | None = Field(default=None, description="Education: enrolled in school.")
+    returned_to_school: bool | None = Field(default=None, description="Education.")
+    school_name: str | None = Field(default=None, description="Education: the school.")
+    # dolisa
+    services_delivered: tuple[str, ...] = Field(
+        default=(), description="DOLISA: support services delivered (SupportNeed codes)."
+    )
+    note: str | None = Field(default=None, description="Free text, without identity.")
+
+
+class ReferralCompleted(ReferralAction):
+    """The agency finished its part, with an outcome."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.referral.completed.v1"
+
+    outcome: ReferralOutcome = Field(description="What was achieved.")
+
+    @classmethod
+    def example(cls) -> ReferralCompleted:
+        return cls(
+            **{**_EXAMPLE, "expected_version": 4},
+            outcome=ReferralOutcome(investigation_opened=True, victims_rescued=1),
+        )
+
+
+class ReferralFailed(ReferralAction):
+    """The agency could not carry out its part."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.referral.failed.v1"
+
+    reason: str = Field(min_length=1, description="Why it failed.")
+
+    @classmethod
+    def example(cls) -> ReferralFailed:
+        return cls(**{**_EXAMPLE, "expected_version": 4}, reason="Family left the province")
+
+
+class ReferralTransferred(ReferralAction):
+    """The agency declines and names the agency that should act instead: a rejection plus a
+    new referral to `to_agency`, linked to this one."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.referral.transferred.v1"
+
+    to_agency: str = Field(min_length=1, description="Agency that should act instead.")
+    reason: str = Field(min_length=1, description="Why the other agency should act.")
+
+    @classmethod
+    def example(cls) -> ReferralTransferred:
+        return cls(**_EXAMPLE, to_agency="labour_inspection", reason="Workplace case, no crime")
+
+
+class ReportedChild(EventModel):
+    """Identity of a child an agency reports. It travels only on that agency's updates
+    topic, which only the cases and referrals services may read (Kafka ACLs)."""
+
+    full_name: str = Field(min_length=1, max_length=200, description="Child's full name.")
+    date_of_birth: date | None = Field(default=None, description="Known or estimated.")
+    sex: Sex = Field(description="female, male or unknown.")
+    address: str | None = Field(default=None, max_length=500, description="Home address.")
+    phone: str | None = Field(default=None, max_length=30, description="Contact phone.")
+    guardian_name: str | None = Field(default=None, max_length=200, description="Guardian.")
+    guardian_phone: str | None = Field(default=None, max_length=30, description="Guardian's phone.")
+
+
+class ReportedWorkplace(EventModel):
+    """A workplace or employer, when known."""
+
+    name: str | None = Field(default=None, max_length=200, description="Workplace name.")
+    address: str | None = Field(default=None, max_length=500, description="Its address.")
+    employer_name: str | None = Field(default=None, max_length=200, description="Employer.")
+    industry: str | None = Field(default=None, max_length=100, description="Sector.")
+
+
+class CaseReported(EventModel):
+    """An agency detected a case and hands it to the cases service as an intake."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.agency.case_reported.v1"
+
+    case_id: str = Field(
+        description="UUID the agency chose for the new case; the cases service keeps it, so a "
+        "resent report creates no second case. The partition key."
+    )
+    agency: str = Field(description="Reporting agency; must match the topic's agency.")
+    channel: Channel = Field(description="Intake channel (e.g. police, labour_inspection).")
+    case_type: CaseType = Field(description="What kind of harm is suspected.")
+    risk_level: RiskLevel = Field(description="Urgency as the agency assessed it.")
+    province_code: str = Field(pattern=r"^\d{2}$", description="2025 province code.")
+    commune_code: str = Field(pattern=r"^\d{5}$", description="Commune (ward) code.")
+    child: ReportedChild = Field(description="Who the child is (sensitive).")
+    workplace: ReportedWorkplace | None = Field(default=None, description="When known.")
+    employer_identified: bool = Field(default=False, description="A workplace is known.")
+    out_of_school: bool = Field(default=False, description="School-age and not attending.")
+    signs_of_forced_labour: bool = Field(default=False, description="Signs were observed.")
+    child_consented: bool | None = Field(default=None, description="The child's consent.")
+    guardian_consented: bool = Field(default=False, description="The guardian's consent.")
+    legal_override_reason: str | None = Field(
+        default=None, max_length=500, description="Legal ground to act without consent."
+    )
+    summary: str | None = Field(default=None, max_length=4000, description="What was seen.")
+    reported_by: str = Field(description="Subject of the officer who reported it.")
+    reported_at: datetime = Field(description="When the agency detected it (UTC).")
+
+    @classmethod
+    def example(cls) -> CaseReported:
+        return cls(
+            case_id="2a4c6e80-1b3d-4f5a-8c7e-9d0f1a2b3c4d",
+            agency="labour_inspection",
+            channel=Channel.LABOUR_INSPECTION,
+            case_type=CaseType.HAZARDOUS_CHILD_LABOUR,
+            risk_level=RiskLevel.HIGH,
+            province_code="79",
+            commune_code="26506",
+            child=ReportedChild(full_name="Trần Văn Mẫu", sex=Sex.MALE),
+            workplace=ReportedWorkplace(name="Xưởng may Mẫu", industry="garment"),
+            employer_identified=True,
+            guardian_consented=True,
+            child_consented=True,
+            reported_by="labour-inspector-hcm-01",
+            reported_at=datetime.fromisoformat("2026-11-02T07:00:00+00:00"),
+        )
 
 
 _EXAMPLE: dict[str, object] = {

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar
 
 from pydantic import Field
 
 from contracts.base import EventModel
-from contracts.vocabulary import AgeBand, CaseType, Channel, ConsentBasis, RiskLevel, Sex
+from contracts.vocabulary import (
+    AgeBand,
+    CaseClock,
+    CaseStage,
+    CaseType,
+    Channel,
+    ConsentBasis,
+    RiskLevel,
+    Sex,
+    SupportNeed,
+)
 
 
 class CaseCircumstances(EventModel):
@@ -66,4 +76,137 @@ class CaseReceived(EventModel):
             owner_agency="dolisa",
             reported_by="hotline-operator-01",
             received_at=datetime.fromisoformat("2026-11-02T08:15:00+00:00"),
+        )
+
+
+_CASE_ID = "0b9a7f5e-1a7c-4a53-9d61-5a3f3b2e8c10"
+
+
+class CaseFacts(EventModel):
+    """What every later case event repeats so consumers need no lookup (no identity)."""
+
+    case_id: str = Field(description="Case identifier (UUID), the partition key.")
+    case_type: CaseType = Field(description="Kind of case.")
+    risk_level: RiskLevel = Field(description="Current urgency of the case.")
+    province_code: str = Field(pattern=r"^\d{2}$", description="Province of the case.")
+    owner_agency: str = Field(description="Agency that owns the case.")
+
+
+class CaseStageChanged(CaseFacts):
+    """The case moved to another step of the six-step process (or was re-planned)."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.case.stage_changed.v1"
+
+    from_stage: CaseStage = Field(description="Step the case was in.")
+    to_stage: CaseStage = Field(description="Step the case is in now.")
+    actor: str = Field(description="Subject of the officer who moved the case.")
+    reason: str | None = Field(default=None, description="Why (required for closure).")
+    needs: tuple[SupportNeed, ...] = Field(
+        default=(), description="Support needs identified (needs_identified and later)."
+    )
+    plan_agencies: tuple[str, ...] = Field(
+        default=(), description="Agencies the approved plan involves."
+    )
+    review_date: date | None = Field(default=None, description="When the plan is reviewed.")
+    received_at: datetime = Field(description="When the case was received (clocks start).")
+    occurred_at: datetime = Field(description="When the step changed (UTC).")
+
+    @classmethod
+    def example(cls) -> CaseStageChanged:
+        return cls(
+            case_id=_CASE_ID,
+            case_type=CaseType.CHILD_TRAFFICKING,
+            risk_level=RiskLevel.URGENT,
+            province_code="01",
+            owner_agency="dolisa",
+            from_stage=CaseStage.NEEDS_IDENTIFIED,
+            to_stage=CaseStage.PLAN_APPROVED,
+            actor="dolisa-caseworker-hn-01",
+            needs=(SupportNeed.SAFE_ACCOMMODATION, SupportNeed.PSYCHOLOGICAL_SUPPORT),
+            plan_agencies=("dolisa", "police"),
+            review_date=date(2026, 12, 2),
+            received_at=datetime.fromisoformat("2026-11-02T08:15:00+00:00"),
+            occurred_at=datetime.fromisoformat("2026-11-04T09:00:00+00:00"),
+        )
+
+
+class CaseDeadlineMissed(CaseFacts):
+    """A legal clock of the case ran out before its step was reached (emitted once)."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.case.deadline_missed.v1"
+
+    clock: CaseClock = Field(description="Which clock ran out.")
+    stage: CaseStage = Field(description="Step the case was still in.")
+    due_at: datetime = Field(description="When the step was due (UTC).")
+    detected_at: datetime = Field(description="When the miss was noticed (UTC).")
+
+    @classmethod
+    def example(cls) -> CaseDeadlineMissed:
+        return cls(
+            case_id=_CASE_ID,
+            case_type=CaseType.CHILD_TRAFFICKING,
+            risk_level=RiskLevel.URGENT,
+            province_code="01",
+            owner_agency="dolisa",
+            clock=CaseClock.EMERGENCY_INTERVENTION,
+            stage=CaseStage.RECEIVED,
+            due_at=datetime.fromisoformat("2026-11-02T20:15:00+00:00"),
+            detected_at=datetime.fromisoformat("2026-11-02T20:15:30+00:00"),
+        )
+
+
+class CaseConsentRecorded(CaseFacts):
+    """Consent of the child and guardian, or a legal override, was recorded or changed."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.case.consent_recorded.v1"
+
+    consent_basis: ConsentBasis = Field(description="The resulting ground for referrals.")
+    child_consented: bool | None = Field(
+        description="The child's consent; null when the child is under 7."
+    )
+    guardian_consented: bool = Field(description="The guardian's consent.")
+    legal_override_reason: str | None = Field(
+        default=None, description="Legal ground to act without consent, when used."
+    )
+    actor: str = Field(description="Who recorded it.")
+    occurred_at: datetime = Field(description="When it was recorded (UTC).")
+
+    @classmethod
+    def example(cls) -> CaseConsentRecorded:
+        return cls(
+            case_id=_CASE_ID,
+            case_type=CaseType.CHILD_TRAFFICKING,
+            risk_level=RiskLevel.URGENT,
+            province_code="01",
+            owner_agency="dolisa",
+            consent_basis=ConsentBasis.LEGAL_OVERRIDE,
+            child_consented=False,
+            guardian_consented=False,
+            legal_override_reason="Criminal Procedure Code: police duty to protect a victim",
+            actor="dolisa-caseworker-hn-01",
+            occurred_at=datetime.fromisoformat("2026-11-02T08:20:00+00:00"),
+        )
+
+
+class CaseMerged(CaseFacts):
+    """A coordinator confirmed two reports are one child: `merged_case_id` lives on in
+    `case_id`, which took over its referrals and history."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.case.merged.v1"
+
+    merged_case_id: str = Field(description="The duplicate case, now closed into case_id.")
+    actor: str = Field(description="Coordinator who confirmed the merge.")
+    occurred_at: datetime = Field(description="When the merge was confirmed (UTC).")
+
+    @classmethod
+    def example(cls) -> CaseMerged:
+        return cls(
+            case_id=_CASE_ID,
+            case_type=CaseType.CHILD_TRAFFICKING,
+            risk_level=RiskLevel.URGENT,
+            province_code="01",
+            owner_agency="dolisa",
+            merged_case_id="7e6d5c4b-3a29-4817-b6a5-948372615041",
+            actor="dolisa-coordinator-hn-01",
+            occurred_at=datetime.fromisoformat("2026-11-03T10:00:00+00:00"),
         )

@@ -11,7 +11,13 @@ from contracts.agencies.v1 import (
     ReferralAccepted,
     ReferralAcknowledged,
     ReferralAction,
+    ReferralCompleted,
+    ReferralFailed,
+    ReferralHeld,
     ReferralRejected,
+    ReferralResumed,
+    ReferralStarted,
+    ReferralTransferred,
 )
 from contracts.vocabulary import ReferralState as S
 
@@ -33,6 +39,12 @@ ACTION_TARGETS: dict[type[ReferralAction], S] = {
     ReferralAcknowledged: S.RECEIVED,
     ReferralAccepted: S.ACCEPTED,
     ReferralRejected: S.REJECTED,
+    ReferralStarted: S.IN_PROGRESS,
+    ReferralHeld: S.ON_HOLD,
+    ReferralResumed: S.IN_PROGRESS,
+    ReferralCompleted: S.COMPLETED,
+    ReferralFailed: S.FAILED,
+    ReferralTransferred: S.REJECTED,  # plus a new referral to the named agency
 }
 
 

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from contracts.agencies.v1 import ReferralOutcome
 from contracts.base import EventModel
 from contracts.vocabulary import AgeBand, CaseType, ReferralState, RiskLevel
 
@@ -80,6 +81,19 @@ class ReferralStateChanged(EventModel):
     deadline: datetime | None = Field(
         default=None, description="When the next step is due in the new state (UTC)."
     )
+    owner_agency: str = Field(
+        default="dolisa", description="The case owner (the sender), told of every outcome."
+    )
+    outcome: ReferralOutcome | None = Field(
+        default=None, description="What the agency achieved, on completion."
+    )
+    transferred_to: str | None = Field(
+        default=None, description="On a transfer: the agency named to act instead."
+    )
+    linked_referral_id: str | None = Field(
+        default=None,
+        description="The referral this one replaces (transfer, re-route) or is replaced by.",
+    )
     occurred_at: datetime = Field(description="When the change happened (UTC).")
 
     @classmethod
@@ -125,4 +139,46 @@ class ReferralUpdateRefused(EventModel):
             current_version=2,
             reason="stale version: referral is at version 2",
             occurred_at=datetime.fromisoformat("2026-11-02T08:41:00+00:00"),
+        )
+
+
+class ReferralEscalated(EventModel):
+    """A referral stayed in an open state past its deadline.
+
+    `reminder` 0 is the escalation itself, emitted once per breach; reminders 1, 2, …
+    repeat at the policy's interval while the referral stays overdue.
+    """
+
+    ce_type: ClassVar[str] = "vn.lienganh.referral.escalated.v1"
+
+    referral_id: str = Field(description="Referral identifier (UUID).")
+    case_id: str = Field(description="The case; the partition key.")
+    agency: str = Field(description="Agency that missed the deadline.")
+    lead: bool = Field(description="Whether that agency leads the response.")
+    case_type: CaseType = Field(description="Kind of case.")
+    risk_level: RiskLevel = Field(description="Urgency of the case.")
+    province_code: str = Field(pattern=r"^\d{2}$", description="Province of the case.")
+    owner_agency: str = Field(default="dolisa", description="The case owner (the sender).")
+    state: ReferralState = Field(description="The open state the referral is stuck in.")
+    deadline: datetime = Field(description="The deadline that passed (UTC).")
+    reminder: int = Field(ge=0, description="0 for the escalation, then 1, 2, … reminders.")
+    rerouted_to: str | None = Field(
+        default=None, description="Agency the policy re-routed the referral to, if any."
+    )
+    escalated_at: datetime = Field(description="When the breach was noticed (UTC).")
+
+    @classmethod
+    def example(cls) -> ReferralEscalated:
+        return cls(
+            referral_id="5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f",
+            case_id="0b9a7f5e-1a7c-4a53-9d61-5a3f3b2e8c10",
+            agency="police",
+            lead=True,
+            case_type=CaseType.CHILD_TRAFFICKING,
+            risk_level=RiskLevel.URGENT,
+            province_code="01",
+            state=ReferralState.REQUESTED,
+            deadline=datetime.fromisoformat("2026-11-02T10:15:02+00:00"),
+            reminder=0,
+            escalated_at=datetime.fromisoformat("2026-11-02T10:15:05+00:00"),
         )
