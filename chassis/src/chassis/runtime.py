@@ -21,7 +21,7 @@ from chassis.inbox import ProcessedEvent
 from chassis.logs import configure_logging
 from chassis.outbox import OutboxEvent
 from chassis.settings import ServiceSettings
-from chassis.worker import WorkerSpec, build_worker_app
+from chassis.worker import ScheduledJob, WorkerSpec, build_worker_app
 from contracts.base import EventModel
 
 Subscriptions = Mapping[str, Mapping[type[EventModel], Handler]]
@@ -64,8 +64,10 @@ def worker_app(
     engine: Engine,
     subscriptions: Subscriptions,
     relay_outbox: bool = True,
+    jobs: Sequence[ScheduledJob] = (),
 ) -> faust.App:
-    """The service's Faust worker: one idempotent processor per subscribed topic."""
+    """The service's Faust worker: one idempotent processor per subscribed topic, plus the
+    service's scheduled jobs."""
     processors = {
         topic: EventProcessor(
             service=service, consumer=f"{service}.{topic}", engine=engine, handlers=handlers
@@ -83,6 +85,7 @@ def worker_app(
             web_port=settings.worker_web_port,
             relay_outbox=relay_outbox,
             outbox_poll_interval_s=settings.outbox_poll_interval_s,
+            jobs=jobs,
         )
     )
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,20 @@ from chassis.publisher import KafkaPublisher
 from contracts.envelope import KafkaRecord
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """Work a worker does on a timer, e.g. sweeping for missed deadlines.
+
+    `run(now)` is synchronous (it runs in a thread) and returns how many events it staged
+    in the outbox. It must be safe to run twice for the same `now` and on several replicas
+    at once: state in the database, not in memory, decides what is still to do.
+    """
+
+    name: str
+    interval_s: float
+    run: Callable[[datetime], int]
 
 
 @dataclass
@@ -42,6 +57,7 @@ class WorkerSpec:
     outbox_poll_interval_s: float = 0.1
     batch_size: int = 500
     batch_wait_s: float = 0.02
+    jobs: Sequence[ScheduledJob] = field(default_factory=tuple)
 
 
 class SharedPublisher:
@@ -80,6 +96,8 @@ def build_worker_app(spec: WorkerSpec) -> faust.App:
         _add_agent(app, topic_name, processor, shared, spec)
     if spec.relay_outbox:
         _add_relay(app, spec, shared)
+    for job in spec.jobs:
+        _add_job(app, job, shared)
     _add_ops_pages(app, spec.engine)
 
     async def stop_publisher(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -161,6 +179,22 @@ def _add_relay(app: faust.App, spec: WorkerSpec, shared: SharedPublisher) -> Non
             poll_interval_s=spec.outbox_poll_interval_s,
         )
         await relay.run(asyncio.Event(), wake=shared.outbox_written)
+
+
+def _add_job(app: faust.App, job: ScheduledJob, shared: SharedPublisher) -> None:
+    async def run_periodically() -> None:
+        while True:
+            try:
+                staged = await asyncio.to_thread(job.run, datetime.now(UTC))
+                if staged:
+                    shared.outbox_written.set()
+            except Exception:
+                # A failed sweep is retried at the next tick; its state is in the database.
+                logger.exception("scheduled job failed", extra={"job": job.name})
+            await asyncio.sleep(job.interval_s)
+
+    run_periodically.__name__ = f"job_{job.name}"
+    app.task(run_periodically)
 
 
 def _add_ops_pages(app: faust.App, engine: Engine) -> None:
