@@ -4,43 +4,55 @@ from __future__ import annotations
 
 import faust
 from fastapi import FastAPI
-from sqlmodel import SQLModel
 
-from chassis.runtime import api_app, open_service, worker_app
-from contracts.cases.v1 import CaseReceived
-from contracts.notifications.v1 import NotificationDelivered
-from contracts.referrals.v1 import ReferralStateChanged
+from chassis.runtime import Subscriptions, api_app, open_service, worker_app
+from contracts.cases.v1 import CaseDeadlineMissed, CaseMerged, CaseReceived, CaseStageChanged
+from contracts.notifications.v1 import NotificationDelivered, NotificationFailed
+from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
 from contracts.topics import CASES_EVENTS, NOTIFICATIONS_EVENTS, REFERRALS_EVENTS
 from reporting import gauges, handlers
-from reporting.adapters.tables import CaseCount, DeliveryCount, ReferralStatus
+from reporting.adapters.tables import REPORTING_TABLES
 from reporting.api.routes import router
 from reporting.config import ReportingSettings
 
 SERVICE = "reporting"
-TABLES: list[type[SQLModel]] = [CaseCount, ReferralStatus, DeliveryCount]
+
+# Every event the reporting store follows, and the one function that applies it.
+SUBSCRIPTIONS: Subscriptions = {
+    CASES_EVENTS: {
+        CaseReceived: handlers.record_case,
+        CaseStageChanged: handlers.record_stage,
+        CaseDeadlineMissed: handlers.record_missed_deadline,
+        CaseMerged: handlers.record_merge,
+    },
+    REFERRALS_EVENTS: {
+        ReferralStateChanged: handlers.track_referral,
+        ReferralEscalated: handlers.record_escalation,
+    },
+    NOTIFICATIONS_EVENTS: {
+        NotificationDelivered: handlers.record_delivery,
+        NotificationFailed: handlers.record_failure,
+    },
+}
 
 
 def create_api(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
-    engine = open_service(settings, SERVICE, TABLES)
+    engine = open_service(settings, SERVICE, REPORTING_TABLES)
     app = api_app(
         settings, service=SERVICE, title="Liên Ngành — reporting", engine=engine, routers=[router]
     )
+    app.state.settings = settings
     gauges.install(engine)
     return app
 
 
 def create_worker(settings: ReportingSettings | None = None) -> faust.App:
-    """Counts every domain event; it publishes nothing, so it runs no outbox relay."""
+    """Follows every domain event; its relay publishes the audit events of exports."""
     settings = settings or ReportingSettings()
     return worker_app(
         settings,
         service=SERVICE,
-        engine=open_service(settings, SERVICE, TABLES),
-        subscriptions={
-            CASES_EVENTS: {CaseReceived: handlers.count_case},
-            REFERRALS_EVENTS: {ReferralStateChanged: handlers.track_referral},
-            NOTIFICATIONS_EVENTS: {NotificationDelivered: handlers.count_delivery},
-        },
-        relay_outbox=False,
+        engine=open_service(settings, SERVICE, REPORTING_TABLES),
+        subscriptions=SUBSCRIPTIONS,
     )

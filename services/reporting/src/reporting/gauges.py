@@ -1,42 +1,83 @@
-"""Business gauges for Prometheus, read from the aggregates at scrape time.
+"""Business gauges for Prometheus, read from the reporting store at scrape time.
 
-Counters reset on restart; these gauges come from the durable store, so they do not.
-Labels are bounded: case type, province, agency, state — never a case or a person.
+Counters reset on restart; these gauges come from the durable store, so they do not. Exact
+figures for programme managers still come from the report API. Labels are bounded: case
+type, province, agency, state — never a case or a person.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy.engine import Engine
 
-from reporting.queries import summary
+from contracts.referrals.lifecycle import OPEN_STATES
+from reporting import queries
+
+_OPEN = sorted(state.value for state in OPEN_STATES)
 
 
 class ReportGauges(Collector):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, now: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self._engine = engine
+        self._now = now
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        report = summary(self._engine)
         cases = GaugeMetricFamily(
             "lienganh_report_cases",
-            "Cases recorded, by case type and province.",
+            "Cases recorded (merged duplicates once), by case type and province.",
             labels=["case_type", "province"],
         )
-        for row in report.cases:
-            cases.add_metric([row.case_type, row.province_code], row.count)
-        referrals = GaugeMetricFamily(
+        for case_type, province, count in queries.case_counts(self._engine):
+            cases.add_metric([case_type, province], count)
+        yield cases
+
+        by_state = GaugeMetricFamily(
             "lienganh_report_referrals",
-            "Referrals by agency and current state.",
+            "Referrals by agency and current state (all states).",
             labels=["agency", "state"],
         )
-        for ref in report.referrals:
-            referrals.add_metric([ref.agency, ref.state], ref.count)
-        yield cases
-        yield referrals
+        table = queries.referral_table(
+            self._engine,
+            queries.ReferralDimension.AGENCY,
+            queries.ReferralDimension.STATE,
+            queries.Filters(),
+        )
+        for r, agency in enumerate(table.row_labels):
+            for c, state in enumerate(table.column_labels):
+                if table.cells[r][c]:
+                    by_state.add_metric([agency, state], table.cells[r][c])
+        yield by_state
+
+        open_ = GaugeMetricFamily(
+            "lienganh_report_referrals_open",
+            "Open referrals by agency, current state and province.",
+            labels=["agency", "state", "province"],
+        )
+        for agency, state, province, count in queries.open_referrals(self._engine, _OPEN):
+            open_.add_metric([agency, state, province], count)
+        yield open_
+
+        overdue = GaugeMetricFamily(
+            "lienganh_report_referrals_overdue",
+            "Open referrals past the deadline of their current state.",
+            labels=["agency", "province"],
+        )
+        for agency, province, count in queries.overdue_referrals(self._engine, _OPEN, self._now()):
+            overdue.add_metric([agency, province], count)
+        yield overdue
+
+        escalations = GaugeMetricFamily(
+            "lienganh_report_escalations",
+            "Referral escalations (deadline breaches, reminders not counted) ever recorded.",
+            labels=["agency", "province"],
+        )
+        for agency, province, count in queries.escalation_counts(self._engine):
+            escalations.add_metric([agency, province], count)
+        yield escalations
 
 
 _installed: list[ReportGauges] = []

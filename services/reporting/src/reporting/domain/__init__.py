@@ -1,0 +1,1 @@
+"""Pure reporting logic: calendar buckets, indicators, small-cell suppression. No I/O."""
