@@ -46,3 +46,9 @@ EVENT_PROCESSING_SECONDS = Histogram(
     ["service", "topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+CONSUMER_LAG = Gauge(
+    "lienganh_consumer_lag",
+    "Records of a subscribed topic not yet committed by this worker's consumer group "
+    "(log end offset minus committed offset, summed over the assigned partitions).",
+    ["service", "topic"],
+)

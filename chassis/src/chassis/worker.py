@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from chassis.consumer import Delivery, EventProcessor, Outcome
 from chassis.db import check_database
+from chassis.lag import report_lag_forever
 from chassis.outbox import OutboxRelay
 from chassis.publisher import KafkaPublisher
 from contracts.envelope import KafkaRecord
@@ -58,6 +59,7 @@ class WorkerSpec:
     batch_size: int = 500
     batch_wait_s: float = 0.02
     jobs: Sequence[ScheduledJob] = field(default_factory=tuple)
+    lag_interval_s: float = 5.0
 
 
 class SharedPublisher:
@@ -98,6 +100,12 @@ def build_worker_app(spec: WorkerSpec) -> faust.App:
         _add_relay(app, spec, shared)
     for job in spec.jobs:
         _add_job(app, job, shared)
+    if spec.processors:
+
+        @app.task
+        async def report_consumer_lag() -> None:
+            await report_lag_forever(app, spec.service, set(spec.processors), spec.lag_interval_s)
+
     _add_ops_pages(app, spec.engine)
 
     async def stop_publisher(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
