@@ -1,54 +1,14 @@
-"""A fresh reporting store fed through the real consumer runner (inbox dedup included)."""
+"""Fixtures of the reporting integration tests."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import Engine
 
-from chassis.consumer import Delivery, EventProcessor, Outcome
-from chassis.runtime import open_service
-from contracts.base import EventModel
-from contracts.envelope import KafkaRecord, encode
-from reporting.bootstrap import SERVICE, SUBSCRIPTIONS
-from reporting.config import ReportingSettings
-
-
-class Store:
-    """The reporting store and one processor per subscribed topic, like the worker's."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.processors = {
-            topic: EventProcessor(
-                service=SERVICE, consumer=f"{SERVICE}.{topic}", engine=engine, handlers=handlers
-            )
-            for topic, handlers in SUBSCRIPTIONS.items()
-        }
-        self._offsets = itertools.count()
-
-    def record(self, event: EventModel) -> KafkaRecord:
-        topic = next(t for t, handlers in SUBSCRIPTIONS.items() if type(event) in handlers)
-        return encode(event, topic=topic, source="/tests")
-
-    def feed(self, events: Iterable[EventModel | KafkaRecord]) -> list[Outcome]:
-        outcomes = []
-        for item in events:
-            record = item if isinstance(item, KafkaRecord) else self.record(item)
-            delivery = Delivery(record=record, partition=0, offset=next(self._offsets))
-            outcomes.append(self.processors[record.topic].process(delivery).outcome)
-        return outcomes
-
-
-def open_store(database_url: str, data_dir: object) -> Store:
-    settings = ReportingSettings(database_url=database_url, data_dir=data_dir)  # type: ignore[arg-type]
-    from reporting.adapters.tables import REPORTING_TABLES
-
-    return Store(open_service(settings, SERVICE, REPORTING_TABLES))
+from services.reporting.tests.store import Store, open_store
 
 
 @pytest.fixture
-def store(database_url: str, tmp_path) -> Store:  # type: ignore[no-untyped-def]
+def store(database_url: str, tmp_path: Path) -> Store:
     return open_store(database_url, tmp_path)

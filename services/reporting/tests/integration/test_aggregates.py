@@ -32,7 +32,7 @@ from services.reporting.tests.events import (
     stage,
     uid,
 )
-from services.reporting.tests.integration.conftest import Store
+from services.reporting.tests.store import Store
 
 NOW = datetime(2026, 12, 15, tzinfo=UTC)
 CLOCK = PlanClock(WorkingCalendar(), 5)

@@ -16,7 +16,7 @@ from reporting import cli
 from reporting.bootstrap import create_api
 from reporting.config import ReportingSettings
 from services.reporting.tests.events import case
-from services.reporting.tests.integration.conftest import Store
+from services.reporting.tests.store import Store
 
 
 @pytest.fixture

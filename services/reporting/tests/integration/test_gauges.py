@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from contracts.vocabulary import ReferralState as S
 from reporting.gauges import ReportGauges
 from services.reporting.tests.events import case, escalated, merged, referral
-from services.reporting.tests.integration.conftest import Store
+from services.reporting.tests.store import Store
 from tests.support.system import metric_value
 
 
