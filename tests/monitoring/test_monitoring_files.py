@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from contracts.topics import DEFAULT_AGENCIES
-from localrun.prometheus import MONITORING_DIR, binary, render, scrape_config
+from localrun.prometheus import MONITORING_DIR, binary, prometheus_process, render, scrape_config
 from localrun.system import Ports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,3 +161,19 @@ def test_grafana_provisioning_points_at_the_dashboards_datasource():
             assert panel["datasource"]["uid"] in uids
     providers = yaml.safe_load((GRAFANA / "provisioning/dashboards/lienganh.yml").read_text())
     assert providers["providers"][0]["type"] == "file"
+
+
+def test_the_local_prometheus_process_gets_a_valid_config_for_its_ports(
+    promtool: Path, tmp_path: Path
+):
+    ports = Ports(api={"cases": 18001}, worker={"cases": 19001})
+    spec = prometheus_process(tmp_path, ports, port=19090, interval="1s")
+    config_file = tmp_path / "prometheus" / "prometheus.yml"
+    assert f"--config.file={config_file}" in spec.argv
+    assert spec.ready_url == "http://127.0.0.1:19090/-/ready"
+    assert "SUCCESS: 1 rule files found" in run(promtool, "check", "config", config_file)
+    config = yaml.safe_load(config_file.read_text())
+    assert config["global"]["scrape_interval"] == "1s"
+    assert [job["static_configs"][0]["targets"] for job in config["scrape_configs"]] == [
+        ["127.0.0.1:18001"], ["127.0.0.1:19001"]
+    ]  # fmt: skip

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from chassis.auth import LocalIssuer
 from contracts.topics import declared_topics
+from localrun import prometheus
 from localrun.kafka import LocalBroker, check_prerequisites, ensure_kafka_jars
 from localrun.supervisor import Supervisor
 from localrun.system import Ports, system_processes
@@ -41,6 +42,8 @@ def run_system(data_dir: Path, agencies: Sequence[str], console: Console) -> Non
             ports=ports,
             agencies=agencies,
         )
+        if prometheus.installed():  # optional: scrapes every process, loads the alert rules
+            specs.append(prometheus.prometheus_process(data_dir, ports))
         supervisor = Supervisor(specs, data_dir / "logs")
         with console.status(f"Starting {len(specs)} service processes…"):
             supervisor.start()
@@ -66,6 +69,9 @@ def _print_urls(console: Console, specs: Sequence, bootstrap: str, data_dir: Pat
         "Token: .venv/bin/lienganh token --subject police-inspector-hn-01 "
         "--agency police --role inspector --province 01"
     )
+    if not any(spec.name == "prometheus" for spec in specs):
+        console.print("Prometheus not installed (apt-get install prometheus) — not started.")
+    console.print("Alerts and dashboards: deploy/monitoring/ (docs/metrics.md).")
     console.print("Press Ctrl-C to stop everything.")
 
 
