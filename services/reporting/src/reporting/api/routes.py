@@ -38,8 +38,6 @@ from reporting.queries import (
 
 router = APIRouter(tags=["reports"])
 
-SERVICE = "reporting"
-
 
 class ExportFormat(StrEnum):
     JSON = "json"
@@ -129,9 +127,10 @@ def _audit_export(
     request: Request, principal: Principal, name: str, export: ExportFormat, filters: Filters
 ) -> None:
     chosen = {k: str(v) for k, v in asdict(filters).items() if v is not None and k != "provinces"}
+    service: str = request.app.state.service
     with unit_of_work(
         request.app.state.engine,
-        source=f"/{SERVICE}",
+        source=f"/{service}",
         correlation_id=request.headers.get("X-Correlation-ID"),
     ) as uow:
         uow.publish(
@@ -143,7 +142,7 @@ def _audit_export(
                 resource_id=name,
                 outcome=AuditOutcome.ALLOWED,
                 detail=f"{export.value} {sorted(chosen.items())}"[:500],
-                service=SERVICE,
+                service=service,
                 occurred_at=datetime.now(UTC),
             ),
             topic=AUDIT_EVENTS,
