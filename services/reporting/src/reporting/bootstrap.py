@@ -5,6 +5,7 @@ from __future__ import annotations
 import faust
 from fastapi import FastAPI
 
+from chassis.calendar import WorkingCalendar
 from chassis.runtime import Subscriptions, api_app, open_service, worker_app
 from contracts.cases.v1 import CaseDeadlineMissed, CaseMerged, CaseReceived, CaseStageChanged
 from contracts.notifications.v1 import NotificationDelivered, NotificationFailed
@@ -14,6 +15,7 @@ from reporting import gauges, handlers
 from reporting.adapters.tables import REPORTING_TABLES
 from reporting.api.routes import router
 from reporting.config import ReportingSettings
+from reporting.domain.indicators import PlanClock
 
 SERVICE = "reporting"
 
@@ -43,6 +45,8 @@ def create_api(settings: ReportingSettings | None = None) -> FastAPI:
         settings, service=SERVICE, title="Liên Ngành — reporting", engine=engine, routers=[router]
     )
     app.state.settings = settings
+    # One calendar per process: loading a year's holidays is the slow part of a report.
+    app.state.plan_clock = PlanClock(WorkingCalendar(), settings.plan_working_days)
     gauges.install(engine)
     return app
 

@@ -15,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from chassis.auth import ALL_PROVINCES, CurrentPrincipal, Principal
-from chassis.calendar import WorkingCalendar
 from chassis.unit_of_work import unit_of_work
 from contracts.audit.v1 import AuditRecorded
 from contracts.topics import AUDIT_EVENTS
@@ -221,7 +220,7 @@ def indicators_report(
     if as_of is not None and as_of.tzinfo is None:
         raise _invalid("as_of", "needs a UTC offset")
     now = as_of or datetime.now(UTC)
-    clock = PlanClock(WorkingCalendar(), settings.plan_working_days)
+    clock: PlanClock = request.app.state.plan_clock
     figures = indicator_figures(request.app.state.engine, filters, clock, now)
     hide = _suppressed(principal, settings)
     threshold = settings.suppression_threshold

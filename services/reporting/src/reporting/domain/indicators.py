@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Protocol
 
 from chassis.calendar import WorkingCalendar
@@ -89,7 +90,7 @@ class PlanClock:
         self.working_days = working_days
 
     def due(self, received_at: datetime) -> datetime:
-        return self.calendar.add_working_days(received_at, self.working_days)
+        return _due(self.calendar, received_at, self.working_days)
 
     def approved_in_time(self, case: CaseLike) -> bool:
         if case.received_at is None or case.plan_approved_at is None:
@@ -101,6 +102,12 @@ class PlanClock:
         if case.received_at is None:
             return False
         return case.plan_approved_at is not None or self.due(case.received_at) < now
+
+
+@lru_cache(maxsize=65536)
+def _due(calendar: WorkingCalendar, received_at: datetime, working_days: int) -> datetime:
+    # Each case's clock is asked for several times per report, and reports repeat.
+    return calendar.add_working_days(received_at, working_days)
 
 
 def plan_within_clock(cases: Iterable[CaseLike], clock: PlanClock, now: datetime) -> Share:
