@@ -14,6 +14,7 @@ from contracts.cases.v1 import CaseDeadlineMissed
 from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
 from contracts.topics import CASES_EVENTS, REFERRALS_EVENTS
 from notifications import handlers
+from notifications.adapters.agency_api import AgencyApi
 from notifications.adapters.channels import Sender, SmsGatewaySender, SmtpSender, WebhookSender
 from notifications.adapters.directory_store import (
     default_directory_path,
@@ -24,6 +25,7 @@ from notifications.adapters.directory_store import (
 )
 from notifications.adapters.tables import Notification, OfficerRow, utc_now
 from notifications.api.directory import router as directory_router
+from notifications.api.inbox import router as inbox_router
 from notifications.api.routes import router
 from notifications.config import NotificationsSettings
 from notifications.delivery import DeliveryLoop, RetryPolicy
@@ -41,13 +43,16 @@ def open_notifications(settings: NotificationsSettings) -> Engine:
 
 def create_api(settings: NotificationsSettings | None = None) -> FastAPI:
     settings = settings or NotificationsSettings()
-    return api_app(
+    app = api_app(
         settings,
         service=SERVICE,
         title="Liên Ngành — notifications",
         engine=open_notifications(settings),
-        routers=[router, directory_router],
+        routers=[router, directory_router, inbox_router],
     )
+    app.state.agency_api = AgencyApi(settings.agency_api_urls, settings.send_timeout_s)
+    app.state.inbox_cookie_secure = settings.inbox_cookie_secure
+    return app
 
 
 def delivery_loops(settings: NotificationsSettings, engine: Engine) -> list[DeliveryLoop]:

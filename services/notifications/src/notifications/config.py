@@ -22,6 +22,9 @@ class NotificationsSettings(ServiceSettings):
     inbox_url: str = Field(
         default="http://127.0.0.1:8003/inbox", description="Public URL of the web inbox."
     )
+    inbox_cookie_secure: bool = Field(
+        default=False, description="Send the inbox cookie over HTTPS only (on behind TLS)."
+    )
     agency_api_urls: dict[str, str] = Field(
         default_factory=dict,
         description='Agency API base URL by agency code (JSON: {"police": "http://…"}).',
