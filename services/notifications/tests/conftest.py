@@ -57,6 +57,7 @@ class HttpRequest:
 class HttpSink:
     def __init__(self) -> None:
         self.behaviour = Behaviour()
+        self.slow = Behaviour(hold=True)  # requests to /slow… wait for slow.release
         self.requests: list[HttpRequest] = []
         sink = self
 
@@ -64,6 +65,8 @@ class HttpSink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                if self.path.startswith("/slow"):
+                    sink.slow.should_fail()
                 if sink.behaviour.should_fail():
                     self.send_response(503)
                     self.end_headers()

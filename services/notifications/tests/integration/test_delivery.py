@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -16,21 +17,24 @@ from chassis.consumer import Delivery, EventProcessor, Outcome
 from chassis.db import create_db_engine, create_tables
 from chassis.inbox import ProcessedEvent
 from chassis.outbox import OutboxEvent
+from contracts.cases.v1 import CaseDeadlineMissed
 from contracts.envelope import KafkaRecord, encode
-from contracts.referrals.v1 import ReferralStateChanged
-from contracts.topics import REFERRALS_EVENTS
+from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
+from contracts.topics import CASES_EVENTS, REFERRALS_EVENTS
 from contracts.vocabulary import ReferralState
 from notifications.adapters.channels import SmsGatewaySender, SmtpSender, WebhookSender
 from notifications.adapters.directory_store import (
     default_rules_path,
     load_rules,
     seed_directory,
+    to_row,
 )
 from notifications.adapters.tables import Notification, OfficerRow, utc_now
 from notifications.bootstrap import TABLES, subscriptions
 from notifications.delivery import DeliveryLoop, RetryPolicy
 from notifications.domain.recipients import ChannelAddress, Directory, Officer
 from notifications.handlers import NotifyContext
+from tests.support.system import eventually
 
 CHILD_NAME = "Phạm Thị Bé Na"
 
@@ -210,3 +214,111 @@ def test_no_child_identity_in_any_message(harness, mail_sink, http_sink):
 def test_the_directory_is_read_from_the_database(harness):
     with Session(harness.engine) as session:
         assert [row.id for row in session.exec(select(OfficerRow))] == ["police-inspector-hn-09"]
+
+
+def add_officer(harness: Harness, officer: Officer) -> None:
+    with Session(harness.engine) as session:
+        session.add(to_row(officer, utc_now()))
+        session.commit()
+
+
+def webhook_officer(officer_id: str, url: str) -> Officer:
+    return Officer(
+        id=officer_id,
+        name="Châu Văn Lộc",
+        agency="police",
+        role="inspector",
+        provinces=("01",),
+        channels=(ChannelAddress(kind="webhook", address=url, secret_ref="police"),),
+    )
+
+
+def test_a_slow_recipient_does_not_delay_another_on_the_same_channel(harness, http_sink):
+    add_officer(harness, webhook_officer("police-inspector-hn-10", f"{http_sink.url}/slow"))
+    consume(harness, new_referral_record())
+    harness.loops["webhook"].run(utc_now())  # both sends start; neither blocks the tick
+    assert http_sink.slow.held.wait(timeout=30), "the slow webhook was never called"
+
+    def fast_delivered() -> None:
+        statuses = {row.recipient_id: row.status for row in harness.rows("webhook")}
+        assert statuses == {
+            "police-inspector-hn-09": "delivered",
+            "police-inspector-hn-10": "pending",
+        }
+
+    eventually(fast_delivered, timeout_s=30)
+    http_sink.slow.release.set()
+    harness.loops["webhook"].wait_idle()
+    assert {row.status for row in harness.rows("webhook")} == {"delivered"}
+
+
+def test_two_replicas_never_send_the_same_delivery(harness, http_sink):
+    consume(harness, new_referral_record())
+    other_replica = DeliveryLoop(
+        engine=harness.engine,
+        channel="sms",
+        sender=SmsGatewaySender(f"{http_sink.url}/sms", None, "LienNganh", 10),
+        retry=RetryPolicy(max_attempts=3, base_s=0, max_s=0),
+        source="/tests",
+        concurrency=4,
+        lease_s=60,
+    )
+    try:
+        now = utc_now()
+        harness.loops["sms"].run(now)
+        other_replica.run(now)  # the lease is taken: nothing left to claim
+        harness.loops["sms"].wait_idle()
+        other_replica.wait_idle()
+    finally:
+        other_replica.close()
+    assert [r.path for r in http_sink.requests] == ["/sms"]
+
+
+def test_retries_and_failures_are_counted_by_channel_and_outcome(harness, http_sink):
+    def count(outcome: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "lienganh_notification_deliveries_total", {"channel": "sms", "outcome": outcome}
+        )
+        return value or 0.0
+
+    before = {outcome: count(outcome) for outcome in ("retried", "failed", "delivered")}
+    http_sink.behaviour.always_fail = True
+    consume(harness, new_referral_record())
+    for _ in range(3):
+        harness.deliver("sms")
+    after = {outcome: count(outcome) for outcome in ("retried", "failed", "delivered")}
+    assert {k: after[k] - before[k] for k in after} == {"retried": 2, "failed": 1, "delivered": 0}
+
+
+def test_an_escalation_reaches_the_supervisor_and_a_missed_case_deadline_the_owner(harness):
+    supervisor = Officer(
+        id="police-supervisor-hn-07",
+        name="Tạ Quang Vinh",
+        agency="police",
+        role="supervisor",
+        provinces=("01",),
+    )
+    owner_supervisor = supervisor.model_copy(
+        update={"id": "dolisa-supervisor-hn-07", "agency": "dolisa"}
+    )
+    add_officer(harness, supervisor)
+    add_officer(harness, owner_supervisor)
+    cases = EventProcessor(
+        service="notifications",
+        consumer="notifications.cases.events.v1",
+        engine=harness.engine,
+        handlers=subscriptions(
+            NotifyContext(load_rules(default_rules_path()), "http://inbox.test/inbox", utc_now)
+        )[CASES_EVENTS],
+    )
+    escalation = encode(ReferralEscalated.example(), topic=REFERRALS_EVENTS, source="/referrals")
+    missed = encode(CaseDeadlineMissed.example(), topic=CASES_EVENTS, source="/cases")
+    assert consume(harness, escalation) is Outcome.PROCESSED
+    assert cases.process(Delivery(record=missed, partition=0, offset=0)).outcome is (
+        Outcome.PROCESSED
+    )
+    told = {(row.recipient_id, row.source_event_type) for row in harness.rows("in_app")}
+    assert told == {
+        ("police-supervisor-hn-07", "vn.lienganh.referral.escalated.v1"),
+        ("dolisa-supervisor-hn-07", "vn.lienganh.case.deadline_missed.v1"),
+    }
