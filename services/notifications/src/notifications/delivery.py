@@ -9,6 +9,7 @@ out and another replica retries it. After a failure the next attempt time is sto
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from notifications.handlers import delivered_event
 from notifications.metrics import DELIVERIES, DELIVERY_SECONDS
 
 Clock = Callable[[], datetime]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class DeliveryLoop:
             finished, self._finished = self._finished, 0
         for notification_id in self._claim(now, free) if free > 0 else []:
             future = self._pool.submit(self._deliver, notification_id)
+            future.add_done_callback(_log_crash)
             with self._lock:
                 self._in_flight.add(future)
         return finished
@@ -145,6 +148,12 @@ class DeliveryLoop:
             error = str(failure)[:500]
         except Exception as failure:  # a bug in a sender must not kill the loop
             error = f"unexpected {type(failure).__name__}"
+        if error is not None:
+            # The reason only: never the message, which names places and urgency.
+            logger.warning(
+                "delivery attempt failed",
+                extra={"channel": self.channel, "notification_id": notification_id, "error": error},
+            )
         self._record(notification_id, error)
         with self._lock:
             self._finished += 1
@@ -178,6 +187,14 @@ class DeliveryLoop:
                 )
                 DELIVERIES.labels(channel=self.channel, outcome="retried").inc()
             uow.session.add(notification)
+
+
+def _log_crash(future: Future[None]) -> None:
+    # E.g. the database went away while recording an outcome: the lease runs out and the
+    # row is tried again, so say so rather than let the thread's error vanish.
+    error = future.exception()
+    if error is not None:
+        logger.error("delivery outcome not recorded; will retry after the lease", exc_info=error)
 
 
 def _outgoing(notification: Notification) -> Outgoing:
