@@ -95,6 +95,26 @@ def test_an_inspector_signs_in_sees_a_new_referral_and_accepts_it(
     context.close()
 
 
+def test_an_inspector_rejects_a_referral_with_a_reason(system: RunningSystem, browser: Browser):
+    police = system.token("police-inspector-hn-01", "police", ["inspector"], ["01"])
+    referral = new_police_referral(system, police)
+    inbox_url = system.url("notifications", "/inbox")
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{inbox_url}/login")
+    page.fill("#token", police)
+    page.click("#sign-in")
+    page.goto(f"{inbox_url}/referrals/{referral['id']}")
+    page.fill("#reason", "Không thuộc thẩm quyền của đơn vị")
+    page.click("#reject")
+    expect(page.locator("#done")).to_contain_text("Đã từ chối")
+    expect(page.locator("#state")).to_have_attribute("data-state", "rejected")
+    expect(page.locator("#accept")).to_have_count(0)  # nothing left to decide
+    rejected = system.get("agency-police", f"/referrals/{referral['id']}", police).json()
+    assert (rejected["state"], rejected["version"]) == ("rejected", 2)
+    context.close()
+
+
 def test_a_bad_token_is_refused_with_the_reason(system: RunningSystem, browser: Browser):
     page = browser.new_page(viewport=PHONE)
     page.goto(system.url("notifications", "/inbox/login"))
