@@ -67,6 +67,7 @@ def delivery_loops(settings: NotificationsSettings, engine: Engine) -> list[Deli
             starttls=settings.smtp_starttls,
             username=settings.smtp_username,
             password=settings.smtp_password,
+            ca_file=settings.smtp_ca_file,
         ),
         "sms": SmsGatewaySender(
             url=settings.sms_gateway_url,

@@ -46,6 +46,9 @@ class NotificationsSettings(ServiceSettings):
     smtp_starttls: bool = False
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    smtp_ca_file: str | None = Field(
+        default=None, description="CA bundle for STARTTLS; the system's when unset."
+    )
     # SMS through a generic JSON HTTP gateway.
     sms_gateway_url: str | None = Field(default=None, description="POST endpoint of the gateway.")
     sms_gateway_token: SecretStr | None = Field(default=None, description="Bearer credential.")

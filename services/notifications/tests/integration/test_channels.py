@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
+import ssl
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
+from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
+from localrun.kafka import free_port
 from notifications.adapters.channels import (
     DeliveryError,
     Outgoing,
@@ -92,3 +102,80 @@ def test_a_webhook_without_its_secret_is_not_sent_unsigned(http_sink):
     with pytest.raises(DeliveryError, match="secret"):
         sender.send(outgoing(f"{http_sink.url}/hook", secret_ref="missing"))
     assert http_sink.requests == []
+
+
+def self_signed_tls(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "smtp.crt", directory / "smtp.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context, cert_file
+
+
+def test_an_email_goes_over_starttls_with_login_to_a_server_that_requires_both(tmp_path: Path):
+    tls, ca_file = self_signed_tls(tmp_path)
+    received: list[bytes] = []
+
+    class Store:
+        async def handle_DATA(self, server, session, envelope) -> str:
+            received.append(envelope.original_content or b"")
+            return "250 OK"
+
+    def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        ok = auth_data.login == b"lienganh" and auth_data.password == b"mail-pass"
+        return AuthResult(success=ok)
+
+    port = free_port()
+    controller = Controller(
+        Store(),
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=tls,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
+    )
+    controller.start()
+    try:
+        secure = SmtpSender(
+            "127.0.0.1",
+            port,
+            "no-reply@example.vn",
+            10,
+            starttls=True,
+            username="lienganh",
+            password=SecretStr("mail-pass"),
+            ca_file=str(ca_file),
+        )
+        secure.send(outgoing("police-inspector-hn-01@example.vn"))
+        assert len(received) == 1
+        plain = SmtpSender("127.0.0.1", port, "no-reply@example.vn", 10)
+        with pytest.raises(DeliveryError, match="530"):  # must issue STARTTLS first
+            plain.send(outgoing("police-inspector-hn-01@example.vn"))
+        assert len(received) == 1
+    finally:
+        controller.stop()

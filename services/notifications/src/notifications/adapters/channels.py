@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import smtplib
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +57,7 @@ class SmtpSender:
     starttls: bool = False
     username: str | None = None
     password: SecretStr | None = None
+    ca_file: str | None = None  # trust this CA (e.g. a private relay's) instead of the system's
 
     def send(self, message: Outgoing) -> None:
         if not message.address:
@@ -70,7 +72,7 @@ class SmtpSender:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 if self.starttls:
-                    smtp.starttls()
+                    smtp.starttls(context=ssl.create_default_context(cafile=self.ca_file))
                 if self.username and self.password:
                     smtp.login(self.username, self.password.get_secret_value())
                 smtp.send_message(mail)
