@@ -65,6 +65,10 @@ def _print_urls(console: Console, specs: Sequence, bootstrap: str, data_dir: Pat
         table.add_row(spec.name, spec.public_url or spec.ready_url.removesuffix("/readyz"))
     console.print(table)
     console.print(f"Kafka: {bootstrap}   data: {data_dir}   logs: {data_dir / 'logs'}")
+    notifications = next((s for s in specs if s.name == "notifications-api"), None)
+    if notifications is not None:
+        inbox = notifications.ready_url.removesuffix("/readyz") + "/inbox"
+        console.print(f"Inspector inbox: {inbox}   e-mails: {data_dir / 'mail'} (see mail-sink)")
     console.print(
         "Token: .venv/bin/lienganh token --subject police-inspector-hn-01 "
         "--agency police --role inspector --province 01"

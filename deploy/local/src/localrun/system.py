@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,10 +17,12 @@ CORE_SERVICES = ("cases", "referrals", "notifications", "reporting")
 
 @dataclass(frozen=True)
 class Ports:
-    """API and worker ports by process name."""
+    """API and worker ports by process name, and the local mail sink's SMTP and web ports."""
 
     api: dict[str, int]
     worker: dict[str, int]
+    smtp: int = 2525
+    mail_web: int = 8025
 
     @classmethod
     def fixed(cls, agencies: Sequence[str], base: int = 8000) -> Ports:
@@ -30,6 +33,8 @@ class Ports:
             worker={
                 name: base + 1000 + offset for name, offset in zip(names, offsets, strict=True)
             },
+            smtp=2525,
+            mail_web=base + 25,
         )
 
     @classmethod
@@ -38,6 +43,8 @@ class Ports:
         return cls(
             api={name: free_port() for name in names},
             worker={name: free_port() for name in names},
+            smtp=free_port(),
+            mail_web=free_port(),
         )
 
 
@@ -70,6 +77,8 @@ def system_processes(
         }
         if name in database_urls:
             env[f"{prefix}_DATABASE_URL"] = database_urls[name]
+        if name == "notifications":
+            env.update(_notifications_env(ports, agencies))
         api_url = f"http://127.0.0.1:{ports.api[name]}"
         specs.append(
             ProcessSpec(
@@ -88,4 +97,38 @@ def system_processes(
                 ready_url=f"http://127.0.0.1:{ports.worker[name]}/readyz",
             )
         )
+    specs.append(mail_sink(data_dir, ports, python))
     return specs
+
+
+def _notifications_env(ports: Ports, agencies: Sequence[str]) -> dict[str, str]:
+    """E-mail to the local sink; the web inbox reaches each agency's API."""
+    agency_urls = {a: f"http://127.0.0.1:{ports.api[f'agency-{a}']}" for a in agencies}
+    return {
+        "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
+        "NOTIFICATIONS_SMTP_PORT": str(ports.smtp),
+        "NOTIFICATIONS_INBOX_URL": f"http://127.0.0.1:{ports.api['notifications']}/inbox",
+        "NOTIFICATIONS_AGENCY_API_URLS": json.dumps(agency_urls),
+    }
+
+
+def mail_sink(data_dir: Path, ports: Ports, python: str = sys.executable) -> ProcessSpec:
+    """Development SMTP server: every e-mail lands under data/mail and on its web page."""
+    web = f"http://127.0.0.1:{ports.mail_web}"
+    return ProcessSpec(
+        name="mail-sink",
+        argv=[
+            python,
+            "-m",
+            "notifications.mailsink",
+            "--dir",
+            str(data_dir / "mail"),
+            "--smtp-port",
+            str(ports.smtp),
+            "--web-port",
+            str(ports.mail_web),
+        ],
+        env={},
+        ready_url=f"{web}/readyz",
+        public_url=f"{web}/",
+    )

@@ -2,49 +2,118 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import partial
 
 import faust
 from fastapi import FastAPI
+from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from chassis.runtime import api_app, open_service, worker_app
-from contracts.referrals.v1 import ReferralStateChanged
-from contracts.topics import REFERRALS_EVENTS
+from chassis.runtime import Subscriptions, api_app, open_service, worker_app
+from contracts.cases.v1 import CaseDeadlineMissed
+from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
+from contracts.topics import CASES_EVENTS, REFERRALS_EVENTS
 from notifications import handlers
-from notifications.adapters.directory_file import default_directory_path, load_directory
-from notifications.adapters.tables import Notification
+from notifications.adapters.agency_api import AgencyApi
+from notifications.adapters.channels import Sender, SmsGatewaySender, SmtpSender, WebhookSender
+from notifications.adapters.directory_store import (
+    default_directory_path,
+    default_rules_path,
+    load_directory,
+    load_rules,
+    seed_directory,
+)
+from notifications.adapters.tables import Notification, OfficerRow, utc_now
+from notifications.api.directory import router as directory_router
+from notifications.api.inbox import router as inbox_router
 from notifications.api.routes import router
 from notifications.config import NotificationsSettings
+from notifications.delivery import DeliveryLoop, RetryPolicy
 
 SERVICE = "notifications"
-TABLES: list[type[SQLModel]] = [Notification]
+SOURCE = "/notifications"
+TABLES: list[type[SQLModel]] = [Notification, OfficerRow]
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+def open_notifications(settings: NotificationsSettings) -> Engine:
+    engine = open_service(settings, SERVICE, TABLES)
+    seed_directory(engine, load_directory(settings.directory_file or default_directory_path()))
+    return engine
 
 
 def create_api(settings: NotificationsSettings | None = None) -> FastAPI:
     settings = settings or NotificationsSettings()
-    engine = open_service(settings, SERVICE, TABLES)
-    return api_app(
+    app = api_app(
         settings,
         service=SERVICE,
         title="Liên Ngành — notifications",
-        engine=engine,
-        routers=[router],
+        engine=open_notifications(settings),
+        routers=[router, directory_router, inbox_router],
     )
+    app.state.agency_api = AgencyApi(settings.agency_api_urls, settings.send_timeout_s)
+    app.state.inbox_cookie_secure = settings.inbox_cookie_secure
+    return app
+
+
+def delivery_loops(settings: NotificationsSettings, engine: Engine) -> list[DeliveryLoop]:
+    """One loop per channel that leaves the building; in-app is delivered when recorded."""
+    timeout = settings.send_timeout_s
+    senders: dict[str, Sender] = {
+        "email": SmtpSender(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            timeout_s=timeout,
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            ca_file=settings.smtp_ca_file,
+        ),
+        "sms": SmsGatewaySender(
+            url=settings.sms_gateway_url,
+            token=settings.sms_gateway_token,
+            sender=settings.sms_sender,
+            timeout_s=timeout,
+        ),
+        "webhook": WebhookSender(secrets=settings.webhook_secrets, timeout_s=timeout),
+    }
+    retry = RetryPolicy(settings.max_attempts, settings.retry_base_s, settings.retry_max_s)
+    return [
+        DeliveryLoop(
+            engine=engine,
+            channel=channel,
+            sender=sender,
+            retry=retry,
+            source=SOURCE,
+            concurrency=settings.channel_concurrency,
+            lease_s=settings.lease_s,
+        )
+        for channel, sender in senders.items()
+    ]
+
+
+def subscriptions(context: handlers.NotifyContext) -> Subscriptions:
+    """The whole map from event to handler."""
+    return {
+        REFERRALS_EVENTS: {
+            ReferralStateChanged: partial(handlers.on_referral_state_changed, context=context),
+            ReferralEscalated: partial(handlers.on_referral_escalated, context=context),
+        },
+        CASES_EVENTS: {
+            CaseDeadlineMissed: partial(handlers.on_case_deadline_missed, context=context),
+        },
+    }
 
 
 def create_worker(settings: NotificationsSettings | None = None) -> faust.App:
     settings = settings or NotificationsSettings()
-    directory = load_directory(settings.directory_file or default_directory_path())
-    notify = partial(handlers.notify_referral_change, directory=directory, now=utc_now)
+    engine = open_notifications(settings)
+    rules = load_rules(settings.rules_file or default_rules_path())
+    context = handlers.NotifyContext(rules=rules, inbox_url=settings.inbox_url, now=utc_now)
     return worker_app(
         settings,
         service=SERVICE,
-        engine=open_service(settings, SERVICE, TABLES),
-        subscriptions={REFERRALS_EVENTS: {ReferralStateChanged: notify}},
+        engine=engine,
+        subscriptions=subscriptions(context),
+        jobs=[loop.job(settings.delivery_interval_s) for loop in delivery_loops(settings, engine)],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from chassis.settings import ServiceSettings
@@ -14,5 +14,44 @@ class NotificationsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore")
 
     directory_file: Path | None = Field(
-        default=None, description="Recipients YAML; the shipped seed file when unset."
+        default=None, description="Seed of the officers directory; the shipped seed when unset."
     )
+    rules_file: Path | None = Field(
+        default=None, description="Who hears of what; the shipped rules.v1.yaml when unset."
+    )
+    inbox_url: str = Field(
+        default="http://127.0.0.1:8003/inbox", description="Public URL of the web inbox."
+    )
+    inbox_cookie_secure: bool = Field(
+        default=False, description="Send the inbox cookie over HTTPS only (on behind TLS)."
+    )
+    agency_api_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description='Agency API base URL by agency code (JSON: {"police": "http://…"}).',
+    )
+    # Delivery: attempts, backoff and concurrency are limits, not code.
+    max_attempts: int = Field(default=5, ge=1, description="Attempts before a delivery fails.")
+    retry_base_s: float = Field(default=5.0, ge=0, description="First retry delay (doubles).")
+    retry_max_s: float = Field(default=600.0, ge=0, description="Longest retry delay.")
+    delivery_interval_s: float = Field(default=0.5, gt=0, description="Delivery loop tick.")
+    channel_concurrency: int = Field(default=8, ge=1, description="Sends at once per channel.")
+    send_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one send.")
+    lease_s: float = Field(
+        default=120.0, gt=0, description="A claimed delivery is retried by others after this."
+    )
+    # E-mail over SMTP.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_from: str = "Lien Nganh <no-reply@lienganh.example.vn>"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_ca_file: str | None = Field(
+        default=None, description="CA bundle for STARTTLS; the system's when unset."
+    )
+    # SMS through a generic JSON HTTP gateway.
+    sms_gateway_url: str | None = Field(default=None, description="POST endpoint of the gateway.")
+    sms_gateway_token: SecretStr | None = Field(default=None, description="Bearer credential.")
+    sms_sender: str = "LienNganh"
+    # Webhooks: signing secrets by the name officers' channels refer to (secret_ref).
+    webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)

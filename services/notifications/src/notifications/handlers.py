@@ -1,55 +1,116 @@
-"""One function per event the notifications service handles."""
+"""One function per event the notifications service handles.
+
+Handlers only record: in-app notifications are delivered by being stored; every other
+channel gets a `pending` row that a delivery loop sends outside this transaction.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from chassis.unit_of_work import UnitOfWork
+from contracts.cases.v1 import CaseDeadlineMissed
 from contracts.notifications.v1 import NotificationDelivered
-from contracts.referrals.v1 import ReferralStateChanged
+from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
 from contracts.topics import NOTIFICATIONS_EVENTS
-from notifications.adapters.tables import Notification
-from notifications.domain.messages import title
-from notifications.domain.recipients import Directory, recipients_for
+from notifications.adapters.directory_store import all_officers
+from notifications.adapters.tables import DELIVERED, PENDING, Notification, db_time
+from notifications.domain.happenings import (
+    Happening,
+    from_deadline_missed,
+    from_escalation,
+    from_state_change,
+)
+from notifications.domain.rules import Rules, recipients_for
+from notifications.messages import render
+from notifications.metrics import DELIVERIES, DELIVERY_SECONDS
 
 Clock = Callable[[], datetime]
 
 
-def notify_referral_change(
-    uow: UnitOfWork, event: ReferralStateChanged, *, directory: Directory, now: Clock
+@dataclass(frozen=True)
+class NotifyContext:
+    """What every handler needs besides the event: the rules, the inbox link, the clock."""
+
+    rules: Rules
+    inbox_url: str
+    now: Clock
+
+
+def on_referral_state_changed(
+    uow: UnitOfWork, event: ReferralStateChanged, *, context: NotifyContext
 ) -> None:
-    """In-app notifications are delivered by being stored; other channels come later."""
+    happening = from_state_change(event)
+    if happening is not None:
+        record_notifications(uow, happening, context=context)
+
+
+def on_referral_escalated(
+    uow: UnitOfWork, event: ReferralEscalated, *, context: NotifyContext
+) -> None:
+    record_notifications(uow, from_escalation(event), context=context)
+
+
+def on_case_deadline_missed(
+    uow: UnitOfWork, event: CaseDeadlineMissed, *, context: NotifyContext
+) -> None:
+    happening = from_deadline_missed(event)
+    record_notifications(uow, happening, context=context)
+
+
+def record_notifications(uow: UnitOfWork, happening: Happening, *, context: NotifyContext) -> None:
+    """One row per (event, recipient, channel), in the recipient's language."""
     assert uow.cause is not None, "notifications are caused by an event"
-    at = now()
-    for recipient in recipients_for(directory, event):
-        for channel in recipient.channels:
+    at = context.now()
+    for officer in recipients_for(context.rules, all_officers(uow.session), happening):
+        for channel in officer.channels:
+            message = render(happening, channel.kind, officer.language, context.inbox_url)
             notification = Notification(
                 id=str(uuid.uuid4()),
                 source_event_id=uow.cause.id,
                 source_event_type=uow.cause.type,
-                recipient_id=recipient.id,
-                channel=channel,
-                title=title(event, recipient.language),
-                case_id=event.case_id,
-                referral_id=event.referral_id,
-                province_code=event.province_code,
-                status="delivered",
-                created_at=at,
-                delivered_at=at,
+                correlation_id=uow.correlation_id,
+                recipient_id=officer.id,
+                channel=channel.kind,
+                address=channel.address,
+                secret_ref=channel.secret_ref,
+                language=officer.language,
+                title=message.title,
+                body=message.body,
+                case_id=happening.case_id,
+                referral_id=happening.referral_id,
+                province_code=happening.province_code,
+                risk_level=happening.risk_level,
+                deadline=db_time(happening.deadline) if happening.deadline else None,
+                status=PENDING,
+                next_attempt_at=db_time(at),
+                created_at=db_time(at),
             )
+            if channel.kind == "in_app":
+                _delivered_in_app(uow, notification, at)
             uow.session.add(notification)
-            uow.publish(
-                NotificationDelivered(
-                    notification_id=notification.id,
-                    recipient_id=recipient.id,
-                    channel=channel,
-                    source_event_id=uow.cause.id,
-                    source_event_type=uow.cause.type,
-                    case_id=event.case_id,
-                    province_code=event.province_code,
-                    delivered_at=at,
-                ),
-                topic=NOTIFICATIONS_EVENTS,
-            )
+
+
+def _delivered_in_app(uow: UnitOfWork, notification: Notification, at: datetime) -> None:
+    notification.status = DELIVERED
+    notification.delivered_at = db_time(at)
+    notification.attempts = 1
+    uow.publish(delivered_event(notification, at), topic=NOTIFICATIONS_EVENTS)
+    DELIVERIES.labels(channel="in_app", outcome="delivered").inc()
+    DELIVERY_SECONDS.labels(channel="in_app").observe(0)
+
+
+def delivered_event(notification: Notification, at: datetime) -> NotificationDelivered:
+    return NotificationDelivered(
+        notification_id=notification.id,
+        recipient_id=notification.recipient_id,
+        channel=notification.channel,
+        source_event_id=notification.source_event_id,
+        source_event_type=notification.source_event_type,
+        case_id=notification.case_id,
+        province_code=notification.province_code,
+        delivered_at=at,
+    )

@@ -1,27 +1,73 @@
-"""Notifications: one row per (event, recipient, channel), so a redelivery sends nothing new."""
+"""Tables: the officers directory and the delivery log.
+
+The delivery log has one row per (event, recipient, channel) — a unique constraint — so a
+redelivered event sends nothing new. A row is `pending` until a delivery loop sends it, then
+`delivered` or, after the last attempt, `failed`.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+PENDING = "pending"
+DELIVERED = "delivered"
+FAILED = "failed"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def db_time(moment: datetime) -> datetime:
+    """Aware UTC, which SQLModel's datetime columns require (a naive value is taken as UTC)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class OfficerRow(SQLModel, table=True):
+    __tablename__ = "officers"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    agency: str = Field(max_length=64, index=True)
+    role: str = Field(max_length=32)
+    provinces: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    language: str = Field(max_length=2)
+    channels: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime
 
 
 class Notification(SQLModel, table=True):
     __tablename__ = "notifications"
-    __table_args__ = (UniqueConstraint("source_event_id", "recipient_id", "channel"),)
+    __table_args__ = (
+        UniqueConstraint("source_event_id", "recipient_id", "channel"),
+        Index("ix_notifications_due", "channel", "status", "next_attempt_at"),
+    )
 
     id: str = Field(primary_key=True, max_length=36)
     source_event_id: str = Field(max_length=64)
     source_event_type: str
-    recipient_id: str = Field(index=True)
-    channel: str
+    correlation_id: str | None = Field(default=None, max_length=128)
+    recipient_id: str = Field(index=True, max_length=64)
+    channel: str = Field(max_length=16)
+    address: str | None = Field(default=None, max_length=500)
+    secret_ref: str | None = Field(default=None, max_length=100)
+    language: str = Field(default="vi", max_length=2)
     title: str
+    body: str
     case_id: str = Field(max_length=36)
     referral_id: str | None = Field(default=None, max_length=36)
     province_code: str = Field(max_length=2)
-    status: str
+    risk_level: str = Field(default="", max_length=16)
+    deadline: datetime | None = None
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    lease_until: datetime | None = None  # a delivery loop is sending it until then
+    last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime
     delivered_at: datetime | None = None
     read_at: datetime | None = None

@@ -1,0 +1,164 @@
+"""How a message leaves: SMTP e-mail, a JSON SMS gateway, signed webhooks.
+
+Each sender's `send` either returns (delivered) or raises `DeliveryError` with a reason safe
+to log and publish: it never contains the message text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import smtplib
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Protocol
+
+import httpx
+from pydantic import SecretStr
+
+
+class DeliveryError(Exception):
+    """This attempt failed; the delivery loop retries until the maximum of attempts."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to one address on one channel, as the delivery log holds it."""
+
+    id: str  # the delivery (notification) id: the webhook idempotency key
+    address: str | None
+    secret_ref: str | None
+    language: str
+    title: str
+    body: str
+    source_event_type: str
+    case_id: str
+    referral_id: str | None
+    province_code: str
+    risk_level: str
+    deadline: datetime | None
+
+
+class Sender(Protocol):
+    def send(self, message: Outgoing) -> None: ...
+
+
+@dataclass(frozen=True)
+class SmtpSender:
+    host: str
+    port: int
+    sender: str
+    timeout_s: float
+    starttls: bool = False
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: str | None = None  # trust this CA (e.g. a private relay's) instead of the system's
+
+    def send(self, message: Outgoing) -> None:
+        if not message.address:
+            raise DeliveryError("no e-mail address")
+        mail = EmailMessage()
+        mail["From"] = self.sender
+        mail["To"] = message.address
+        mail["Subject"] = message.title
+        mail["Message-ID"] = make_msgid(idstring=message.id, domain="lienganh.local")
+        mail.set_content(message.body, charset="utf-8")
+        mail["Content-Language"] = message.language  # after set_content, which resets it
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
+                if self.starttls:
+                    smtp.starttls(context=ssl.create_default_context(cafile=self.ca_file))
+                if self.username and self.password:
+                    smtp.login(self.username, self.password.get_secret_value())
+                smtp.send_message(mail)
+        except (smtplib.SMTPException, OSError) as error:
+            raise DeliveryError(f"SMTP: {type(error).__name__}: {_first_line(error)}") from None
+
+
+@dataclass(frozen=True)
+class SmsGatewaySender:
+    """A generic JSON gateway: POST {"to", "from", "message", "reference"}; 2xx = accepted."""
+
+    url: str | None
+    token: SecretStr | None
+    sender: str
+    timeout_s: float
+
+    def send(self, message: Outgoing) -> None:
+        if not self.url:
+            raise DeliveryError("SMS gateway not configured")
+        if not message.address:
+            raise DeliveryError("no phone number")
+        headers = {"Idempotency-Key": message.id}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
+        payload = {
+            "to": message.address,
+            "from": self.sender,
+            "message": message.body,
+            "reference": message.id,
+        }
+        _post(self.url, json.dumps(payload).encode(), headers, self.timeout_s, "SMS gateway")
+
+
+@dataclass(frozen=True)
+class WebhookSender:
+    """POSTs JSON signed with HMAC-SHA256 over `<timestamp>.<body>`; the delivery id is the
+    idempotency key, so a receiver can drop a repeat after a lost acknowledgement."""
+
+    secrets: dict[str, SecretStr]
+    timeout_s: float
+
+    def send(self, message: Outgoing) -> None:
+        if not message.address:
+            raise DeliveryError("no webhook URL")
+        secret = self.secrets.get(message.secret_ref or "")
+        if secret is None:
+            raise DeliveryError(f"no webhook secret named {message.secret_ref!r}")
+        body = json.dumps(webhook_payload(message), ensure_ascii=False).encode()
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Idempotency-Key": message.id,
+            "X-Lienganh-Timestamp": timestamp,
+            "X-Lienganh-Signature": "sha256=" + sign(secret.get_secret_value(), timestamp, body),
+        }
+        _post(message.address, body, headers, self.timeout_s, "webhook")
+
+
+def webhook_payload(message: Outgoing) -> dict[str, str | None]:
+    return {
+        "id": message.id,
+        "event_type": message.source_event_type,
+        "title": message.title,
+        "text": message.body,
+        "language": message.language,
+        "case_id": message.case_id,
+        "referral_id": message.referral_id,
+        "province_code": message.province_code,
+        "urgency": message.risk_level,
+        "deadline": message.deadline.isoformat() if message.deadline else None,
+    }
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float, what: str) -> None:
+    headers = {"Content-Type": "application/json; charset=utf-8", **headers}
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=timeout_s)
+    except httpx.HTTPError as error:
+        raise DeliveryError(f"{what}: {type(error).__name__}") from None
+    if not response.is_success:
+        raise DeliveryError(f"HTTP {response.status_code} from the {what}")
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0][:200] if str(error) else ""

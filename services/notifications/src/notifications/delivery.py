@@ -1,0 +1,229 @@
+"""The delivery loops: one per channel, sending pending rows outside the consuming transaction.
+
+Each channel has its own loop and its own pool of sends, so a slow or failing channel (or
+recipient) never holds up another. A row is claimed with a lease in the database before it is
+sent, so several worker replicas never send it twice at once; a crashed sender's lease runs
+out and another replica retries it. After a failure the next attempt time is stored
+(exponential backoff with full jitter), so retries survive restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from chassis.unit_of_work import unit_of_work
+from chassis.worker import ScheduledJob
+from contracts.notifications.v1 import NotificationFailed
+from contracts.topics import NOTIFICATIONS_EVENTS
+from notifications.adapters.channels import DeliveryError, Outgoing, Sender
+from notifications.adapters.tables import (
+    DELIVERED,
+    FAILED,
+    PENDING,
+    Notification,
+    db_time,
+    utc_now,
+)
+from notifications.handlers import delivered_event
+from notifications.metrics import DELIVERIES, DELIVERY_SECONDS
+
+Clock = Callable[[], datetime]
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    base_s: float
+    max_s: float
+
+    def delay(self, attempts_made: int) -> timedelta:
+        """Full jitter: uniform in [0, min(max, base·2^(n-1))] (AWS architecture blog)."""
+        ceiling = min(self.max_s, self.base_s * 2 ** (attempts_made - 1))
+        return timedelta(seconds=random.uniform(0, ceiling))
+
+
+class DeliveryLoop:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        channel: str,
+        sender: Sender,
+        retry: RetryPolicy,
+        source: str,
+        concurrency: int,
+        lease_s: float,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.engine = engine
+        self.channel = channel
+        self.sender = sender
+        self.retry = retry
+        self.source = source
+        self.concurrency = concurrency
+        self.lease = timedelta(seconds=lease_s)
+        self.clock = clock
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"deliver-{channel}")
+        self._in_flight: set[Future[None]] = set()
+        self._finished = 0
+        self._lock = threading.Lock()
+
+    def job(self, interval_s: float) -> ScheduledJob:
+        return ScheduledJob(name=f"deliver_{self.channel}", interval_s=interval_s, run=self.run)
+
+    def run(self, now: datetime) -> int:
+        """Start sending what is due, without waiting for the sends; returns how many
+        outcomes (with their events) were committed since the last run."""
+        with self._lock:
+            self._in_flight = {f for f in self._in_flight if not f.done()}
+            free = self.concurrency - len(self._in_flight)
+            finished, self._finished = self._finished, 0
+        for notification_id in self._claim(now, free) if free > 0 else []:
+            future = self._pool.submit(self._deliver, notification_id)
+            future.add_done_callback(_log_crash)
+            with self._lock:
+                self._in_flight.add(future)
+        return finished
+
+    def wait_idle(self, timeout_s: float = 60) -> None:
+        """Tests and shutdown: wait for the sends under way to finish."""
+        with self._lock:
+            pending = set(self._in_flight)
+        wait(pending, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def _claim(self, now: datetime, limit: int) -> list[str]:
+        at = db_time(now)
+        free_lease = or_(
+            col(Notification.lease_until).is_(None), col(Notification.lease_until) < at
+        )
+        with Session(self.engine) as session:
+            due = list(
+                session.exec(
+                    select(Notification.id)
+                    .where(Notification.channel == self.channel)
+                    .where(Notification.status == PENDING)
+                    .where(col(Notification.next_attempt_at) <= at)
+                    .where(free_lease)
+                    .order_by(col(Notification.next_attempt_at))
+                    .limit(limit)
+                )
+            )
+        claimed = []
+        for notification_id in due:
+            with unit_of_work(self.engine, source=self.source) as uow:
+                result = uow.session.connection().execute(
+                    update(Notification)
+                    .where(and_(col(Notification.id) == notification_id, free_lease))
+                    .where(col(Notification.status) == PENDING)
+                    .values(lease_until=at + self.lease)
+                )
+            if result.rowcount == 1:  # another replica may have taken it first
+                claimed.append(notification_id)
+        return claimed
+
+    def _deliver(self, notification_id: str) -> None:
+        with Session(self.engine) as session:
+            notification = session.get(Notification, notification_id)
+            if notification is None or notification.status != PENDING:
+                return
+            outgoing = _outgoing(notification)
+        error: str | None = None
+        try:
+            self.sender.send(outgoing)
+        except DeliveryError as failure:
+            error = str(failure)[:500]
+        except Exception as failure:  # a bug in a sender must not kill the loop
+            error = f"unexpected {type(failure).__name__}"
+        if error is not None:
+            # The reason only: never the message, which names places and urgency.
+            logger.warning(
+                "delivery attempt failed",
+                extra={"channel": self.channel, "notification_id": notification_id, "error": error},
+            )
+        self._record(notification_id, error)
+        with self._lock:
+            self._finished += 1
+
+    def _record(self, notification_id: str, error: str | None) -> None:
+        now = self.clock()
+        with unit_of_work(self.engine, source=self.source) as uow:
+            notification = uow.session.get(Notification, notification_id)
+            if notification is None or notification.status != PENDING:
+                return
+            uow.correlation_id = notification.correlation_id
+            notification.attempts += 1
+            notification.lease_until = None
+            if error is None:
+                notification.status = DELIVERED
+                notification.delivered_at = db_time(now)
+                notification.last_error = None
+                uow.publish(delivered_event(notification, now), topic=NOTIFICATIONS_EVENTS)
+                DELIVERIES.labels(channel=self.channel, outcome="delivered").inc()
+                waited = (db_time(now) - db_time(notification.created_at)).total_seconds()
+                DELIVERY_SECONDS.labels(channel=self.channel).observe(max(waited, 0))
+            elif notification.attempts >= self.retry.max_attempts:
+                notification.status = FAILED
+                notification.last_error = error
+                uow.publish(_failed_event(notification, error, now), topic=NOTIFICATIONS_EVENTS)
+                DELIVERIES.labels(channel=self.channel, outcome="failed").inc()
+            else:
+                notification.last_error = error
+                notification.next_attempt_at = db_time(
+                    now + self.retry.delay(notification.attempts)
+                )
+                DELIVERIES.labels(channel=self.channel, outcome="retried").inc()
+            uow.session.add(notification)
+
+
+def _log_crash(future: Future[None]) -> None:
+    # E.g. the database went away while recording an outcome: the lease runs out and the
+    # row is tried again, so say so rather than let the thread's error vanish.
+    error = future.exception()
+    if error is not None:
+        logger.error("delivery outcome not recorded; will retry after the lease", exc_info=error)
+
+
+def _outgoing(notification: Notification) -> Outgoing:
+    return Outgoing(
+        id=notification.id,
+        address=notification.address,
+        secret_ref=notification.secret_ref,
+        language=notification.language,
+        title=notification.title,
+        body=notification.body,
+        source_event_type=notification.source_event_type,
+        case_id=notification.case_id,
+        referral_id=notification.referral_id,
+        province_code=notification.province_code,
+        risk_level=notification.risk_level,
+        deadline=db_time(notification.deadline) if notification.deadline else None,
+    )
+
+
+def _failed_event(notification: Notification, error: str, now: datetime) -> NotificationFailed:
+    return NotificationFailed(
+        notification_id=notification.id,
+        recipient_id=notification.recipient_id,
+        channel=notification.channel,
+        source_event_id=notification.source_event_id,
+        source_event_type=notification.source_event_type,
+        case_id=notification.case_id,
+        province_code=notification.province_code,
+        attempts=notification.attempts,
+        error=error,
+        failed_at=now,
+    )

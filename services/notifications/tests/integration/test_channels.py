@@ -1,0 +1,181 @@
+"""Each channel against a real server: SMTP (aiosmtpd) and HTTP on loopback."""
+
+from __future__ import annotations
+
+import hmac
+import ssl
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pydantic import SecretStr
+
+from localrun.kafka import free_port
+from notifications.adapters.channels import (
+    DeliveryError,
+    Outgoing,
+    SmsGatewaySender,
+    SmtpSender,
+    WebhookSender,
+    sign,
+)
+
+
+def outgoing(address: str, *, secret_ref: str | None = None) -> Outgoing:
+    return Outgoing(
+        id="7e1f4c2a-0b9d-4e8f-a1c3-5d6e7f8a9b0c",
+        address=address,
+        secret_ref=secret_ref,
+        language="vi",
+        title="Yêu cầu chuyển tuyến mới: mua bán trẻ em, mức độ khẩn cấp - Thành phố Hà Nội",
+        body="Cơ quan của anh/chị vừa nhận một yêu cầu chuyển tuyến mới.",
+        source_event_type="vn.lienganh.referral.state_changed.v1",
+        case_id="0b9a7f5e-1a7c-4a53-9d61-5a3f3b2e8c10",
+        referral_id="5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f",
+        province_code="01",
+        risk_level="urgent",
+        deadline=datetime(2026, 11, 2, 10, 15, tzinfo=UTC),
+    )
+
+
+def test_an_email_reaches_a_real_smtp_server_in_utf8(mail_sink):
+    sender = SmtpSender("127.0.0.1", mail_sink.port, "Lien Nganh <no-reply@example.vn>", 10)
+    sender.send(outgoing("police-inspector-hn-01@example.vn"))
+    [mail] = mail_sink.messages
+    assert mail["To"] == "police-inspector-hn-01@example.vn"
+    assert mail["Subject"].startswith("Yêu cầu chuyển tuyến mới")
+    assert "anh/chị vừa nhận" in mail.get_content()
+    assert mail["Content-Language"] == "vi"
+
+
+def test_an_smtp_refusal_is_a_delivery_error(mail_sink):
+    mail_sink.behaviour.always_fail = True
+    sender = SmtpSender("127.0.0.1", mail_sink.port, "no-reply@example.vn", 10)
+    with pytest.raises(DeliveryError, match="SMTP"):
+        sender.send(outgoing("a@example.vn"))
+
+
+def test_an_sms_is_a_json_post_to_the_gateway_with_its_credential(http_sink):
+    sender = SmsGatewaySender(f"{http_sink.url}/sms", SecretStr("gw-token"), "LienNganh", 10)
+    sender.send(outgoing("+84912345678"))
+    [request] = http_sink.requests
+    assert request.path == "/sms"
+    assert request.headers["authorization"] == "Bearer gw-token"
+    assert request.json() == {
+        "to": "+84912345678",
+        "from": "LienNganh",
+        "message": "Cơ quan của anh/chị vừa nhận một yêu cầu chuyển tuyến mới.",
+        "reference": "7e1f4c2a-0b9d-4e8f-a1c3-5d6e7f8a9b0c",
+    }
+
+
+def test_a_gateway_error_is_a_delivery_error_naming_the_status(http_sink):
+    http_sink.behaviour.always_fail = True
+    sender = SmsGatewaySender(f"{http_sink.url}/sms", None, "LienNganh", 10)
+    with pytest.raises(DeliveryError, match="HTTP 503"):
+        sender.send(outgoing("+84912345678"))
+
+
+def test_a_webhook_is_signed_over_timestamp_and_body_with_an_idempotency_key(http_sink):
+    sender = WebhookSender({"police-hn": SecretStr("s3cret")}, 10)
+    sender.send(outgoing(f"{http_sink.url}/hook", secret_ref="police-hn"))
+    [request] = http_sink.requests
+    timestamp = request.headers["x-lienganh-timestamp"]
+    expected = "sha256=" + sign("s3cret", timestamp, request.body)
+    assert hmac.compare_digest(request.headers["x-lienganh-signature"], expected)
+    assert sign("wrong", timestamp, request.body) not in request.headers["x-lienganh-signature"]
+    assert request.headers["idempotency-key"] == "7e1f4c2a-0b9d-4e8f-a1c3-5d6e7f8a9b0c"
+    payload = request.json()
+    assert payload["referral_id"] == "5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f"
+    assert payload["deadline"] == "2026-11-02T10:15:00+00:00"
+
+
+def test_a_webhook_without_its_secret_is_not_sent_unsigned(http_sink):
+    sender = WebhookSender({}, 10)
+    with pytest.raises(DeliveryError, match="secret"):
+        sender.send(outgoing(f"{http_sink.url}/hook", secret_ref="missing"))
+    assert http_sink.requests == []
+
+
+def self_signed_tls(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "smtp.crt", directory / "smtp.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context, cert_file
+
+
+def test_an_email_goes_over_starttls_with_login_to_a_server_that_requires_both(tmp_path: Path):
+    tls, ca_file = self_signed_tls(tmp_path)
+    received: list[bytes] = []
+
+    class Store:
+        async def handle_DATA(self, server, session, envelope) -> str:
+            received.append(envelope.original_content or b"")
+            return "250 OK"
+
+    def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        ok = auth_data.login == b"lienganh" and auth_data.password == b"mail-pass"
+        return AuthResult(success=ok)
+
+    port = free_port()
+    controller = Controller(
+        Store(),
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=tls,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
+    )
+    controller.start()
+    try:
+        secure = SmtpSender(
+            "127.0.0.1",
+            port,
+            "no-reply@example.vn",
+            10,
+            starttls=True,
+            username="lienganh",
+            password=SecretStr("mail-pass"),
+            ca_file=str(ca_file),
+        )
+        secure.send(outgoing("police-inspector-hn-01@example.vn"))
+        assert len(received) == 1
+        plain = SmtpSender("127.0.0.1", port, "no-reply@example.vn", 10)
+        with pytest.raises(DeliveryError, match="530"):  # must issue STARTTLS first
+            plain.send(outgoing("police-inspector-hn-01@example.vn"))
+        assert len(received) == 1
+    finally:
+        controller.stop()

@@ -1,0 +1,324 @@
+"""Exactly once per (event, recipient, channel), retries, failure, and channel independence,
+against SQLite and PostgreSQL with real SMTP and HTTP servers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from prometheus_client import REGISTRY
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from chassis.consumer import Delivery, EventProcessor, Outcome
+from chassis.db import create_db_engine, create_tables
+from chassis.inbox import ProcessedEvent
+from chassis.outbox import OutboxEvent
+from contracts.cases.v1 import CaseDeadlineMissed
+from contracts.envelope import KafkaRecord, encode
+from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
+from contracts.topics import CASES_EVENTS, REFERRALS_EVENTS
+from contracts.vocabulary import ReferralState
+from notifications.adapters.channels import SmsGatewaySender, SmtpSender, WebhookSender
+from notifications.adapters.directory_store import (
+    default_rules_path,
+    load_rules,
+    seed_directory,
+    to_row,
+)
+from notifications.adapters.tables import Notification, OfficerRow, utc_now
+from notifications.bootstrap import TABLES, subscriptions
+from notifications.delivery import DeliveryLoop, RetryPolicy
+from notifications.domain.recipients import ChannelAddress, Directory, Officer
+from notifications.handlers import NotifyContext
+from tests.support.system import eventually
+
+CHILD_NAME = "Phạm Thị Bé Na"
+
+
+@dataclass
+class Harness:
+    engine: Engine
+    processor: EventProcessor
+    loops: dict[str, DeliveryLoop]
+
+    def deliver(self, channel: str) -> None:
+        """One tick of a channel's loop, then wait for the sends it started."""
+        loop = self.loops[channel]
+        loop.run(utc_now())
+        loop.wait_idle()
+
+    def rows(self, channel: str | None = None) -> list[Notification]:
+        with Session(self.engine) as session:
+            query = select(Notification)
+            if channel:
+                query = query.where(Notification.channel == channel)
+            return list(session.exec(query))
+
+    def staged(self, event_type: str) -> list[dict]:
+        with Session(self.engine) as session:
+            rows = session.exec(select(OutboxEvent).where(OutboxEvent.event_type == event_type))
+            return [json.loads(row.value) for row in rows]
+
+
+def inspector(http_url: str) -> Officer:
+    return Officer(
+        id="police-inspector-hn-09",
+        name="Nguyễn Thị Thanh Hương",
+        agency="police",
+        role="inspector",
+        provinces=("01",),
+        language="vi",
+        channels=(
+            ChannelAddress(kind="in_app"),
+            ChannelAddress(kind="email", address="police-inspector-hn-09@example.vn"),
+            ChannelAddress(kind="sms", address="+84912000111"),
+            ChannelAddress(kind="webhook", address=f"{http_url}/hook", secret_ref="police"),
+        ),
+    )
+
+
+@pytest.fixture
+def harness(database_url: str, mail_sink, http_sink) -> Iterator[Harness]:
+    engine = create_db_engine(database_url)
+    create_tables(engine, [*TABLES, OutboxEvent, ProcessedEvent])
+    seed_directory(engine, Directory(officers=(inspector(http_sink.url),)))
+    context = NotifyContext(
+        rules=load_rules(default_rules_path()), inbox_url="http://inbox.test/inbox", now=utc_now
+    )
+    processor = EventProcessor(
+        service="notifications",
+        consumer="notifications.referrals.events.v1",
+        engine=engine,
+        handlers=subscriptions(context)[REFERRALS_EVENTS],
+    )
+    senders = {
+        "email": SmtpSender("127.0.0.1", mail_sink.port, "no-reply@example.vn", 10),
+        "sms": SmsGatewaySender(f"{http_sink.url}/sms", SecretStr("t"), "LienNganh", 10),
+        "webhook": WebhookSender({"police": SecretStr("s3cret")}, 10),
+    }
+    loops = {
+        channel: DeliveryLoop(
+            engine=engine,
+            channel=channel,
+            sender=sender,
+            retry=RetryPolicy(max_attempts=3, base_s=0, max_s=0),
+            source="/tests",
+            concurrency=4,
+            lease_s=60,
+        )
+        for channel, sender in senders.items()
+    }
+    yield Harness(engine, processor, loops)
+    for loop in loops.values():
+        loop.close()
+
+
+def new_referral_record() -> KafkaRecord:
+    event = ReferralStateChanged.example().model_copy(
+        update={"from_state": None, "to_state": ReferralState.REQUESTED, "version": 1}
+    )
+    return encode(event, topic=REFERRALS_EVENTS, source="/referrals", correlation_id="corr-1")
+
+
+def consume(harness: Harness, record: KafkaRecord, offset: int = 0) -> Outcome:
+    return harness.processor.process(Delivery(record=record, partition=0, offset=offset)).outcome
+
+
+def test_a_duplicate_event_delivers_once_per_recipient_and_channel(harness, mail_sink, http_sink):
+    record = new_referral_record()
+    assert consume(harness, record) is Outcome.PROCESSED
+    assert consume(harness, record, offset=1) is Outcome.DUPLICATE
+    for _ in range(2):  # a second tick finds nothing left to send
+        for channel in ("email", "sms", "webhook"):
+            harness.deliver(channel)
+    assert sorted(row.channel for row in harness.rows()) == ["email", "in_app", "sms", "webhook"]
+    assert {row.status for row in harness.rows()} == {"delivered"}
+    assert len(mail_sink.messages) == 1
+    assert [r.path for r in http_sink.requests] == ["/sms", "/hook"] or [
+        r.path for r in http_sink.requests
+    ] == ["/hook", "/sms"]
+    delivered = harness.staged("vn.lienganh.notification.delivered.v1")
+    assert sorted(event["channel"] for event in delivered) == ["email", "in_app", "sms", "webhook"]
+
+
+def test_a_channel_failing_twice_then_succeeding_delivers_once(harness, http_sink):
+    http_sink.behaviour.failures = 2
+    consume(harness, new_referral_record())
+    for _ in range(3):
+        harness.deliver("sms")
+    [sms] = harness.rows("sms")
+    assert (sms.status, sms.attempts) == ("delivered", 3)
+    assert [r.path for r in http_sink.requests] == ["/sms"]
+    assert http_sink.behaviour.attempts == 3
+    staged = [e for e in harness.staged("vn.lienganh.notification.delivered.v1")]
+    assert [e["channel"] for e in staged if e["channel"] == "sms"] == ["sms"]
+
+
+def test_a_channel_that_always_fails_is_failed_after_max_attempts_and_others_deliver(
+    harness, mail_sink, http_sink
+):
+    mail_sink.behaviour.always_fail = True
+    consume(harness, new_referral_record())
+    for _ in range(5):  # more ticks than attempts: a failed row is never tried again
+        harness.deliver("email")
+    harness.deliver("sms")
+    [email] = harness.rows("email")
+    assert (email.status, email.attempts) == ("failed", 3)
+    assert mail_sink.behaviour.attempts == 3
+    [failed] = harness.staged("vn.lienganh.notification.failed.v1")
+    assert (failed["channel"], failed["attempts"]) == ("email", 3)
+    assert "SMTP" in failed["error"]
+    assert {row.channel: row.status for row in harness.rows() if row.channel != "email"} == {
+        "in_app": "delivered",
+        "sms": "delivered",
+        "webhook": "pending",  # its loop has not ticked: nothing waits on e-mail
+    }
+
+
+def test_a_slow_channel_delays_neither_in_app_nor_another_channel(harness, mail_sink, http_sink):
+    mail_sink.behaviour.hold = True
+    consume(harness, new_referral_record())
+    [in_app] = harness.rows("in_app")
+    assert in_app.status == "delivered"  # stored with the event, before any send
+
+    harness.loops["email"].run(utc_now())  # starts the send and returns
+    assert mail_sink.behaviour.held.wait(timeout=30), "the e-mail send never started"
+    harness.deliver("sms")
+    [sms] = harness.rows("sms")
+    [email] = harness.rows("email")
+    assert (sms.status, email.status) == ("delivered", "pending")
+
+    mail_sink.behaviour.release.set()
+    harness.loops["email"].wait_idle()
+    [email] = harness.rows("email")
+    assert email.status == "delivered"
+
+
+def test_no_child_identity_in_any_message(harness, mail_sink, http_sink):
+    consume(harness, new_referral_record())
+    for channel in ("email", "sms", "webhook"):
+        harness.deliver(channel)
+    bodies = [m.as_string() for m in mail_sink.messages] + [
+        r.body.decode() for r in http_sink.requests
+    ]
+    assert len(bodies) == 3
+    for body in bodies:
+        assert CHILD_NAME not in body
+        assert "date_of_birth" not in body
+
+
+def test_the_directory_is_read_from_the_database(harness):
+    with Session(harness.engine) as session:
+        assert [row.id for row in session.exec(select(OfficerRow))] == ["police-inspector-hn-09"]
+
+
+def add_officer(harness: Harness, officer: Officer) -> None:
+    with Session(harness.engine) as session:
+        session.add(to_row(officer, utc_now()))
+        session.commit()
+
+
+def webhook_officer(officer_id: str, url: str) -> Officer:
+    return Officer(
+        id=officer_id,
+        name="Châu Văn Lộc",
+        agency="police",
+        role="inspector",
+        provinces=("01",),
+        channels=(ChannelAddress(kind="webhook", address=url, secret_ref="police"),),
+    )
+
+
+def test_a_slow_recipient_does_not_delay_another_on_the_same_channel(harness, http_sink):
+    add_officer(harness, webhook_officer("police-inspector-hn-10", f"{http_sink.url}/slow"))
+    consume(harness, new_referral_record())
+    harness.loops["webhook"].run(utc_now())  # both sends start; neither blocks the tick
+    assert http_sink.slow.held.wait(timeout=30), "the slow webhook was never called"
+
+    def fast_delivered() -> None:
+        statuses = {row.recipient_id: row.status for row in harness.rows("webhook")}
+        assert statuses == {
+            "police-inspector-hn-09": "delivered",
+            "police-inspector-hn-10": "pending",
+        }
+
+    eventually(fast_delivered, timeout_s=30)
+    http_sink.slow.release.set()
+    harness.loops["webhook"].wait_idle()
+    assert {row.status for row in harness.rows("webhook")} == {"delivered"}
+
+
+def test_two_replicas_never_send_the_same_delivery(harness, http_sink):
+    consume(harness, new_referral_record())
+    other_replica = DeliveryLoop(
+        engine=harness.engine,
+        channel="sms",
+        sender=SmsGatewaySender(f"{http_sink.url}/sms", None, "LienNganh", 10),
+        retry=RetryPolicy(max_attempts=3, base_s=0, max_s=0),
+        source="/tests",
+        concurrency=4,
+        lease_s=60,
+    )
+    try:
+        now = utc_now()
+        harness.loops["sms"].run(now)
+        other_replica.run(now)  # the lease is taken: nothing left to claim
+        harness.loops["sms"].wait_idle()
+        other_replica.wait_idle()
+    finally:
+        other_replica.close()
+    assert [r.path for r in http_sink.requests] == ["/sms"]
+
+
+def test_retries_and_failures_are_counted_by_channel_and_outcome(harness, http_sink):
+    def count(outcome: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "lienganh_notification_deliveries_total", {"channel": "sms", "outcome": outcome}
+        )
+        return value or 0.0
+
+    before = {outcome: count(outcome) for outcome in ("retried", "failed", "delivered")}
+    http_sink.behaviour.always_fail = True
+    consume(harness, new_referral_record())
+    for _ in range(3):
+        harness.deliver("sms")
+    after = {outcome: count(outcome) for outcome in ("retried", "failed", "delivered")}
+    assert {k: after[k] - before[k] for k in after} == {"retried": 2, "failed": 1, "delivered": 0}
+
+
+def test_an_escalation_reaches_the_supervisor_and_a_missed_case_deadline_the_owner(harness):
+    supervisor = Officer(
+        id="police-supervisor-hn-07",
+        name="Tạ Quang Vinh",
+        agency="police",
+        role="supervisor",
+        provinces=("01",),
+    )
+    owner_supervisor = supervisor.model_copy(
+        update={"id": "dolisa-supervisor-hn-07", "agency": "dolisa"}
+    )
+    add_officer(harness, supervisor)
+    add_officer(harness, owner_supervisor)
+    cases = EventProcessor(
+        service="notifications",
+        consumer="notifications.cases.events.v1",
+        engine=harness.engine,
+        handlers=subscriptions(
+            NotifyContext(load_rules(default_rules_path()), "http://inbox.test/inbox", utc_now)
+        )[CASES_EVENTS],
+    )
+    escalation = encode(ReferralEscalated.example(), topic=REFERRALS_EVENTS, source="/referrals")
+    missed = encode(CaseDeadlineMissed.example(), topic=CASES_EVENTS, source="/cases")
+    assert consume(harness, escalation) is Outcome.PROCESSED
+    assert cases.process(Delivery(record=missed, partition=0, offset=0)).outcome is (
+        Outcome.PROCESSED
+    )
+    told = {(row.recipient_id, row.source_event_type) for row in harness.rows("in_app")}
+    assert told == {
+        ("police-supervisor-hn-07", "vn.lienganh.referral.escalated.v1"),
+        ("dolisa-supervisor-hn-07", "vn.lienganh.case.deadline_missed.v1"),
+    }
