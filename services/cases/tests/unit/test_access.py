@@ -40,3 +40,14 @@ def test_intake_needs_an_intake_role_in_the_reported_province():
     assert intake_access(principal("hotline_111", {"intake"}, {"01"}), "01") is Access.ALLOWED
     assert intake_access(principal("hotline_111", {"intake"}, {"01"}), "79") is Access.FORBIDDEN
     assert intake_access(principal("police", {"inspector"}, {"01"}), "01") is Access.FORBIDDEN
+
+
+def test_lists_refuse_a_named_province_the_caller_does_not_serve():
+    from cases.domain.access import list_access
+
+    hanoi = principal("dolisa", {"case_worker"}, {"01"})
+    kwargs = {"owner_agency": "dolisa", "roles": READ_ROLES}
+    assert list_access(hanoi, province_code=None, **kwargs) is Access.ALLOWED
+    assert list_access(hanoi, province_code="79", **kwargs) is Access.FORBIDDEN
+    police = principal("police", {"case_worker"}, {"01"})
+    assert list_access(police, province_code=None, **kwargs) is Access.FORBIDDEN

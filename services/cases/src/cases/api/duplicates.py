@@ -31,7 +31,12 @@ def list_links(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[DuplicateLinkOut]:
     """Links in the coordinator's provinces; they carry case ids, never names."""
-    decision = _decision(principal, context, "*")
+    decision = access.list_access(
+        principal,
+        owner_agency=context.deps.owner_agency,
+        province_code=None,
+        roles=access.DUPLICATE_ROLES,
+    )
 
     def act(uow: UnitOfWork) -> list[DuplicateLinkOut]:
         query = select(DuplicateLink).where(DuplicateLink.status == status_)

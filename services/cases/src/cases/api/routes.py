@@ -80,14 +80,12 @@ def list_cases(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[CaseSummaryOut]:
     """The owning agency's cases in the caller's provinces, newest first, without identity."""
-    decision = access.case_access(
+    decision = access.list_access(
         principal,
         owner_agency=context.deps.owner_agency,
-        province_code=province_code or "*",
+        province_code=province_code,
         roles=access.READ_ROLES,
     )
-    if decision is Access.HIDDEN:  # a province the caller does not serve: nothing to show
-        decision = Access.ALLOWED if province_code is None else Access.FORBIDDEN
 
     def act(uow: UnitOfWork) -> list[CaseRecord]:
         query = select(CaseRecord).where(CaseRecord.owner_agency == context.deps.owner_agency)

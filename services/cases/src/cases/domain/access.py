@@ -36,6 +36,17 @@ def case_access(
     return Access.ALLOWED
 
 
+def list_access(
+    principal: Principal, *, owner_agency: str, province_code: str | None, roles: tuple[str, ...]
+) -> Access:
+    """Lists show only the caller's provinces; asking for another one by name is refused."""
+    if principal.agency != owner_agency or not principal.has_role(*roles):
+        return Access.FORBIDDEN
+    if province_code is not None and not principal.serves_province(province_code):
+        return Access.FORBIDDEN
+    return Access.ALLOWED
+
+
 def intake_access(principal: Principal, province_code: str) -> Access:
     if not principal.has_role(*INTAKE_ROLES):
         return Access.FORBIDDEN
