@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlmodel import SQLModel
 
 from cases import handlers
+from cases.adapters.keyring import LiveKeyring
 from cases.adapters.tables import (
     CaseRecord,
     CaseReferral,
@@ -21,7 +22,6 @@ from cases.api import duplicates, routes
 from cases.api.context import CasesContext
 from cases.config import CasesSettings
 from cases.deadlines import sweep_missed_clocks
-from chassis.crypto import load_or_create_keyring
 from chassis.runtime import api_app, open_service, worker_app
 from chassis.worker import ScheduledJob
 from contracts.agencies.v1 import CaseReported
@@ -41,7 +41,7 @@ TABLES: list[type[SQLModel]] = [
 
 def case_deps(settings: CasesSettings) -> handlers.CaseDeps:
     return handlers.CaseDeps(
-        cipher=load_or_create_keyring(settings.keyring_path()),
+        cipher=LiveKeyring(settings.keyring_path()),
         owner_agency=settings.owner_agency,
         dedup_secret=settings.dedup_secret(),
         clocks=settings.clock_policy(),

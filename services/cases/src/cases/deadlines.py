@@ -7,7 +7,7 @@ staged in the outbox in the same transaction as the claim.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from cases.adapters.tables import CaseRecord
-from cases.domain.clocks import as_utc, is_missed
+from cases.domain.clocks import is_missed
 from chassis.unit_of_work import UnitOfWork, unit_of_work
 from contracts.cases.v1 import CaseDeadlineMissed
 from contracts.topics import CASES_EVENTS
@@ -48,11 +48,10 @@ def sweep_missed_clocks(engine: Engine, now: datetime) -> int:
 
 def _sweep(uow: UnitOfWork, clock: CaseClock, now: datetime) -> int:
     due, met, missed = COLUMNS[clock]
-    naive_now = now.astimezone(UTC).replace(tzinfo=None)  # columns hold UTC without a zone
     overdue = uow.session.exec(
         select(CaseRecord)
         .where(
-            col(due) < naive_now,
+            col(due) < now,
             col(met).is_(None),
             col(missed).is_(None),
             col(CaseRecord.merged_into).is_(None),
@@ -62,7 +61,7 @@ def _sweep(uow: UnitOfWork, clock: CaseClock, now: datetime) -> int:
     ).all()
     staged = 0
     for record in overdue:
-        due_at = as_utc(getattr(record, due.key))
+        due_at = getattr(record, due.key)
         if not is_missed(due_at, None, now):
             continue
         claimed = uow.session.execute(

@@ -14,6 +14,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from cases.adapters import identity
+from cases.adapters.keyring import Cipher
 from cases.adapters.tables import (
     CaseRecord,
     CaseReferral,
@@ -37,7 +38,6 @@ from cases.domain.intake import (
 from cases.domain.process import Plan, StageRequest, change_stage
 from chassis.calendar import WorkingCalendar
 from chassis.consumer import RejectedEvent
-from chassis.crypto import FieldCipher
 from chassis.unit_of_work import UnitOfWork
 from contracts.agencies.v1 import CaseReported
 from contracts.cases.v1 import (
@@ -61,7 +61,7 @@ from contracts.vocabulary import (
 
 @dataclass(frozen=True)
 class CaseDeps:
-    cipher: FieldCipher
+    cipher: Cipher
     owner_agency: str
     dedup_secret: bytes
     clocks: ClockPolicy = field(default_factory=ClockPolicy)

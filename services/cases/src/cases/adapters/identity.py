@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from cases.adapters.keyring import Cipher
 from cases.adapters.tables import SEALED_COLUMNS, CaseRecord
 from cases.domain.commands import ChildIdentity, Workplace
-from chassis.crypto import FieldCipher
 
 
 def _context(case_id: str, field: str) -> str:
@@ -14,7 +14,7 @@ def _context(case_id: str, field: str) -> str:
 
 
 def sealed_columns(
-    cipher: FieldCipher,
+    cipher: Cipher,
     case_id: str,
     child: ChildIdentity,
     workplace: Workplace | None,
@@ -41,7 +41,7 @@ def sealed_columns(
     return sealed
 
 
-def open_all(cipher: FieldCipher, record: CaseRecord) -> dict[str, str | None]:
+def open_all(cipher: Cipher, record: CaseRecord) -> dict[str, str | None]:
     """Field name → plaintext of every sealed column of a case (only for need-to-know use)."""
     opened: dict[str, str | None] = {}
     for column, field in SEALED_COLUMNS.items():
@@ -50,14 +50,14 @@ def open_all(cipher: FieldCipher, record: CaseRecord) -> dict[str, str | None]:
     return opened
 
 
-def date_of_birth(cipher: FieldCipher, record: CaseRecord) -> date | None:
+def date_of_birth(cipher: Cipher, record: CaseRecord) -> date | None:
     token = record.date_of_birth_enc
     if not token:
         return None
     return date.fromisoformat(cipher.decrypt(token, context=_context(record.id, "date_of_birth")))
 
 
-def reseal(cipher: FieldCipher, record: CaseRecord) -> bool:
+def reseal(cipher: Cipher, record: CaseRecord) -> bool:
     """Re-seal every column under the active key; True when anything changed."""
     changed = False
     for column, field in SEALED_COLUMNS.items():

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from cases import handlers
 from cases.adapters import identity
+from cases.adapters.keyring import Cipher
 from cases.adapters.tables import CaseRecord, CaseReferral, CaseStageHistory
 from cases.api.context import Context, invalid, run_audited
 from cases.api.schemas import (
@@ -33,13 +34,10 @@ from cases.api.schemas import (
 )
 from cases.domain import access
 from cases.domain.access import Access
-from cases.domain.commands import ChildIdentity, RecordCase, Workplace
 from cases.domain.intake import ConsentRecord, missing_for_channel
 from cases.domain.process import ForbiddenTransition, IncompleteStep, Plan, StageRequest
 from chassis.auth import CurrentPrincipal, Principal
-from chassis.crypto import FieldCipher
 from chassis.unit_of_work import UnitOfWork
-from contracts.cases.v1 import CaseCircumstances
 from contracts.referrals.field_policy import field_policy
 from contracts.vocabulary import AuditAction, CaseStage, CaseType, Channel, RiskLevel
 
@@ -49,7 +47,7 @@ Province = Annotated[str | None, Query(pattern=r"^\d{2}$")]
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseAccepted)
 def report_case(body: CaseReportIn, principal: CurrentPrincipal, context: Context) -> CaseAccepted:
-    command = _command(body, principal)
+    command = body.to_command(reported_by=principal.subject, received_at=datetime.now(UTC))
     for missing in missing_for_channel(body.channel, command.present_fields()):
         raise invalid(missing, f"required for channel {body.channel.value}")
     decision = access.intake_access(principal, body.province_code)
@@ -264,7 +262,7 @@ def _case_decision(
 
 
 def _case_out(
-    record: CaseRecord, referrals: Sequence[CaseReferral], cipher: FieldCipher | None
+    record: CaseRecord, referrals: Sequence[CaseReferral], cipher: Cipher | None
 ) -> CaseOut:
     clocks = {
         "emergency_intervention": ClockOut(
@@ -290,7 +288,7 @@ def _case_out(
     )
 
 
-def _identity(record: CaseRecord, cipher: FieldCipher) -> ChildOut:
+def _identity(record: CaseRecord, cipher: Cipher) -> ChildOut:
     opened = identity.open_all(cipher, record)
     return ChildOut(
         full_name=opened["child_name"] or "",
@@ -299,21 +297,4 @@ def _identity(record: CaseRecord, cipher: FieldCipher) -> ChildOut:
         phone=opened["phone"],
         guardian_name=opened["guardian_name"],
         guardian_phone=opened["guardian_phone"],
-    )
-
-
-def _command(body: CaseReportIn, principal: Principal) -> RecordCase:
-    return RecordCase(
-        channel=body.channel,
-        case_type=body.case_type,
-        risk_level=body.risk_level,
-        province_code=body.province_code,
-        commune_code=body.commune_code,
-        child=ChildIdentity(**body.child.model_dump()),
-        workplace=Workplace(**body.workplace.model_dump()) if body.workplace else None,
-        circumstances=CaseCircumstances(**body.circumstances.model_dump()),
-        consent=ConsentRecord(**body.consent.model_dump()),
-        summary=body.summary,
-        reported_by=principal.subject,
-        received_at=datetime.now(UTC),
     )

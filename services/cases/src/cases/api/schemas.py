@@ -7,6 +7,9 @@ from datetime import UTC, date, datetime
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from cases.domain import geography
+from cases.domain.commands import ChildIdentity, RecordCase, Workplace
+from cases.domain.intake import ConsentRecord
+from contracts.cases.v1 import CaseCircumstances
 from contracts.vocabulary import (
     AgeBand,
     CaseStage,
@@ -94,6 +97,22 @@ class CaseReportIn(_Strict):
         if expected and province != expected:
             raise ValueError(f"commune {value!r} is not in province {expected!r}")
         return value
+
+    def to_command(self, *, reported_by: str, received_at: datetime) -> RecordCase:
+        return RecordCase(
+            channel=self.channel,
+            case_type=self.case_type,
+            risk_level=self.risk_level,
+            province_code=self.province_code,
+            commune_code=self.commune_code,
+            child=ChildIdentity(**self.child.model_dump()),
+            workplace=Workplace(**self.workplace.model_dump()) if self.workplace else None,
+            circumstances=CaseCircumstances(**self.circumstances.model_dump()),
+            consent=ConsentRecord(**self.consent.model_dump()),
+            summary=self.summary,
+            reported_by=reported_by,
+            received_at=received_at,
+        )
 
 
 class CaseAccepted(BaseModel):

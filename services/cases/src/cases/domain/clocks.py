@@ -15,7 +15,7 @@ time passes first.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from chassis.calendar import WorkingCalendar, add_hours
 from contracts.vocabulary import CaseClock, CaseStage, RiskLevel
@@ -59,8 +59,3 @@ def clocks_met_by(stage: CaseStage) -> tuple[CaseClock, ...]:
 def is_missed(due_at: datetime | None, met_at: datetime | None, now: datetime) -> bool:
     """A running clock whose due time has passed (strictly: due at 20:00 is not missed at 20:00)."""
     return due_at is not None and met_at is None and now > due_at
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Databases hand back UTC times without a zone; make them comparable again."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
