@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import httpx
 
@@ -20,6 +21,7 @@ def post_reports(
     duplicate_rate: float = 0.08,
     provinces: tuple[str, ...] = (),
     on_report: Callable[[], None] = lambda: None,
+    client: httpx.Client | None = None,
 ) -> int:
     """POST `count` generated reports to `base_url`/cases; returns how many were accepted.
 
@@ -28,11 +30,13 @@ def post_reports(
     """
     accepted = 0
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+    # A caller's client stays open for the caller; our own is closed here.
+    context = nullcontext(client) if client else httpx.Client(base_url=base_url, timeout=30)
+    with context as http:
         for body in generate_reports(
             count, seed=seed, duplicate_rate=duplicate_rate, provinces=provinces
         ):
-            response = client.post("/cases", json=body)
+            response = http.post("/cases", json=body, headers=headers)
             if response.status_code != 201:
                 raise RuntimeError(f"seed report refused ({response.status_code}): {response.text}")
             accepted += 1

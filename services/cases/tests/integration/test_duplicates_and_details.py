@@ -197,3 +197,20 @@ def test_the_sqlite_file_holds_no_plaintext_identity(cases_api: CasesApi, tmp_pa
         token = connection.execute("select child_name_enc from cases").fetchone()[0]
     assert token.startswith("k1:")
     assert datetime.now(UTC)  # the file was read after the write committed
+
+
+def test_the_demo_seed_posts_synthetic_reports_and_plants_linked_duplicates(
+    cases_api: CasesApi,
+):
+    from cases.seed import post_reports
+
+    token = cases_api.token("demo-seed", "hotline_111", ["intake"], ["*"])
+    accepted = post_reports(
+        "http://testserver", token, count=40, duplicate_rate=0.3, client=cases_api.client
+    )
+    assert accepted == 40
+    everyone = cases_api.token("dolisa-national", "dolisa", ["coordinator"], ["*"])
+    listed = cases_api.get("/cases", everyone, limit=200).json()
+    assert len(listed) == 40
+    links = cases_api.get("/duplicates", everyone, limit=200).json()
+    assert {link["match"] for link in links} == {"exact", "without_diacritics"}
