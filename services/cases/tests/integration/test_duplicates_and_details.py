@@ -70,6 +70,7 @@ def test_confirming_a_link_merges_referrals_and_history_into_the_older_case(
     assert confirmed.json()["status"] == "confirmed"
     shown = cases_api.get(f"/cases/{kept}", cases_api.case_worker()).json()
     assert [r["referral_id"] for r in shown["referrals"]] == ["r-1"]
+    assert shown["referral_status"] == "open"
     history = cases_api.get(f"/cases/{kept}/history", cases_api.case_worker()).json()
     assert [h["to_stage"] for h in history] == ["assessed"]
     gone = cases_api.get(f"/cases/{duplicate}", cases_api.case_worker()).json()

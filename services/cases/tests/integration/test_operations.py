@@ -155,3 +155,31 @@ def test_agency_reports_are_intakes_and_bad_ones_go_to_the_dlq(cases_api: CasesA
     commune_error = dict(refused["commune"].dead_letter.headers)["dlq-error"]  # type: ignore[union-attr]
     assert b"commune_code" in commune_error
     assert json.loads(refused["summary"].dead_letter.value)["case_id"] == "c-5"  # type: ignore[union-attr]
+
+
+def test_referral_events_feed_the_combined_status_and_follow_a_merge(cases_api: CasesApi):
+    from cases.handlers import follow_referral
+    from contracts.referrals.v1 import ReferralStateChanged
+
+    kept, merged = (record_at(cases_api, datetime.now(UTC)) for _ in range(2))
+    with Session(cases_api.engine) as session, session.begin():
+        session.get(CaseRecord, merged).merged_into = kept  # type: ignore[union-attr]
+
+    def changed(referral_id: str, case_id: str, state: str, version: int) -> None:
+        fields = {"referral_id": referral_id, "case_id": case_id, "to_state": state}
+        event = ReferralStateChanged.model_validate(
+            ReferralStateChanged.example().model_dump() | fields | {"version": version}
+        )
+        with unit_of_work(cases_api.engine, source="/tests") as uow:
+            follow_referral(uow, event)
+
+    changed("r-police", kept, "accepted", 2)
+    changed("r-dolisa", merged, "completed", 5)  # a referral of the merged case
+    changed("r-police", kept, "completed", 4)
+    changed("r-police", kept, "in-progress", 3)  # late and stale: ignored
+    shown = cases_api.get(f"/cases/{kept}", cases_api.case_worker()).json()
+    assert {r["referral_id"]: r["state"] for r in shown["referrals"]} == {
+        "r-police": "completed",
+        "r-dolisa": "completed",
+    }
+    assert shown["referral_status"] == "completed"

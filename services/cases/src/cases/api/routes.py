@@ -36,6 +36,7 @@ from cases.domain import access
 from cases.domain.access import Access
 from cases.domain.intake import ConsentRecord, missing_for_channel
 from cases.domain.process import ForbiddenTransition, IncompleteStep, Plan, StageRequest
+from cases.domain.referral_status import combined_status
 from chassis.auth import CurrentPrincipal, Principal
 from chassis.unit_of_work import UnitOfWork
 from contracts.referrals.field_policy import field_policy
@@ -284,6 +285,7 @@ def _case_out(
             "referrals": [
                 CaseReferralOut.model_validate(r, from_attributes=True) for r in referrals
             ],
+            "referral_status": combined_status(r.state for r in referrals),
         }
     )
 

@@ -165,7 +165,10 @@ class CaseOut(BaseModel):
     merged_into: str | None = None
     clocks: dict[str, ClockOut] = Field(default_factory=dict)
     referrals: list[CaseReferralOut] = Field(
-        default_factory=list, description="Combined status: every referral of the case."
+        default_factory=list, description="Every referral of the case and its state."
+    )
+    referral_status: str = Field(
+        default="none", description="Combined: none, open, completed or ended_unresolved."
     )
     child: ChildOut | None = Field(
         default=None, description="Identity, shown only to the owning agency."
