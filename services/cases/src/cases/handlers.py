@@ -96,14 +96,31 @@ def record_case(uow: UnitOfWork, command: RecordCase, deps: CaseDeps) -> CaseRec
     if command.case_id and (known := uow.session.get(CaseRecord, command.case_id)):
         return known  # an agency resent its report: same case, no second one
     _check_report(command)
-    case_id = command.case_id or str(uuid.uuid4())
     child = command.child
-    today = command.received_at.date()
-    age = age_on(child.date_of_birth, today) if child.date_of_birth else None
-    basis = consent_basis(command.consent, age)
-    due = due_times(command.received_at, command.risk_level, deps.clocks, deps.calendar)
     keys = blocking_keys(
         deps.dedup_secret, child.full_name, child.date_of_birth, command.commune_code
+    )
+    record = _case_row(command.case_id or str(uuid.uuid4()), command, deps, keys)
+    uow.session.add(record)
+    uow.session.add(_consent_row(record, command.reported_by, command.received_at))
+    if keys:
+        _link_probable_duplicates(uow.session, record, keys)
+    uow.publish(_received(record, command), topic=CASES_EVENTS)
+    return record
+
+
+def _case_row(
+    case_id: str, command: RecordCase, deps: CaseDeps, keys: BlockingKeys | None
+) -> CaseRecord:
+    """The new case's row: facts in clear, clocks due, identity sealed, blocking keys."""
+    child, consent, circumstances = command.child, command.consent, command.circumstances
+    today = command.received_at.date()
+    basis = consent_basis(
+        consent, age_on(child.date_of_birth, today) if child.date_of_birth else None
+    )
+    due = due_times(command.received_at, command.risk_level, deps.clocks, deps.calendar)
+    sealed = identity.sealed_columns(
+        deps.cipher, case_id, child, command.workplace, command.summary
     )
     record = CaseRecord(
         id=case_id,
@@ -115,14 +132,14 @@ def record_case(uow: UnitOfWork, command: RecordCase, deps: CaseDeps) -> CaseRec
         commune_code=command.commune_code,
         sex=child.sex.value,
         age_band=age_band(child.date_of_birth, today).value,
-        employer_identified=command.circumstances.employer_identified,
-        out_of_school=command.circumstances.out_of_school,
-        signs_of_forced_labour=command.circumstances.signs_of_forced_labour,
+        employer_identified=circumstances.employer_identified,
+        out_of_school=circumstances.out_of_school,
+        signs_of_forced_labour=circumstances.signs_of_forced_labour,
         industry=command.workplace.industry if command.workplace else None,
         consent_basis=basis.value,
-        child_consented=command.consent.child_consented,
-        guardian_consented=command.consent.guardian_consented,
-        legal_override_reason=command.consent.legal_override_reason,
+        child_consented=consent.child_consented,
+        guardian_consented=consent.guardian_consented,
+        legal_override_reason=consent.legal_override_reason,
         owner_agency=deps.owner_agency,
         reported_by=command.reported_by,
         received_at=command.received_at,
@@ -132,16 +149,8 @@ def record_case(uow: UnitOfWork, command: RecordCase, deps: CaseDeps) -> CaseRec
         dedup_key_folded=keys.folded if keys else None,
         child_name_enc="",
     )
-    sealed = identity.sealed_columns(
-        deps.cipher, case_id, child, command.workplace, command.summary
-    )
     for column, token in sealed.items():
         setattr(record, column, token)
-    uow.session.add(record)
-    uow.session.add(_consent_row(record, command.reported_by, command.received_at))
-    if keys:
-        _link_probable_duplicates(uow.session, record, keys)
-    uow.publish(_received(record, command), topic=CASES_EVENTS)
     return record
 
 
@@ -218,7 +227,9 @@ def record_reported_case(
 
 
 def load_case(session: Session, case_id: str) -> CaseRecord:
-    record = session.get(CaseRecord, case_id)
+    """The case, locked for the rest of the transaction (PostgreSQL), so two writers that
+    saw the same version cannot both pass the version check."""
+    record = session.get(CaseRecord, case_id, with_for_update=True)
     if record is None:
         raise CaseNotFound(case_id)
     return record

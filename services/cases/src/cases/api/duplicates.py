@@ -68,7 +68,7 @@ def _decide(
     decision = _decision(principal, context, link.province_code if link else None)
 
     def act(uow: UnitOfWork) -> DuplicateLinkOut:
-        current = uow.session.get(DuplicateLink, link_id)
+        current = uow.session.get(DuplicateLink, link_id, with_for_update=True)
         assert current is not None
         handlers.decide_duplicate(
             uow, current, confirm=confirm, actor=principal.subject, now=datetime.now(UTC)
