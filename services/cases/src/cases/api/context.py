@@ -35,10 +35,14 @@ def _context(request: Request) -> CasesContext:
 Context = Annotated[CasesContext, Depends(_context)]
 
 
-def invalid(field: str, message: str) -> RequestValidationError:
-    """A 422 in the chassis format, naming the body field (dotted path)."""
-    loc = ("body", *field.split("."))
-    return RequestValidationError([{"loc": loc, "msg": message, "type": "value_error"}])
+def invalid(*fields: str, message: str) -> RequestValidationError:
+    """A 422 in the chassis format, naming each body field (dotted path)."""
+    return RequestValidationError(
+        [
+            {"loc": ("body", *field.split(".")), "msg": message, "type": "value_error"}
+            for field in fields
+        ]
+    )
 
 
 def run_audited(

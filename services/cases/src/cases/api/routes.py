@@ -49,8 +49,9 @@ Province = Annotated[str | None, Query(pattern=r"^\d{2}$")]
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseAccepted)
 def report_case(body: CaseReportIn, principal: CurrentPrincipal, context: Context) -> CaseAccepted:
     command = body.to_command(reported_by=principal.subject, received_at=datetime.now(UTC))
-    for missing in missing_for_channel(body.channel, command.present_fields()):
-        raise invalid(missing, f"required for channel {body.channel.value}")
+    missing = missing_for_channel(body.channel, command.present_fields())
+    if missing:
+        raise invalid(*missing, message=f"required for channel {body.channel.value}")
     decision = access.intake_access(principal, body.province_code)
 
     def act(uow: UnitOfWork) -> CaseRecord:
@@ -164,7 +165,7 @@ def change_stage(
     except handlers.StaleVersion as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     except IncompleteStep as error:
-        raise invalid(error.field, error.message) from None
+        raise invalid(error.field, message=error.message) from None
 
 
 @router.get("/{case_id}/history", response_model=list[HistoryOut])
