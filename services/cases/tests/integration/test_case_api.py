@@ -41,7 +41,14 @@ def test_intake_records_the_case_and_announces_it_without_identity(cases_api: Ca
     ("overrides", "field"),
     [
         ({"channel": "labour_inspection"}, "body.workplace.name"),
-        ({"channel": "labour_inspection"}, "body.workplace.address"),
+        (
+            {
+                "channel": "school",
+                "summary": None,
+                "child": {"full_name": "Lê Văn Tám", "sex": "male"},
+            },
+            "body.summary",
+        ),
         (
             {"channel": "school", "child": {"full_name": "Lê Văn Tám", "sex": "male"}},
             "body.child.date_of_birth",

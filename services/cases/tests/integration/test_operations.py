@@ -183,3 +183,18 @@ def test_referral_events_feed_the_combined_status_and_follow_a_merge(cases_api: 
         "r-dolisa": "completed",
     }
     assert shown["referral_status"] == "completed"
+
+
+def test_the_rotate_keys_command_reseals_with_a_progress_bar(cases_api: CasesApi, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cases.cli import app
+
+    for _ in range(3):
+        record_at(cases_api, datetime.now(UTC))
+    monkeypatch.setenv("CASES_DATA_DIR", str(cases_api.settings.data_dir))
+    monkeypatch.setenv("CASES_DATABASE_URL", str(cases_api.settings.database_url))
+    result = CliRunner().invoke(app, ["rotate-keys", "--batch-size", "2"])
+    assert result.exit_code == 0, result.output
+    assert "active key k2: 3 case(s) re-sealed" in result.output
+    assert rows_to_rotate(cases_api.engine, "k2") == 0

@@ -57,10 +57,7 @@ def test_geography_has_34_provinces_and_knows_communes():
 
 
 def test_each_channel_names_its_required_fields():
-    assert missing_for_channel(Channel.LABOUR_INSPECTION, {"summary"}) == [
-        "workplace.name",
-        "workplace.address",
-    ]
+    assert missing_for_channel(Channel.LABOUR_INSPECTION, {"summary"}) == ["workplace.name"]
     assert missing_for_channel(Channel.SCHOOL, {"summary"}) == ["child.date_of_birth"]
     assert missing_for_channel(Channel.COMMUNE_COLLABORATOR, {"child.address"}) == []
     assert missing_for_channel(Channel.SELF_REPORT, set()) == []

@@ -11,14 +11,14 @@ CHILD_CONSENT_AGE = 7  # the child's own consent is needed from age 7 (Law on Ch
 
 # What each channel must tell us beyond the common fields (type, risk, commune, child's name
 # and sex). Why: a hotline or police report is only actionable with what was seen; a school
-# knows the pupil's date of birth; an inspection names the workplace it inspected; a commune
+# knows the pupil's date of birth; an inspection names the establishment it inspected; a commune
 # collaborator knows where the child lives; NGO and media reports are second-hand, so they
 # say what was seen. DOLISA's own staff and a child reporting itself are not held back.
 CHANNEL_REQUIREMENTS: dict[Channel, tuple[str, ...]] = {
     Channel.HOTLINE_111: ("summary",),
     Channel.POLICE: ("summary",),
     Channel.SCHOOL: ("child.date_of_birth", "summary"),
-    Channel.LABOUR_INSPECTION: ("workplace.name", "workplace.address"),
+    Channel.LABOUR_INSPECTION: ("workplace.name",),
     Channel.COMMUNE_COLLABORATOR: ("child.address",),
     Channel.DOLISA: (),
     Channel.NGO: ("summary",),
