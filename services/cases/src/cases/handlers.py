@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import or_
 from sqlmodel import Session, select
@@ -408,7 +408,3 @@ def follow_referral(uow: UnitOfWork, event: ReferralStateChanged) -> None:
     row.state = event.to_state.value
     row.version = event.version
     uow.session.add(row)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
