@@ -35,7 +35,7 @@ from cases.domain.intake import (
     consent_basis,
     missing_for_channel,
 )
-from cases.domain.process import Plan, StageRequest, change_stage
+from cases.domain.process import Plan, StageChange, StageRequest, change_stage
 from chassis.calendar import WorkingCalendar
 from chassis.consumer import RejectedEvent
 from chassis.unit_of_work import UnitOfWork
@@ -257,15 +257,7 @@ def move_stage(
     change = change_stage(
         CaseStage(record.status), request, needs=_needs(record), plan=plan, today=now.date()
     )
-    record.status = change.to_stage.value
-    record.needs = ",".join(change.needs)
-    record.plan_agencies = ",".join(change.plan.agencies) if change.plan else ""
-    record.review_date = change.plan.review_date if change.plan else None
-    if change.to_stage is CaseStage.CLOSED:
-        record.closure_reason = change.reason
-    for clock in clocks_met_by(change.to_stage):
-        _meet(record, clock, now)
-    record.version += 1
+    _apply(record, change, now)
     uow.session.add(record)
     uow.session.add(
         CaseStageHistory(
@@ -277,7 +269,27 @@ def move_stage(
             occurred_at=now,
         )
     )
-    event = CaseStageChanged(
+    event = _stage_changed(record, change, actor, now)
+    uow.publish(event, topic=CASES_EVENTS)
+    return event
+
+
+def _apply(record: CaseRecord, change: StageChange, now: datetime) -> None:
+    record.status = change.to_stage.value
+    record.needs = ",".join(change.needs)
+    record.plan_agencies = ",".join(change.plan.agencies) if change.plan else ""
+    record.review_date = change.plan.review_date if change.plan else None
+    if change.to_stage is CaseStage.CLOSED:
+        record.closure_reason = change.reason
+    for clock in clocks_met_by(change.to_stage):
+        _meet(record, clock, now)
+    record.version += 1
+
+
+def _stage_changed(
+    record: CaseRecord, change: StageChange, actor: str, now: datetime
+) -> CaseStageChanged:
+    return CaseStageChanged(
         **_facts(record),
         from_stage=change.from_stage,
         to_stage=change.to_stage,
@@ -289,8 +301,6 @@ def move_stage(
         received_at=record.received_at,
         occurred_at=now,
     )
-    uow.publish(event, topic=CASES_EVENTS)
-    return event
 
 
 def _meet(record: CaseRecord, clock: CaseClock, now: datetime) -> None:
@@ -369,8 +379,14 @@ def decide_duplicate(
     uow.session.add(link)
     if not confirm:
         return None
-    kept = load_case(uow.session, link.other_case_id)
-    merged = load_case(uow.session, link.case_id)
+    return _merge(uow, load_case(uow.session, link.other_case_id), link.case_id, actor, now)
+
+
+def _merge(
+    uow: UnitOfWork, kept: CaseRecord, merged_id: str, actor: str, now: datetime
+) -> CaseMerged:
+    """The newer report lives on in the older case: referrals and history move over."""
+    merged = load_case(uow.session, merged_id)
     if kept.merged_into or merged.merged_into:
         raise LinkClosed("one of the two cases was already merged into another")
     for table in (CaseReferral, CaseStageHistory, ConsentChange):
