@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cases.adapters.tables import CaseRecord, ImportedRow
 from cases.bulk_import import COLUMNS, RowError, import_file
 from chassis.auth import Principal
-from services.cases.tests.conftest import CasesApi
+from services.cases.tests.support import CasesApi
 
 OPERATOR = Principal("dolisa-import-hn", "dolisa", frozenset({"intake"}), frozenset({"01"}))
 GOOD = {

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from cases.adapters.tables import CaseStageHistory, ConsentChange
-from services.cases.tests.conftest import CasesApi, report
+from services.cases.tests.support import CasesApi, report
 
 pytestmark = []
 

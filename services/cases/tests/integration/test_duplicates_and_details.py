@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from cases.adapters.tables import CaseReferral
-from services.cases.tests.conftest import CasesApi, report
+from services.cases.tests.support import CasesApi, report
 
 
 def create(api: CasesApi, **overrides) -> str:

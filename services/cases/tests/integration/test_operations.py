@@ -18,7 +18,7 @@ from contracts.agencies.v1 import CaseReported, ReportedChild
 from contracts.envelope import encode
 from contracts.topics import agency_updates_topic
 from contracts.vocabulary import CaseType, Channel, RiskLevel, Sex
-from services.cases.tests.conftest import CasesApi, report
+from services.cases.tests.support import CasesApi, report
 
 MISSED = "vn.lienganh.case.deadline_missed.v1"
 
