@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 from kafka import KafkaConsumer
 
-from contracts.topics import declared_topics
-from tests.e2e.test_walking_skeleton import report
+from contracts.topics import CASES_EVENTS, declared_topics
+from tests.e2e.test_walking_skeleton import read_topic, report
 from tests.support.system import RunningSystem, eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 CANARY = "Canary Hoàng Thị Chim Sẻ"
 CANARY_ADDRESS = "số 7 ngõ Canary"
+CANARY_PLAIN = "Canary Hoang Thi Chim Se"  # the same child, typed without diacritics
+CANARY_EMPLOYER = "Xưởng Canary Vàng Anh"
 
 
 def test_canary_identity_is_nowhere_but_encrypted_in_the_cases_store(system: RunningSystem):
@@ -40,7 +42,12 @@ def test_canary_identity_is_nowhere_but_encrypted_in_the_cases_store(system: Run
     shown = system.get("cases", f"/cases/{case_id}", dolisa_worker).json()
     assert shown["child"]["full_name"] == CANARY  # the owning agency can still read it
 
-    needles = [text.encode() for text in (CANARY, CANARY_ADDRESS, "Chim Sẻ")]
+    _exercise_every_case_path(system, case_id, dolisa_worker)
+
+    needles = [
+        text.encode()
+        for text in (CANARY, CANARY_ADDRESS, "Chim Sẻ", "Chim Se", CANARY_EMPLOYER, "Vàng Anh")
+    ]
     leaks = []
     for path in system.data_dir.rglob("*"):
         if path.is_file() and path.suffix in {".log", ".db", ".db-wal", ""}:
@@ -63,3 +70,39 @@ def test_canary_identity_is_nowhere_but_encrypted_in_the_cases_store(system: Run
     finally:
         consumer.close()
     assert leaks == []
+
+
+def _exercise_every_case_path(system: RunningSystem, case_id: str, case_worker: str) -> None:
+    """Consent, process steps, a re-report without diacritics, its merge, lists and the
+    referral details: none may carry the canary anywhere but the cases store, encrypted."""
+    override = {"legal_override_reason": "Điều tra theo Bộ luật Tố tụng hình sự"}
+    consent = system.post("cases", f"/cases/{case_id}/consent", case_worker, override)
+    assert consent.status_code == 200, consent.text
+    step = {"to_stage": "assessed", "version": consent.json()["version"]}
+    assert system.post("cases", f"/cases/{case_id}/stage", case_worker, step).status_code == 200
+    ngo = system.token("ngo-worker-hn-01", "ngo", ["intake"], ["01"])
+    again = report(
+        channel="ngo",
+        child={"full_name": CANARY_PLAIN, "date_of_birth": "2012-02-02", "sex": "male"},
+        workplace={"name": CANARY_EMPLOYER, "address": CANARY_ADDRESS},
+        summary=f"{CANARY_PLAIN} làm việc tại {CANARY_EMPLOYER}",
+    )
+    duplicate = system.post("cases", "/cases", ngo, again)
+    assert duplicate.status_code == 201, duplicate.text
+    coordinator = system.token("coordinator-hn-01", "dolisa", ["coordinator"], ["01"])
+    links = system.get("cases", "/duplicates", coordinator, limit=200).json()
+    [link] = [item for item in links if item["other_case_id"] == case_id]
+    merged = system.post("cases", f"/duplicates/{link['id']}/confirm", coordinator, None)
+    assert merged.status_code == 200, merged.text
+    assert system.get("cases", "/cases", case_worker).status_code == 200
+    router = system.token("referrals-service", "referrals", ["referral_router"], ["*"])
+    details = system.get("cases", f"/cases/{case_id}/referral-details", router, agency="dolisa")
+    assert details.json()["details"]["child_name"] == CANARY  # need to know, over HTTP only
+
+    def merge_announced() -> None:
+        for record in read_topic(system.bootstrap, CASES_EVENTS):
+            if b"merged" in dict(record.headers)["ce_type"] and record.key == case_id.encode():
+                return
+        raise AssertionError("merge not relayed yet")
+
+    eventually(merge_announced)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +50,7 @@ def run_system(data_dir: Path, agencies: Sequence[str], console: Console) -> Non
         with console.status(f"Starting {len(specs)} service processes…"):
             supervisor.start()
             supervisor.wait_ready(timeout_s=180)
+        _seed_demo_cases(ports, data_dir, console)
         _print_urls(console, specs, broker.bootstrap_servers, data_dir)
         _wait_for_ctrl_c_or_crash(supervisor, console)
     finally:
@@ -55,6 +58,20 @@ def run_system(data_dir: Path, agencies: Sequence[str], console: Console) -> Non
         if supervisor is not None:
             supervisor.stop()
         broker.stop()
+
+
+def _seed_demo_cases(ports: Ports, data_dir: Path, console: Console) -> None:
+    """Once per data dir: synthetic reports through the cases API (its own `seed` command)."""
+    marker = data_dir / "demo-seeded"
+    if marker.exists():
+        return
+    url = f"http://127.0.0.1:{ports.api['cases']}"
+    command = [sys.executable, "-m", "cases", "seed", "--url", url, "--count", "60"]
+    done = subprocess.run([*command, "--key-dir", str(data_dir / "keys")], check=False)
+    if done.returncode == 0:
+        marker.touch()
+    else:
+        console.print("[yellow]Demo seed failed; the system runs without demo cases.[/yellow]")
 
 
 def _print_urls(console: Console, specs: Sequence, bootstrap: str, data_dir: Path) -> None:

@@ -2,43 +2,82 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import faust
 from fastapi import FastAPI
 from sqlmodel import SQLModel
 
 from cases import handlers
-from cases.adapters.tables import CaseRecord, CaseReferral
-from cases.api.routes import CasesContext, router
+from cases.adapters.keyring import LiveKeyring
+from cases.adapters.tables import (
+    CaseRecord,
+    CaseReferral,
+    CaseStageHistory,
+    ConsentChange,
+    DuplicateLink,
+    ImportedRow,
+)
+from cases.api import duplicates, routes
+from cases.api.context import CasesContext
 from cases.config import CasesSettings
-from chassis.crypto import load_or_create_keyring
+from cases.deadlines import sweep_missed_clocks
 from chassis.runtime import api_app, open_service, worker_app
+from chassis.worker import ScheduledJob
+from contracts.agencies.v1 import CaseReported
 from contracts.referrals.v1 import ReferralStateChanged
-from contracts.topics import REFERRALS_EVENTS
+from contracts.topics import REFERRALS_EVENTS, agency_updates_topic
 
 SERVICE = "cases"
-TABLES: list[type[SQLModel]] = [CaseRecord, CaseReferral]
+TABLES: list[type[SQLModel]] = [
+    CaseRecord,
+    CaseReferral,
+    CaseStageHistory,
+    ConsentChange,
+    DuplicateLink,
+    ImportedRow,
+]
+
+
+def case_deps(settings: CasesSettings) -> handlers.CaseDeps:
+    return handlers.CaseDeps(
+        cipher=LiveKeyring(settings.keyring_path()),
+        owner_agency=settings.owner_agency,
+        dedup_secret=settings.dedup_secret(),
+        clocks=settings.clock_policy(),
+    )
 
 
 def create_api(settings: CasesSettings | None = None) -> FastAPI:
     settings = settings or CasesSettings()
     engine = open_service(settings, SERVICE, TABLES)
     app = api_app(
-        settings, service=SERVICE, title="Liên Ngành — cases", engine=engine, routers=[router]
-    )
-    app.state.cases = CasesContext(
+        settings,
+        service=SERVICE,
+        title="Liên Ngành — cases",
         engine=engine,
-        cipher=load_or_create_keyring(settings.keyring_path()),
-        owner_agency=settings.owner_agency,
+        routers=[routes.router, duplicates.router],
     )
+    app.state.cases = CasesContext(engine=engine, deps=case_deps(settings))
     return app
 
 
 def create_worker(settings: CasesSettings | None = None) -> faust.App:
-    """Relays the outbox and follows the referrals of each case."""
+    """Relays the outbox, records agencies' case reports, follows referrals, sweeps clocks."""
     settings = settings or CasesSettings()
+    engine = open_service(settings, SERVICE, TABLES)
+    deps = case_deps(settings)
+    subscriptions: dict[str, dict] = {
+        REFERRALS_EVENTS: {ReferralStateChanged: handlers.follow_referral},
+    }
+    for agency in settings.reporting_agencies:
+        report = partial(handlers.record_reported_case, topic_agency=agency, deps=deps)
+        subscriptions[agency_updates_topic(agency)] = {CaseReported: report}
+    sweep = ScheduledJob(
+        name="case-clocks",
+        interval_s=settings.deadline_sweep_interval_s,
+        run=partial(sweep_missed_clocks, engine),
+    )
     return worker_app(
-        settings,
-        service=SERVICE,
-        engine=open_service(settings, SERVICE, TABLES),
-        subscriptions={REFERRALS_EVENTS: {ReferralStateChanged: handlers.follow_referral}},
+        settings, service=SERVICE, engine=engine, subscriptions=subscriptions, jobs=[sweep]
     )

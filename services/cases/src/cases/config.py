@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import tempfile
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from cases.domain.clocks import ClockPolicy
 from chassis.settings import ServiceSettings
+from contracts.topics import DEFAULT_AGENCIES
+from contracts.vocabulary import RiskLevel
 
 
 class CasesSettings(ServiceSettings):
@@ -16,9 +23,52 @@ class CasesSettings(ServiceSettings):
     keyring_file: Path | None = Field(
         default=None, description="AES-GCM keyring for identity fields (data_dir/keys/…)."
     )
+    dedup_secret_file: Path | None = Field(
+        default=None,
+        description="HMAC secret for duplicate blocking keys (data_dir/keys/cases-dedup.key).",
+    )
     owner_agency: str = Field(
         default="dolisa", description="Agency that owns case management (Decree 56/2017)."
+    )
+    emergency_hours: float = Field(
+        default=12, gt=0, description="Emergency intervention clock for a child at serious risk."
+    )
+    plan_working_days: int = Field(default=5, ge=1, description="Plan approval clock.")
+    serious_risk_levels: list[RiskLevel] = Field(
+        default=[RiskLevel.URGENT],
+        description="Risk levels that start the emergency clock (JSON list in the env).",
+    )
+    reporting_agencies: list[str] = Field(
+        default=list(DEFAULT_AGENCIES),
+        description="Agencies whose updates topic may carry case reports (JSON list).",
+    )
+    deadline_sweep_interval_s: float = Field(
+        default=30, gt=0, description="How often the worker looks for missed clocks."
     )
 
     def keyring_path(self) -> Path:
         return self.keyring_file or self.data_dir / "keys" / "cases-keyring.json"
+
+    def clock_policy(self) -> ClockPolicy:
+        return ClockPolicy(
+            emergency_hours=self.emergency_hours,
+            plan_working_days=self.plan_working_days,
+            serious_risk_levels=frozenset(self.serious_risk_levels),
+        )
+
+    def dedup_secret(self) -> bytes:
+        """The HMAC secret, created (0600) on the first local run."""
+        path = self.dedup_secret_file or self.data_dir / "keys" / "cases-dedup.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Written whole then linked: API and worker start together, the first link wins
+            # and neither ever reads a half-written secret.
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".cases-dedup.")
+            try:
+                with os.fdopen(fd, "w", encoding="ascii") as file:
+                    file.write(secrets.token_hex(32))
+                with contextlib.suppress(FileExistsError):
+                    os.link(temp, path)
+            finally:
+                os.unlink(temp)
+        return bytes.fromhex(path.read_text("ascii").strip())

@@ -8,12 +8,13 @@ sometimes typed without diacritics — the duplicates the cases service must lin
 from __future__ import annotations
 
 import random
-import unicodedata
 from collections.abc import Iterator
 from datetime import date, timedelta
 from functools import cache
 
 from vietnam_provinces import Ward
+
+from cases.domain.duplicates import fold_diacritics
 
 FAMILY = (
     "Nguyễn",
@@ -61,6 +62,29 @@ CHANNELS = {
     "media": 3,
     "self_report": 2,
 }
+STREETS = (
+    "Lê Lợi",
+    "Trần Hưng Đạo",
+    "Nguyễn Trãi",
+    "Hai Bà Trưng",
+    "Quang Trung",
+    "Lý Thường Kiệt",
+)
+WORKPLACES = (
+    ("Xưởng may", "garment"),
+    ("Lò gạch", "brick_kiln"),
+    ("Cơ sở chế biến hải sản", "seafood_processing"),
+    ("Quán karaoke", "entertainment"),
+    ("Xưởng mộc", "furniture"),
+    ("Trang trại cà phê", "agriculture"),
+)
+SUMMARIES = {
+    "child_labour": "Em làm việc nhiều giờ mỗi ngày, nghỉ học thường xuyên.",
+    "hazardous_child_labour": "Em làm việc với máy móc và hóa chất nguy hiểm.",
+    "at_risk": "Em thường ở một mình, gia đình gặp khó khăn.",
+    "child_trafficking": "Em được hứa việc làm ở tỉnh khác, có dấu hiệu bị đưa đi.",
+    "forced_labour": "Em bị giữ giấy tờ và không được về nhà.",
+}
 RISK_BY_TYPE = {
     "child_trafficking": ("urgent", "high"),
     "forced_labour": ("urgent", "high"),
@@ -78,9 +102,8 @@ def _communes() -> tuple[tuple[str, str], ...]:
 
 
 def strip_diacritics(text: str) -> str:
-    """'Nguyễn Thị Hoa' → 'Nguyen Thi Hoa' (đ/Đ have no decomposition, so map them)."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    """'Nguyễn Thị Hoa' → 'Nguyen Thi Hoa' (the same folding duplicate detection uses)."""
+    return fold_diacritics(text)
 
 
 def generate_reports(
@@ -109,9 +132,12 @@ def _new_report(rng: random.Random, commune: tuple[str, str], today: date) -> di
     case_type = _weighted(rng, CASE_TYPES)
     age = rng.randint(5, 17)
     born = today - timedelta(days=age * 365 + rng.randint(0, 364))
-    employer = case_type in {"hazardous_child_labour", "child_labour"} and rng.random() < 0.6
-    return {
-        "channel": _weighted(rng, CHANNELS),
+    channel = _weighted(rng, CHANNELS)
+    employer = channel == "labour_inspection" or (
+        case_type in {"hazardous_child_labour", "child_labour"} and rng.random() < 0.6
+    )
+    report = {
+        "channel": channel,
         "case_type": case_type,
         "risk_level": rng.choice(RISK_BY_TYPE[case_type]),
         "province_code": commune[0],
@@ -122,6 +148,7 @@ def _new_report(rng: random.Random, commune: tuple[str, str], today: date) -> di
             ),
             "date_of_birth": born.isoformat(),
             "sex": sex,
+            "address": f"số {rng.randint(1, 199)} đường {rng.choice(STREETS)}",
         },
         "circumstances": {
             "employer_identified": employer,
@@ -130,7 +157,16 @@ def _new_report(rng: random.Random, commune: tuple[str, str], today: date) -> di
             or rng.random() < 0.05,
         },
         "consent": _consent(rng, age),
+        "summary": SUMMARIES[case_type],
     }
+    if employer:
+        kind, industry = rng.choice(WORKPLACES)
+        report["workplace"] = {
+            "name": f"{kind} {rng.choice(GIVEN['male'])} {rng.choice(('Phát', 'Thành', 'Hưng'))}",
+            "address": f"số {rng.randint(1, 299)} đường {rng.choice(STREETS)}",
+            "industry": industry,
+        }
+    return report
 
 
 def _re_report(rng: random.Random, original: dict) -> dict:
@@ -138,7 +174,12 @@ def _re_report(rng: random.Random, original: dict) -> dict:
     child = dict(original["child"])
     if rng.random() < 0.5:
         child["full_name"] = strip_diacritics(child["full_name"])
-    others = [channel for channel in CHANNELS if channel != original["channel"]]
+    others = [
+        channel
+        for channel in CHANNELS
+        if channel != original["channel"]
+        and (channel != "labour_inspection" or "workplace" in original)
+    ]
     return {**original, "channel": rng.choice(others), "child": child}
 
 

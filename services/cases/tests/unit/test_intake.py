@@ -7,8 +7,15 @@ from datetime import date
 import pytest
 
 from cases.domain import geography
-from cases.domain.intake import ConsentRecord, age_band, age_on, consent_basis
-from contracts.vocabulary import AgeBand, ConsentBasis
+from cases.domain.intake import (
+    CHANNEL_REQUIREMENTS,
+    ConsentRecord,
+    age_band,
+    age_on,
+    consent_basis,
+    missing_for_channel,
+)
+from contracts.vocabulary import AgeBand, Channel, ConsentBasis
 
 
 def test_age_counts_whole_years_before_the_birthday():
@@ -47,3 +54,11 @@ def test_geography_has_34_provinces_and_knows_communes():
     assert len(geography.province_names()) == 34
     assert geography.province_of_commune("00070") == "01"
     assert geography.province_of_commune("99999") is None
+
+
+def test_each_channel_names_its_required_fields():
+    assert missing_for_channel(Channel.LABOUR_INSPECTION, {"summary"}) == ["workplace.name"]
+    assert missing_for_channel(Channel.SCHOOL, {"summary"}) == ["child.date_of_birth"]
+    assert missing_for_channel(Channel.COMMUNE_COLLABORATOR, {"child.address"}) == []
+    assert missing_for_channel(Channel.SELF_REPORT, set()) == []
+    assert set(CHANNEL_REQUIREMENTS) == set(Channel)

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import date
 
 from cases.api.schemas import CaseReportIn
-from cases.domain.intake import age_on
+from cases.domain.intake import age_on, missing_for_channel
 from cases.synthetic import generate_reports, strip_diacritics
 
 TODAY = date(2026, 11, 1)
@@ -17,9 +17,13 @@ def test_the_same_seed_gives_the_same_reports():
     assert list(generate_reports(50, seed=7)) != list(generate_reports(50, seed=8))
 
 
-def test_every_report_is_accepted_by_the_intake_schema():
-    for report in generate_reports(300, seed=1):
-        CaseReportIn.model_validate(report)  # geography and fields checked like the API
+def test_every_report_is_accepted_by_the_intake_schema_and_its_channel_rules():
+    for report in generate_reports(300, seed=1, duplicate_rate=0.2):
+        body = CaseReportIn.model_validate(report)  # geography and fields checked like the API
+        present = {name for name in ("summary",) if report.get(name)}
+        present |= {f"child.{k}" for k, v in report["child"].items() if v}
+        present |= {f"workplace.{k}" for k, v in (report.get("workplace") or {}).items() if v}
+        assert missing_for_channel(body.channel, present) == [], report["channel"]
 
 
 def test_children_are_5_to_17_with_vietnamese_names():

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+# Columns sealed with `FieldCipher`; the AEAD context is "case:<id>:<field>" so a token
+# copied to another row or column does not open. Rotation re-seals exactly these.
+SEALED_COLUMNS: dict[str, str] = {
+    "child_name_enc": "child_name",
+    "date_of_birth_enc": "date_of_birth",
+    "address_enc": "address",
+    "phone_enc": "phone",
+    "guardian_name_enc": "guardian_name",
+    "guardian_phone_enc": "guardian_phone",
+    "workplace_name_enc": "workplace_name",
+    "workplace_address_enc": "workplace_address",
+    "employer_name_enc": "employer_name",
+    "summary_enc": "summary",
+}
 
 
 class CaseRecord(SQLModel, table=True):
     __tablename__ = "cases"
 
     id: str = Field(primary_key=True, max_length=36)
+    version: int = Field(default=1, description="Raised by every change; stale writes get 409.")
     case_type: str = Field(index=True)
     channel: str
     risk_level: str
-    status: str = Field(index=True)
+    status: str = Field(index=True, description="Current step of the six-step process.")
     province_code: str = Field(index=True, max_length=2)
     commune_code: str = Field(max_length=5)
     sex: str
@@ -22,18 +39,70 @@ class CaseRecord(SQLModel, table=True):
     employer_identified: bool = False
     out_of_school: bool = False
     signs_of_forced_labour: bool = False
+    industry: str | None = None  # a sector names no one
     consent_basis: str
+    child_consented: bool | None = None
+    guardian_consented: bool = False
     legal_override_reason: str | None = None
     owner_agency: str
     reported_by: str
     received_at: datetime
+    # Process state: needs and plan (comma-separated codes), closure.
+    needs: str = ""
+    plan_agencies: str = ""
+    review_date: date | None = None
+    closure_reason: str | None = None
+    # Legal clocks: due times are durable, met/missed are set once (conditional updates).
+    emergency_due_at: datetime | None = Field(default=None, index=True)
+    emergency_met_at: datetime | None = None
+    emergency_missed_at: datetime | None = None
+    plan_due_at: datetime | None = Field(default=None, index=True)
+    plan_met_at: datetime | None = None
+    plan_missed_at: datetime | None = None
+    # Duplicates: keyed hashes (HMAC), never reversible; merged cases point at the kept one.
+    dedup_key: str | None = Field(default=None, index=True, max_length=64)
+    dedup_key_folded: str | None = Field(default=None, index=True, max_length=64)
+    merged_into: str | None = Field(default=None, max_length=36)
     # Encrypted identity (tokens carry their key id, so keys can rotate).
     child_name_enc: str
     date_of_birth_enc: str | None = None
     address_enc: str | None = None
     phone_enc: str | None = None
     guardian_name_enc: str | None = None
+    guardian_phone_enc: str | None = None
+    workplace_name_enc: str | None = None
+    workplace_address_enc: str | None = None
+    employer_name_enc: str | None = None
     summary_enc: str | None = None
+
+
+class CaseStageHistory(SQLModel, table=True):
+    """Every step a case took: who, when, why."""
+
+    __tablename__ = "case_stage_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, max_length=36)
+    from_stage: str
+    to_stage: str
+    actor: str
+    reason: str | None = None
+    occurred_at: datetime
+
+
+class ConsentChange(SQLModel, table=True):
+    """Every consent recorded for a case, including the one given at intake."""
+
+    __tablename__ = "case_consent_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, max_length=36)
+    consent_basis: str
+    child_consented: bool | None
+    guardian_consented: bool
+    legal_override_reason: str | None = None
+    actor: str
+    occurred_at: datetime
 
 
 class CaseReferral(SQLModel, table=True):
@@ -47,3 +116,31 @@ class CaseReferral(SQLModel, table=True):
     lead: bool
     state: str
     version: int
+
+
+class DuplicateLink(SQLModel, table=True):
+    """A probable duplicate for a coordinator: `case_id` (newer) may be `other_case_id`."""
+
+    __tablename__ = "duplicate_links"
+    __table_args__ = (UniqueConstraint("case_id", "other_case_id"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(index=True, max_length=36)
+    other_case_id: str = Field(index=True, max_length=36)
+    province_code: str = Field(index=True, max_length=2)
+    match: str
+    status: str = Field(default="open", index=True)
+    created_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+
+class ImportedRow(SQLModel, table=True):
+    """Idempotency of bulk imports: one row key → the case it created."""
+
+    __tablename__ = "imported_rows"
+
+    row_key: str = Field(primary_key=True, max_length=64)
+    case_id: str = Field(max_length=36)
+    source: str
+    imported_at: datetime

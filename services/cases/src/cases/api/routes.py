@@ -1,107 +1,303 @@
-"""Routes of the cases API: thin — validate, authorise, call the handler, map errors."""
+"""Routes of the cases API: thin — validate, authorise, call the handler, map errors.
+
+Every read and write of a case, allowed or denied, leaves an `AuditRecorded` event.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlmodel import Session, col, select
 
 from cases import handlers
-from cases.adapters.tables import CaseRecord, CaseReferral
-from cases.api.schemas import CaseAccepted, CaseOut, CaseReferralOut, CaseReportIn, ChildOut
-from cases.domain.commands import ChildIdentity, RecordCase
-from cases.domain.intake import ConsentRecord
+from cases.adapters import identity
+from cases.adapters.keyring import Cipher
+from cases.adapters.tables import CaseRecord, CaseReferral, CaseStageHistory
+from cases.api.context import Context, invalid, run_audited
+from cases.api.schemas import (
+    CaseAccepted,
+    CaseOut,
+    CaseReferralOut,
+    CaseReportIn,
+    CaseSummaryOut,
+    ChildOut,
+    ClockOut,
+    ConsentIn,
+    ConsentOut,
+    HistoryOut,
+    ReferralDetailsOut,
+    StageChangeIn,
+    StageOut,
+)
+from cases.domain import access
+from cases.domain.access import Access
+from cases.domain.intake import ConsentRecord, missing_for_channel
+from cases.domain.process import ForbiddenTransition, IncompleteStep, Plan, StageRequest
+from cases.domain.referral_status import combined_status
 from chassis.auth import CurrentPrincipal, Principal
-from chassis.crypto import FieldCipher
-from chassis.logs import current_correlation_id
-from chassis.unit_of_work import unit_of_work
-from contracts.cases.v1 import CaseCircumstances
+from chassis.unit_of_work import UnitOfWork
+from contracts.referrals.field_policy import field_policy
+from contracts.vocabulary import AuditAction, CaseStage, CaseType, Channel, RiskLevel
 
-INTAKE_ROLES = ("intake", "case_worker")
-
-
-@dataclass(frozen=True)
-class CasesContext:
-    engine: Engine
-    cipher: FieldCipher
-    owner_agency: str
-
-
-def _context(request: Request) -> CasesContext:
-    context: CasesContext = request.app.state.cases
-    return context
-
-
-Context = Annotated[CasesContext, Depends(_context)]
 router = APIRouter(prefix="/cases", tags=["cases"])
+Province = Annotated[str | None, Query(pattern=r"^\d{2}$")]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseAccepted)
 def report_case(body: CaseReportIn, principal: CurrentPrincipal, context: Context) -> CaseAccepted:
-    if not principal.has_role(*INTAKE_ROLES):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "reporting a case needs an intake role")
-    if not principal.serves_province(body.province_code):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "province_code is outside your provinces")
-    with unit_of_work(
-        context.engine, source="/cases", correlation_id=current_correlation_id()
-    ) as uow:
-        record = handlers.record_case(
-            uow,
-            _command(body, principal),
-            cipher=context.cipher,
-            owner_agency=context.owner_agency,
-        )
+    command = body.to_command(reported_by=principal.subject, received_at=datetime.now(UTC))
+    missing = missing_for_channel(body.channel, command.present_fields())
+    if missing:
+        raise invalid(*missing, message=f"required for channel {body.channel.value}")
+    decision = access.intake_access(principal, body.province_code)
+
+    def act(uow: UnitOfWork) -> CaseRecord:
+        return handlers.record_case(uow, command, context.deps)
+
+    record = run_audited(
+        context, principal, decision, AuditAction.CREATE, "case", act, resource_id=_new_id
+    )
     return CaseAccepted(case_id=record.id, status=record.status, received_at=record.received_at)
+
+
+def _new_id(record: CaseRecord) -> str:
+    return record.id
+
+
+@router.get("", response_model=list[CaseSummaryOut])
+def list_cases(
+    principal: CurrentPrincipal,
+    context: Context,
+    province_code: Province = None,
+    status_: Annotated[CaseStage | None, Query(alias="status")] = None,
+    case_type: CaseType | None = None,
+    risk_level: RiskLevel | None = None,
+    channel: Channel | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[CaseSummaryOut]:
+    """The owning agency's cases in the caller's provinces, newest first, without identity."""
+    decision = access.list_access(
+        principal,
+        owner_agency=context.deps.owner_agency,
+        province_code=province_code,
+        roles=access.READ_ROLES,
+    )
+
+    def act(uow: UnitOfWork) -> list[CaseRecord]:
+        query = select(CaseRecord).where(CaseRecord.owner_agency == context.deps.owner_agency)
+        if "*" not in principal.provinces:
+            query = query.where(col(CaseRecord.province_code).in_(principal.provinces))
+        for column, value in (
+            (CaseRecord.province_code, province_code),
+            (CaseRecord.status, status_),
+            (CaseRecord.case_type, case_type),
+            (CaseRecord.risk_level, risk_level),
+            (CaseRecord.channel, channel),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        query = query.order_by(col(CaseRecord.received_at).desc(), col(CaseRecord.id))
+        return list(uow.session.exec(query.offset(offset).limit(limit)).all())
+
+    rows = run_audited(context, principal, decision, AuditAction.READ, "case_list", act, "*")
+    return [CaseSummaryOut.model_validate(row, from_attributes=True) for row in rows]
 
 
 @router.get("/{case_id}", response_model=CaseOut)
 def get_case(case_id: str, principal: CurrentPrincipal, context: Context) -> CaseOut:
+    decision, record = _case_decision(context, principal, case_id, access.READ_ROLES)
+    shows_identity = access.sees_identity(principal, context.deps.owner_agency)
+
+    def act(uow: UnitOfWork) -> CaseOut:
+        assert record is not None
+        referrals = uow.session.exec(
+            select(CaseReferral).where(CaseReferral.case_id == case_id)
+        ).all()
+        return _case_out(record, referrals, context.deps.cipher if shows_identity else None)
+
+    detail = "identity shown" if shows_identity else "no identity"
+    return run_audited(
+        context, principal, decision, AuditAction.READ, "case", act, case_id, detail=detail
+    )
+
+
+@router.post("/{case_id}/stage", response_model=StageOut)
+def change_stage(
+    case_id: str, body: StageChangeIn, principal: CurrentPrincipal, context: Context
+) -> StageOut:
+    """One step of the six-step process; 409 when the process or the version forbids it."""
+    decision, _ = _case_decision(context, principal, case_id, access.MANAGE_ROLES)
+    request = StageRequest(
+        to_stage=body.to_stage,
+        reason=body.reason,
+        needs=tuple(body.needs),
+        plan=Plan(tuple(body.plan.agencies), body.plan.review_date) if body.plan else None,
+    )
+
+    def act(uow: UnitOfWork) -> StageOut:
+        record = handlers.load_case(uow.session, case_id)
+        event = handlers.move_stage(
+            uow,
+            record,
+            request,
+            expected_version=body.version,
+            actor=principal.subject,
+            now=datetime.now(UTC),
+        )
+        return StageOut(
+            case_id=case_id,
+            from_stage=event.from_stage,
+            to_stage=event.to_stage,
+            version=record.version,
+        )
+
+    detail = f"stage → {body.to_stage.value}"
+    try:
+        return run_audited(
+            context, principal, decision, AuditAction.UPDATE, "case", act, case_id, detail=detail
+        )
+    except ForbiddenTransition as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    except handlers.StaleVersion as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    except IncompleteStep as error:
+        raise invalid(error.field, message=error.message) from None
+
+
+@router.get("/{case_id}/history", response_model=list[HistoryOut])
+def stage_history(case_id: str, principal: CurrentPrincipal, context: Context) -> list[HistoryOut]:
+    decision, _ = _case_decision(context, principal, case_id, access.READ_ROLES)
+
+    def act(uow: UnitOfWork) -> list[HistoryOut]:
+        rows = uow.session.exec(
+            select(CaseStageHistory)
+            .where(CaseStageHistory.case_id == case_id)
+            .order_by(col(CaseStageHistory.id))
+        ).all()
+        return [HistoryOut.model_validate(row, from_attributes=True) for row in rows]
+
+    return run_audited(
+        context, principal, decision, AuditAction.READ, "case", act, case_id, detail="history"
+    )
+
+
+@router.post("/{case_id}/consent", response_model=ConsentOut)
+def record_consent(
+    case_id: str, body: ConsentIn, principal: CurrentPrincipal, context: Context
+) -> ConsentOut:
+    """Consent of the child (7+) and guardian, or a legal override with its reason."""
+    decision, _ = _case_decision(context, principal, case_id, access.MANAGE_ROLES)
+    consent = ConsentRecord(**body.model_dump())
+
+    def act(uow: UnitOfWork) -> ConsentOut:
+        record = handlers.load_case(uow.session, case_id)
+        event = handlers.record_consent(
+            uow,
+            record,
+            consent,
+            deps=context.deps,
+            actor=principal.subject,
+            now=datetime.now(UTC),
+        )
+        return ConsentOut(
+            case_id=case_id, consent_basis=event.consent_basis, version=record.version
+        )
+
+    return run_audited(
+        context, principal, decision, AuditAction.UPDATE, "case", act, case_id, detail="consent"
+    )
+
+
+@router.get("/{case_id}/referral-details", response_model=ReferralDetailsOut)
+def referral_details(
+    case_id: str,
+    agency: Annotated[str, Query(min_length=1, max_length=64)],
+    principal: CurrentPrincipal,
+    context: Context,
+) -> ReferralDetailsOut:
+    """Interface A: the need-to-know fields of a case for one agency's referral."""
     with Session(context.engine) as session:
         record = session.get(CaseRecord, case_id)
-        referrals = session.exec(select(CaseReferral).where(CaseReferral.case_id == case_id)).all()
-    # Another province's case is reported as missing: its existence is not disclosed.
-    if record is None or not principal.serves_province(record.province_code):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "case not found")
-    child = None
-    if principal.agency == record.owner_agency and principal.has_role("case_worker"):
-        child = _identity(record, context.cipher)
-    out = CaseOut.model_validate(record, from_attributes=True)
-    return out.model_copy(
-        update={
-            "child": child,
+    if not principal.has_role(*access.REFERRAL_ROUTER_ROLES):
+        decision = Access.FORBIDDEN
+    else:
+        decision = Access.ALLOWED if record else Access.HIDDEN
+
+    def act(uow: UnitOfWork) -> ReferralDetailsOut:
+        assert record is not None
+        case_type = CaseType(record.case_type)
+        available = {**identity.open_all(context.deps.cipher, record), "sex": record.sex}
+        available["industry"] = record.industry
+        details = field_policy().minimise(agency, case_type, available)
+        return ReferralDetailsOut(
+            case_id=case_id, agency=agency, case_type=case_type, details=details
+        )
+
+    return run_audited(
+        context,
+        principal,
+        decision,
+        AuditAction.READ,
+        "referral_details",
+        act,
+        case_id,
+        detail=f"for agency {agency}",
+    )
+
+
+def _case_decision(
+    context: Context, principal: Principal, case_id: str, roles: tuple[str, ...]
+) -> tuple[Access, CaseRecord | None]:
+    with Session(context.engine) as session:
+        record = session.get(CaseRecord, case_id)
+    decision = access.case_access(
+        principal,
+        owner_agency=context.deps.owner_agency,
+        province_code=record.province_code if record else None,
+        roles=roles,
+    )
+    return decision, record
+
+
+def _case_out(
+    record: CaseRecord, referrals: Sequence[CaseReferral], cipher: Cipher | None
+) -> CaseOut:
+    clocks = {
+        "emergency_intervention": ClockOut(
+            due_at=record.emergency_due_at,
+            met_at=record.emergency_met_at,
+            missed_at=record.emergency_missed_at,
+        ),
+        "plan_approval": ClockOut(
+            due_at=record.plan_due_at, met_at=record.plan_met_at, missed_at=record.plan_missed_at
+        ),
+    }
+    return CaseOut.model_validate(
+        {
+            **record.model_dump(),
+            "needs": [code for code in record.needs.split(",") if code],
+            "plan_agencies": [code for code in record.plan_agencies.split(",") if code],
+            "clocks": clocks,
+            "child": _identity(record, cipher) if cipher else None,
             "referrals": [
                 CaseReferralOut.model_validate(r, from_attributes=True) for r in referrals
             ],
+            "referral_status": combined_status(r.state for r in referrals),
         }
     )
 
 
-def _identity(record: CaseRecord, cipher: FieldCipher) -> ChildOut:
-    def open_(field: str, token: str | None) -> str | None:
-        return cipher.decrypt(token, context=f"case:{record.id}:{field}") if token else None
-
-    dob = open_("date_of_birth", record.date_of_birth_enc)
+def _identity(record: CaseRecord, cipher: Cipher) -> ChildOut:
+    opened = identity.open_all(cipher, record)
     return ChildOut(
-        full_name=open_("child_name", record.child_name_enc) or "",
-        date_of_birth=date.fromisoformat(dob) if dob else None,
-    )
-
-
-def _command(body: CaseReportIn, principal: Principal) -> RecordCase:
-    return RecordCase(
-        channel=body.channel,
-        case_type=body.case_type,
-        risk_level=body.risk_level,
-        province_code=body.province_code,
-        commune_code=body.commune_code,
-        child=ChildIdentity(**body.child.model_dump()),
-        circumstances=CaseCircumstances(**body.circumstances.model_dump()),
-        consent=ConsentRecord(**body.consent.model_dump()),
-        summary=body.summary,
-        reported_by=principal.subject,
-        received_at=datetime.now(UTC),
+        full_name=opened["child_name"] or "",
+        date_of_birth=identity.date_of_birth(cipher, record),
+        address=opened["address"],
+        phone=opened["phone"],
+        guardian_name=opened["guardian_name"],
+        guardian_phone=opened["guardian_phone"],
     )

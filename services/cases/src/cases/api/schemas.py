@@ -7,7 +7,19 @@ from datetime import UTC, date, datetime
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from cases.domain import geography
-from contracts.vocabulary import AgeBand, CaseType, Channel, ConsentBasis, RiskLevel, Sex
+from cases.domain.commands import ChildIdentity, RecordCase, Workplace
+from cases.domain.intake import ConsentRecord
+from contracts.cases.v1 import CaseCircumstances
+from contracts.vocabulary import (
+    AgeBand,
+    CaseStage,
+    CaseType,
+    Channel,
+    ConsentBasis,
+    RiskLevel,
+    Sex,
+    SupportNeed,
+)
 
 
 class _Strict(BaseModel):
@@ -21,6 +33,7 @@ class ChildIn(_Strict):
     address: str | None = Field(default=None, max_length=500)
     phone: str | None = Field(default=None, max_length=30)
     guardian_name: str | None = Field(default=None, max_length=200)
+    guardian_phone: str | None = Field(default=None, max_length=30)
 
     @field_validator("date_of_birth")
     @classmethod
@@ -28,6 +41,13 @@ class ChildIn(_Strict):
         if value and value > datetime.now(UTC).date():
             raise ValueError("date of birth is in the future")
         return value
+
+
+class WorkplaceIn(_Strict):
+    name: str | None = Field(default=None, max_length=200, description="Workplace name.")
+    address: str | None = Field(default=None, max_length=500, description="Its address.")
+    employer_name: str | None = Field(default=None, max_length=200, description="Employer.")
+    industry: str | None = Field(default=None, max_length=100, description="Sector.")
 
 
 class CircumstancesIn(_Strict):
@@ -57,7 +77,8 @@ class CaseReportIn(_Strict):
     child: ChildIn
     circumstances: CircumstancesIn = Field(default_factory=CircumstancesIn)
     consent: ConsentIn = Field(default_factory=ConsentIn)
-    summary: str | None = Field(default=None, max_length=4000)
+    workplace: WorkplaceIn | None = Field(default=None, description="Workplace, when known.")
+    summary: str | None = Field(default=None, max_length=4000, description="What was seen.")
 
     @field_validator("province_code")
     @classmethod
@@ -77,6 +98,22 @@ class CaseReportIn(_Strict):
             raise ValueError(f"commune {value!r} is not in province {expected!r}")
         return value
 
+    def to_command(self, *, reported_by: str, received_at: datetime) -> RecordCase:
+        return RecordCase(
+            channel=self.channel,
+            case_type=self.case_type,
+            risk_level=self.risk_level,
+            province_code=self.province_code,
+            commune_code=self.commune_code,
+            child=ChildIdentity(**self.child.model_dump()),
+            workplace=Workplace(**self.workplace.model_dump()) if self.workplace else None,
+            circumstances=CaseCircumstances(**self.circumstances.model_dump()),
+            consent=ConsentRecord(**self.consent.model_dump()),
+            summary=self.summary,
+            reported_by=reported_by,
+            received_at=received_at,
+        )
+
 
 class CaseAccepted(BaseModel):
     case_id: str
@@ -87,6 +124,16 @@ class CaseAccepted(BaseModel):
 class ChildOut(BaseModel):
     full_name: str
     date_of_birth: date | None
+    address: str | None = None
+    phone: str | None = None
+    guardian_name: str | None = None
+    guardian_phone: str | None = None
+
+
+class ClockOut(BaseModel):
+    due_at: datetime | None = Field(description="None: the clock does not apply.")
+    met_at: datetime | None
+    missed_at: datetime | None
 
 
 class CaseReferralOut(BaseModel):
@@ -99,6 +146,7 @@ class CaseReferralOut(BaseModel):
 
 class CaseOut(BaseModel):
     id: str
+    version: int
     case_type: CaseType
     channel: Channel
     risk_level: RiskLevel
@@ -110,9 +158,86 @@ class CaseOut(BaseModel):
     consent_basis: ConsentBasis
     owner_agency: str
     received_at: datetime
+    needs: list[SupportNeed] = Field(default_factory=list)
+    plan_agencies: list[str] = Field(default_factory=list)
+    review_date: date | None = None
+    closure_reason: str | None = None
+    merged_into: str | None = None
+    clocks: dict[str, ClockOut] = Field(default_factory=dict)
     referrals: list[CaseReferralOut] = Field(
-        default_factory=list, description="Combined status: every referral of the case."
+        default_factory=list, description="Every referral of the case and its state."
+    )
+    referral_status: str = Field(
+        default="none", description="Combined: none, open, completed or ended_unresolved."
     )
     child: ChildOut | None = Field(
         default=None, description="Identity, shown only to the owning agency."
     )
+
+
+class CaseSummaryOut(BaseModel):
+    """A row of the case list: no identity."""
+
+    id: str
+    case_type: CaseType
+    channel: Channel
+    risk_level: RiskLevel
+    status: str
+    province_code: str
+    commune_code: str
+    age_band: AgeBand
+    received_at: datetime
+    merged_into: str | None
+
+
+class PlanIn(_Strict):
+    agencies: list[str] = Field(min_length=1, description="Agencies the plan involves.")
+    review_date: date = Field(description="When the plan is reviewed.")
+
+
+class StageChangeIn(_Strict):
+    to_stage: CaseStage = Field(description="The step to move to.")
+    version: int = Field(ge=1, description="The case version you saw (stale → 409).")
+    reason: str | None = Field(default=None, max_length=2000, description="Why; required to close.")
+    needs: list[SupportNeed] = Field(default_factory=list, description="For needs_identified.")
+    plan: PlanIn | None = Field(default=None, description="For plan_approved.")
+
+
+class StageOut(BaseModel):
+    case_id: str
+    from_stage: CaseStage
+    to_stage: CaseStage
+    version: int
+
+
+class HistoryOut(BaseModel):
+    from_stage: str
+    to_stage: str
+    actor: str
+    reason: str | None
+    occurred_at: datetime
+
+
+class ConsentOut(BaseModel):
+    case_id: str
+    consent_basis: ConsentBasis
+    version: int
+
+
+class ReferralDetailsOut(BaseModel):
+    case_id: str
+    agency: str
+    case_type: CaseType
+    details: dict[str, str]
+
+
+class DuplicateLinkOut(BaseModel):
+    id: str
+    case_id: str
+    other_case_id: str
+    province_code: str
+    match: str
+    status: str
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None

@@ -20,6 +20,17 @@ class ChildIdentity:
     address: str | None = None
     phone: str | None = None
     guardian_name: str | None = None
+    guardian_phone: str | None = None
+
+
+@dataclass(frozen=True)
+class Workplace:
+    """Where the child works, when known; name, address and employer can identify."""
+
+    name: str | None = None
+    address: str | None = None
+    employer_name: str | None = None
+    industry: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,3 +46,18 @@ class RecordCase:
     summary: str | None
     reported_by: str
     received_at: datetime
+    workplace: Workplace | None = None
+    case_id: str | None = None  # chosen by a reporting agency, so a resend is no new case
+
+    def present_fields(self) -> set[str]:
+        """Dotted paths of the optional fields that carry a value (for channel rules)."""
+        values = {
+            "summary": self.summary,
+            "child.date_of_birth": self.child.date_of_birth,
+            "child.address": self.child.address,
+            "child.phone": self.child.phone,
+            "workplace.name": self.workplace and self.workplace.name,
+            "workplace.address": self.workplace and self.workplace.address,
+            "workplace.employer_name": self.workplace and self.workplace.employer_name,
+        }
+        return {name for name, value in values.items() if value}

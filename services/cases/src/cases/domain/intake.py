@@ -5,9 +5,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from contracts.vocabulary import AgeBand, ConsentBasis
+from contracts.vocabulary import AgeBand, Channel, ConsentBasis
 
 CHILD_CONSENT_AGE = 7  # the child's own consent is needed from age 7 (Law on Children)
+
+# What each channel must tell us beyond the common fields (type, risk, commune, child's name
+# and sex). Why: a hotline or police report is only actionable with what was seen; a school
+# knows the pupil's date of birth; an inspection names the establishment it inspected; a commune
+# collaborator knows where the child lives; NGO and media reports are second-hand, so they
+# say what was seen. DOLISA's own staff and a child reporting itself are not held back.
+CHANNEL_REQUIREMENTS: dict[Channel, tuple[str, ...]] = {
+    Channel.HOTLINE_111: ("summary",),
+    Channel.POLICE: ("summary",),
+    Channel.SCHOOL: ("child.date_of_birth", "summary"),
+    Channel.LABOUR_INSPECTION: ("workplace.name",),
+    Channel.COMMUNE_COLLABORATOR: ("child.address",),
+    Channel.DOLISA: (),
+    Channel.NGO: ("summary",),
+    Channel.MEDIA: ("summary",),
+    Channel.SELF_REPORT: (),
+}
+
+
+# Which intake channels an agency may report through on its updates topic. An agency not
+# listed reports nothing: its events are refused rather than trusted.
+AGENCY_CHANNELS: dict[str, frozenset[Channel]] = {
+    "police": frozenset({Channel.POLICE}),
+    "dolisa": frozenset({Channel.DOLISA, Channel.COMMUNE_COLLABORATOR}),
+    "education": frozenset({Channel.SCHOOL}),
+    "labour_inspection": frozenset({Channel.LABOUR_INSPECTION}),
+}
+
+
+def missing_for_channel(channel: Channel, present: set[str]) -> list[str]:
+    """The channel's required fields (dotted paths) that the report left empty."""
+    return [field for field in CHANNEL_REQUIREMENTS[channel] if field not in present]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,117 @@
+"""Bulk import: good rows in, bad rows reported by row and field, re-runs add nothing."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from openpyxl import Workbook
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from cases.adapters.tables import CaseRecord, ImportedRow
+from cases.bulk_import import COLUMNS, RowError, import_file
+from chassis.auth import Principal
+from services.cases.tests.support import CasesApi
+
+OPERATOR = Principal("dolisa-import-hn", "dolisa", frozenset({"intake"}), frozenset({"01"}))
+GOOD = {
+    "profile_id": "HN-2026-0001",
+    "channel": "commune_collaborator",
+    "case_type": "child_labour",
+    "risk_level": "medium",
+    "province_code": "1",  # spreadsheets drop leading zeros
+    "commune_code": "70",
+    "full_name": "Bùi Thị Thảo",
+    "date_of_birth": "2012-09-15",
+    "sex": "female",
+    "address": "thôn Đông, xã Hoàn Kiếm",
+    "guardian_consented": "có",
+    "child_consented": "yes",
+}
+ROWS = [
+    GOOD,
+    {**GOOD, "profile_id": "HN-2026-0002", "full_name": "Đinh Văn Long", "sex": "male"},
+    {**GOOD, "profile_id": "HN-2026-0003", "province_code": "99"},
+    {**GOOD, "profile_id": "HN-2026-0004", "address": ""},
+    {**GOOD, "profile_id": "HN-2026-0005", "sex": "girl", "date_of_birth": "15/09/2012"},
+    {**GOOD, "profile_id": "", "full_name": "Mai Thị Ngân"},  # no id: the row hash is its key
+    {**GOOD, "profile_id": "HN-2026-0007", "province_code": "79", "commune_code": "26506"},
+]
+EXPECTED_ERRORS = {
+    (4, "province_code"),
+    (5, "address"),
+    (6, "sex"),
+    (6, "date_of_birth"),
+    (8, "province_code"),
+}
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_xlsx(path: Path, rows: list[dict]) -> Path:
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(list(COLUMNS))
+    for row in rows:
+        sheet.append([row.get(column) or None for column in COLUMNS])
+    workbook.save(path)
+    return path
+
+
+def cases_in(api: CasesApi) -> int:
+    with Session(api.engine) as session:
+        return len(session.exec(select(CaseRecord)).all())
+
+
+def run(api: CasesApi, path: Path):  # type: ignore[no-untyped-def]
+    deps = api.client.app.state.cases.deps  # type: ignore[attr-defined]
+    return import_file(path, api.engine, deps, operator=OPERATOR)
+
+
+def test_a_mixed_csv_imports_the_good_rows_and_names_each_bad_one(
+    cases_api: CasesApi, tmp_path: Path
+):
+    path = write_csv(tmp_path / "profiles.csv", ROWS)
+    first = run(cases_api, path)
+    assert (first.imported, first.skipped) == (3, 0)
+    assert {(e.row, e.field) for e in first.errors} == EXPECTED_ERRORS
+    assert RowError(8, "province_code", "outside the operator's provinces") in first.errors
+    assert cases_in(cases_api) == 3
+    assert len(cases_api.events("vn.lienganh.case.received.v1")) == 3
+    again = run(cases_api, path)
+    assert (again.imported, again.skipped) == (0, 3)
+    assert cases_in(cases_api) == 3
+
+
+def test_the_same_list_as_xlsx_imports_alike(cases_api: CasesApi, tmp_path: Path):
+    result = run(cases_api, write_xlsx(tmp_path / "profiles.xlsx", ROWS))
+    assert result.imported == 3
+    assert {(e.row, e.field) for e in result.errors} == EXPECTED_ERRORS
+    with Session(cases_api.engine) as session:
+        assert {row.source for row in session.exec(select(ImportedRow))} == {"profiles.xlsx"}
+        codes = {(c.province_code, c.commune_code) for c in session.exec(select(CaseRecord))}
+    assert codes == {("01", "00070")}
+
+
+def test_the_cli_shows_progress_and_reports_bad_rows(
+    cases_api: CasesApi, tmp_path: Path, monkeypatch
+):
+    from cases.cli import app
+
+    monkeypatch.setenv("CASES_DATA_DIR", str(cases_api.settings.data_dir))
+    monkeypatch.setenv("CASES_DATABASE_URL", str(cases_api.settings.database_url))
+    path = write_csv(tmp_path / "profiles.csv", ROWS)
+    args = ["import", str(path), "--operator", "dolisa-import-hn", "--province", "01"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "3 imported, 0 already imported, 4 row(s) with errors" in result.output
+    assert "province_code" in result.output
+    assert cases_in(cases_api) == 3
