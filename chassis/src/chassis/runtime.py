@@ -82,6 +82,7 @@ def worker_app(
             data_dir=settings.data_dir,
             engine=engine,
             processors=processors,
+            web_host=settings.worker_web_host,
             web_port=settings.worker_web_port,
             relay_outbox=relay_outbox,
             outbox_poll_interval_s=settings.outbox_poll_interval_s,

@@ -26,6 +26,11 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = Field(default="lienganh-local")
     jwt_audience: str = Field(default="lienganh")
     log_level: str = Field(default="INFO")
+    worker_web_host: str = Field(
+        default="127.0.0.1",
+        description="Address of the worker's ops endpoints; 0.0.0.0 in a container so probes "
+        "and Prometheus reach them.",
+    )
     worker_web_port: int = Field(
         default=6066, ge=1, le=65535, description="Port of the worker's ops endpoints."
     )

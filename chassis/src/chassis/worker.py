@@ -52,6 +52,7 @@ class WorkerSpec:
     data_dir: Path
     engine: Engine
     processors: Mapping[str, EventProcessor]
+    web_host: str = "127.0.0.1"
     web_port: int = 6066
     relay_outbox: bool = True
     outbox_poll_interval_s: float = 0.1
@@ -87,7 +88,7 @@ def build_worker_app(spec: WorkerSpec) -> faust.App:
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
-        web_host="127.0.0.1",
+        web_host=spec.web_host,
         web_port=spec.web_port,
         producer_acks=-1,
     )
