@@ -310,9 +310,12 @@ def test_every_referenced_secret_and_config_map_has_a_source(
     overlays: Manifests, overlay: str
 ) -> None:
     documents = overlays[overlay]
-    # Operators write these: CloudNativePG `<cluster>-app`, Strimzi one Secret per KafkaUser.
-    made_by_operators = {f"{name}-app" for name in by_name(documents, "Cluster")} | set(
-        by_name(documents, "KafkaUser")
+    # Operators write these: CloudNativePG `<cluster>-app`, Strimzi one Secret per KafkaUser
+    # and the cluster CA's certificate.
+    made_by_operators = (
+        {f"{name}-app" for name in by_name(documents, "Cluster")}
+        | set(by_name(documents, "KafkaUser"))
+        | {f"{name}-cluster-ca-cert" for name in by_name(documents, "Kafka")}
     )
     templates = _templates()
     for kind, built in (("Secret", set()), ("ConfigMap", set(by_name(documents, "ConfigMap")))):
@@ -360,6 +363,24 @@ def test_only_workers_may_reach_kafka(overlays: Manifests) -> None:
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         is_worker = deployment["metadata"]["name"].endswith("-worker")
         assert (labels.get("lienganh.vn/kafka-client") == "true") == is_worker
+
+
+def test_each_worker_logs_in_to_kafka_as_its_own_user(overlays: Manifests) -> None:
+    documents = overlays["prod"]
+    config_maps = by_name(documents, "ConfigMap")
+    users = set(by_name(documents, "KafkaUser"))
+    for name, deployment in by_name(documents, "Deployment").items():
+        if not name.endswith("-worker"):
+            continue
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        settings = config_maps[container["envFrom"][0]["configMapRef"]["name"]]["data"]
+        prefix = next(key for key in settings if key.endswith("_KAFKA_SASL_USERNAME"))
+        prefix = prefix.removesuffix("_KAFKA_SASL_USERNAME")
+        user = settings[f"{prefix}_KAFKA_SASL_USERNAME"]
+        assert user == name.removesuffix("-worker") and user in users
+        assert settings[f"{prefix}_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        password = next(e for e in container["env"] if e["name"] == f"{prefix}_KAFKA_SASL_PASSWORD")
+        assert password["valueFrom"]["secretKeyRef"] == {"name": user, "key": "password"}
 
 
 # --- monitoring ----------------------------------------------------------------------------------
