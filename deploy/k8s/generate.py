@@ -722,7 +722,22 @@ def service_monitors() -> list[dict[str, Any]]:
             "metadata": {"name": f"lienganh-{component}", "labels": dict(PART_OF)},
             "spec": {
                 "selector": {"matchLabels": {**PART_OF, "app.kubernetes.io/component": component}},
-                "endpoints": [{"port": port, "path": "/metrics", "interval": "30s"}],
+                "endpoints": [
+                    {
+                        "port": port,
+                        "path": "/metrics",
+                        "interval": "30s",
+                        # The job and `process` labels the alert rules and dashboards of
+                        # deploy/monitoring/ expect (as `make run` and compose have them).
+                        "relabelings": [
+                            {"targetLabel": "job", "replacement": f"lienganh-{component}"},
+                            {
+                                "sourceLabels": ["__meta_kubernetes_service_name"],
+                                "targetLabel": "process",
+                            },
+                        ],
+                    }
+                ],
             },
         }
         for component, port in (("api", "http"), ("worker", "ops"))

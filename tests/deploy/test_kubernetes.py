@@ -400,6 +400,19 @@ def test_service_monitors_scrape_every_api_and_worker_service(overlays: Manifest
         assert scraped, f"no ServiceMonitor scrapes {service['metadata']['name']}"
 
 
+def test_cluster_scrapes_carry_the_job_names_the_alert_rules_use(overlays: Manifests) -> None:
+    compose_config = yaml.safe_load((REPO / "deploy/compose/prometheus/prometheus.yml").read_text())
+    compose_jobs = {job["job_name"] for job in compose_config["scrape_configs"]}
+    cluster_jobs = {
+        relabel["replacement"]
+        for monitor in of_kind(overlays["prod"], "ServiceMonitor")
+        for endpoint in monitor["spec"]["endpoints"]
+        for relabel in endpoint["relabelings"]
+        if relabel["targetLabel"] == "job"
+    }
+    assert cluster_jobs == compose_jobs == {"lienganh-api", "lienganh-worker"}
+
+
 def test_the_prometheus_rule_carries_every_rule_of_deploy_monitoring(
     generator: ModuleType, tmp_path: Path
 ) -> None:
