@@ -104,6 +104,10 @@ class Service:
         return settings
 
 
+def _agency_name(agency: str) -> str:
+    return f"agency-{agency.replace('_', '-')}"
+
+
 def services(agencies: Sequence[str] = DEFAULT_AGENCIES) -> list[Service]:
     special: dict[str, tuple[MountedFile, ...]] = {
         "cases": (
@@ -113,12 +117,26 @@ def services(agencies: Sequence[str] = DEFAULT_AGENCIES) -> list[Service]:
         "referrals": (
             MountedFile("configMap", "referrals-routing-policy", "routing.v1.yaml",
                         "/etc/lienganh/policy", "REFERRALS_POLICY_FILE"),
+            # Interface A: its bearer token (role referral_router) for the cases API.
+            MountedFile("secret", "referrals-service-token", "token", "/etc/lienganh/cases-api",
+                        "REFERRALS_CASES_API_TOKEN_FILE"),
         ),
         "notifications": (
             MountedFile("configMap", "notifications-recipients", "recipients.yaml",
                         "/etc/lienganh/directory", "NOTIFICATIONS_DIRECTORY_FILE"),
         ),
     }  # fmt: skip
+    agency_apis = {a: f"http://{_agency_name(a)}-api:{API_PORT}" for a in agencies}
+    own_env: dict[str, dict[str, str]] = {
+        "referrals": {"REFERRALS_CASES_API_URL": f"http://cases-api:{API_PORT}"},
+        "notifications": {
+            # `smtp-relay`: an ExternalName Service (or patch) naming the province's relay.
+            "NOTIFICATIONS_SMTP_HOST": "smtp-relay",
+            "NOTIFICATIONS_SMTP_PORT": "587",
+            "NOTIFICATIONS_SMTP_STARTTLS": "true",
+            "NOTIFICATIONS_AGENCY_API_URLS": json.dumps(agency_apis),
+        },
+    }
     core = [
         Service(
             name=name,
@@ -127,13 +145,14 @@ def services(agencies: Sequence[str] = DEFAULT_AGENCIES) -> list[Service]:
             principal=name,
             group_id=f"lienganh-{name}",
             database=name,
+            own_env=own_env.get(name, {}),
             files=special.get(name, ()),
         )
         for name in CORE_SERVICES
     ]
     return core + [
         Service(
-            name=f"agency-{agency.replace('_', '-')}",
+            name=_agency_name(agency),
             module="agencies",
             env_prefix="AGENCY",
             principal=f"agencies:{agency}",
@@ -655,6 +674,42 @@ def network_policies(all_services: Sequence[Service]) -> list[dict[str, Any]]:
                 "ingress": [
                     {
                         "from": [_peer_pods({"app.kubernetes.io/name": "referrals"})],
+                        "ports": [{"port": API_PORT}],
+                    }
+                ],
+            },
+        ),
+        # The notifications web inbox acts on referrals through the agencies' APIs.
+        policy(
+            "allow-notifications-to-agency-apis",
+            {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "notifications"}},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [_peer_pods({"app.kubernetes.io/component": "api"})],
+                        "ports": [{"port": API_PORT}],
+                    }
+                ],
+            },
+        ),
+        policy(
+            "allow-agency-apis-from-notifications",
+            {
+                "podSelector": {
+                    "matchExpressions": [
+                        {
+                            "key": "app.kubernetes.io/name",
+                            "operator": "In",
+                            "values": [s.name for s in all_services if s.module == "agencies"],
+                        }
+                    ],
+                    "matchLabels": {"app.kubernetes.io/component": "api"},
+                },
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [_peer_pods({"app.kubernetes.io/name": "notifications"})],
                         "ports": [{"port": API_PORT}],
                     }
                 ],

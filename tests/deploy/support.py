@@ -16,6 +16,9 @@ K8S = REPO / "deploy" / "k8s"
 KUSTOMIZE_VERSION = "v5.8.1"  # the newest that builds with this machine's Go (1.26)
 KUSTOMIZE_DIR = REPO / ".cache" / "kustomize" / KUSTOMIZE_VERSION
 OVERLAYS = ("dev", "prod")
+# Development stand-ins among `make run`'s processes: compose runs a third-party image
+# instead, a cluster uses the province's own service (the `smtp-relay` name).
+LOCAL_STAND_INS = {"mail-sink": "mailpit"}
 
 
 def load_generator() -> ModuleType:

@@ -20,7 +20,7 @@ import yaml
 
 from contracts.topics import DEFAULT_AGENCIES
 from localrun.system import Ports, system_processes
-from tests.deploy.support import REPO
+from tests.deploy.support import LOCAL_STAND_INS, REPO
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 SCHEMA_TOOL = REPO / "tests" / "deploy" / "tools" / "compose-schema"
@@ -143,7 +143,11 @@ def _local_system() -> dict[str, dict[str, str]]:
     specs = system_processes(
         data_dir=Path("/data"), bootstrap_servers="kafka:9092", ports=Ports.fixed(DEFAULT_AGENCIES)
     )
-    return {spec.name: {"argv": " ".join(spec.argv[1:4]), **spec.env} for spec in specs}
+    return {
+        spec.name: {"argv": " ".join(spec.argv[1:4]), **spec.env}
+        for spec in specs
+        if spec.name not in LOCAL_STAND_INS
+    }
 
 
 def test_every_process_of_the_local_system_runs_with_the_same_command_and_settings(
@@ -161,6 +165,14 @@ def test_every_process_of_the_local_system_runs_with_the_same_command_and_settin
                 assert value == "0.0.0.0", name  # noqa: S104 - reachable by Prometheus
             if key == "AGENCY":
                 assert value == local["AGENCY"], name
+
+
+def test_development_stand_ins_have_their_compose_counterpart(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    assert set(LOCAL_STAND_INS.values()) <= set(services)
+    smtp_host = services["notifications-worker"]["environment"]["NOTIFICATIONS_SMTP_HOST"]
+    assert smtp_host == LOCAL_STAND_INS["mail-sink"]
 
 
 def test_each_service_has_its_own_database(services: dict[str, dict[str, Any]]) -> None:
@@ -232,3 +244,22 @@ def test_grafana_gets_every_variable_its_provisioning_files_expand(
     assert wanted <= set(environment)
     if "LIENGANH_PROMETHEUS_URL" in wanted:
         assert environment["LIENGANH_PROMETHEUS_URL"] == "http://prometheus:9090"
+
+
+def test_the_keys_job_makes_the_issuer_keys_and_the_referrals_service_token(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    from chassis.auth import LocalIssuer
+
+    shell, flag, script = services["keys"]["command"]
+    assert (shell, flag) == ("sh", "-c")
+    lienganh = Path(shutil.which("lienganh") or REPO / ".venv/bin/lienganh")
+    script = script.replace("/etc/lienganh", str(tmp_path)).replace("lienganh ", f"{lienganh} ")
+    result = subprocess.run([shell, flag, script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    token_file = services["referrals-worker"]["environment"]["REFERRALS_CASES_API_TOKEN_FILE"]
+    token = (tmp_path / Path(token_file).relative_to("/etc/lienganh")).read_text().strip()
+    principal = LocalIssuer(tmp_path / "keys").verifier().verify(token)
+    assert principal.roles == {"referral_router"} and principal.provinces == {"*"}
+    key_file = services["cases-api"]["environment"]["CASES_JWT_PUBLIC_KEY_FILE"]
+    assert (tmp_path / Path(key_file).relative_to("/etc/lienganh")).exists()
