@@ -56,11 +56,11 @@ class WorkerSpec:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     relay_outbox: bool = True
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     outbox_poll_interval_s: float = 0.1
     batch_size: int = 500
     batch_wait_s: float = 0.02
     jobs: Sequence[ScheduledJob] = field(default_factory=tuple)
-    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
 
 class SharedPublisher:
