@@ -558,7 +558,8 @@ def database_cluster(service: Service) -> dict[str, Any]:
             "instances": 1,
             "imageName": POSTGRES_IMAGE,
             "primaryUpdateStrategy": "unsupervised",
-            "bootstrap": {"initdb": {"database": service.database, "owner": service.name}},
+            # Role and database share the service's SQL-safe name (agency_labour_inspection).
+            "bootstrap": {"initdb": {"database": service.database, "owner": service.database}},
             "storage": {"size": "5Gi"},
             "resources": {
                 "requests": {"cpu": "100m", "memory": "256Mi"},
