@@ -30,7 +30,7 @@ $(UV):
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts/src chassis/src deploy/local/src services/*/src benchmarks
+	$(BIN)/mypy contracts/src chassis/src deploy/local/src deploy/k8s services/*/src benchmarks
 
 format: install
 	$(BIN)/ruff format .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -13,9 +14,12 @@ from contracts.envelope import KafkaRecord
 class KafkaPublisher:
     """Publishes records and returns only once the broker acknowledged all of them."""
 
-    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+    def __init__(
+        self, bootstrap_servers: str, client_id: str, security: dict[str, Any] | None = None
+    ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
+        self._security = security or {}  # KafkaSecurity.aiokafka_options()
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -29,6 +33,7 @@ class KafkaPublisher:
                 linger_ms=5,
                 request_timeout_ms=15000,
                 retry_backoff_ms=200,
+                **self._security,
             )
             await producer.start()
             self._producer = producer

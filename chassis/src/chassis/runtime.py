@@ -18,6 +18,7 @@ from chassis.auth import TokenVerifier
 from chassis.consumer import EventProcessor, Handler
 from chassis.db import check_database, create_db_engine, create_tables
 from chassis.inbox import ProcessedEvent
+from chassis.kafka_security import KafkaSecurity
 from chassis.logs import configure_logging
 from chassis.outbox import OutboxEvent
 from chassis.settings import ServiceSettings
@@ -82,10 +83,12 @@ def worker_app(
             data_dir=settings.data_dir,
             engine=engine,
             processors=processors,
+            web_host=settings.worker_web_host,
             web_port=settings.worker_web_port,
             relay_outbox=relay_outbox,
             outbox_poll_interval_s=settings.outbox_poll_interval_s,
             jobs=jobs,
+            kafka_security=KafkaSecurity.from_settings(settings),
         )
     )
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +19,17 @@ class ServiceSettings(BaseSettings):
         default=None, description="SQLAlchemy URL; a SQLite file under data_dir when unset."
     )
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="SASL_SSL with SCRAM in a cluster (ACLs per service)."
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="This service's Kafka user.")
+    kafka_sasl_password: SecretStr | None = Field(default=None)
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="PEM of the CA that signed the brokers' certificates."
+    )
     jwt_public_key_file: Path | None = Field(
         default=None,
         description="PEM public key of the identity provider; data_dir/keys/jwt-public.pem "
@@ -26,6 +38,11 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = Field(default="lienganh-local")
     jwt_audience: str = Field(default="lienganh")
     log_level: str = Field(default="INFO")
+    worker_web_host: str = Field(
+        default="127.0.0.1",
+        description="Address of the worker's ops endpoints; 0.0.0.0 in a container so probes "
+        "and Prometheus reach them.",
+    )
     worker_web_port: int = Field(
         default=6066, ge=1, le=65535, description="Port of the worker's ops endpoints."
     )

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from chassis.consumer import Delivery, EventProcessor, Outcome
 from chassis.db import check_database
+from chassis.kafka_security import KafkaSecurity
 from chassis.lag import report_lag_forever
 from chassis.outbox import OutboxRelay
 from chassis.publisher import KafkaPublisher
@@ -53,8 +54,10 @@ class WorkerSpec:
     data_dir: Path
     engine: Engine
     processors: Mapping[str, EventProcessor]
+    web_host: str = "127.0.0.1"
     web_port: int = 6066
     relay_outbox: bool = True
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     outbox_poll_interval_s: float = 0.1
     batch_size: int = 500
     batch_wait_s: float = 0.02
@@ -65,8 +68,11 @@ class WorkerSpec:
 class SharedPublisher:
     """The process's one producer, started on first use, and the relay's wake-up call."""
 
-    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
-        self.publisher = KafkaPublisher(bootstrap_servers, client_id)
+    def __init__(
+        self, bootstrap_servers: str, client_id: str, security: KafkaSecurity | None = None
+    ) -> None:
+        options = (security or KafkaSecurity()).aiokafka_options()
+        self.publisher = KafkaPublisher(bootstrap_servers, client_id, options)
         self._lock = asyncio.Lock()
         # Set when this process committed outbox rows: relay now instead of at the next poll.
         self.outbox_written = asyncio.Event()
@@ -89,11 +95,12 @@ def build_worker_app(spec: WorkerSpec) -> faust.App:
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
-        web_host="127.0.0.1",
+        web_host=spec.web_host,
         web_port=spec.web_port,
         producer_acks=-1,
+        broker_credentials=spec.kafka_security.faust_credentials(),
     )
-    shared = SharedPublisher(spec.bootstrap_servers, spec.group_id)
+    shared = SharedPublisher(spec.bootstrap_servers, spec.group_id, spec.kafka_security)
     for topic_name, processor in spec.processors.items():
         _add_agent(app, topic_name, processor, shared, spec)
     if spec.relay_outbox:

@@ -56,6 +56,32 @@ def topics(
 
 
 @app.command()
+def keys(data_dir: DataDir = Path("data")) -> None:
+    """Create the local issuer's key pair under DATA_DIR/keys if missing (containers run this
+    once before the services start); print the public key's path."""
+    from chassis.auth import LocalIssuer
+
+    issuer = LocalIssuer(data_dir / "keys")
+    issuer.public_key_pem()
+    print(issuer.key_dir / "jwt-public.pem")
+
+
+@app.command()
+def keyring(
+    file: Path = typer.Option(..., help="The cases service's AES-GCM keyring (JSON)."),
+    rotate: bool = typer.Option(False, help="Add a fresh key and make it the active one."),
+) -> None:
+    """Create the identity-field keyring if missing, or rotate it; print the active key id.
+
+    Old keys stay in the file so existing records still open; load the file into the
+    `cases-keyring` Secret (Kubernetes) and restart the cases processes.
+    """
+    from chassis.crypto import add_key, load_or_create_keyring
+
+    print(add_key(file) if rotate else load_or_create_keyring(file).active_key_id)
+
+
+@app.command()
 def token(
     subject: str = typer.Option(..., help="Officer id, e.g. police-inspector-hn-01."),
     agency: str = typer.Option(..., help="Agency code, e.g. police."),

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -113,17 +114,29 @@ class LocalBroker:
         controller_port: int | None = None,
         heap: str = DEFAULT_HEAP,
         libs_dir: Path | None = None,
+        scram_users: Mapping[str, str] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.controller_port = controller_port or free_port()
         self.heap = heap
         self.libs_dir = libs_dir
+        # SCRAM-SHA-512 users (name → password) for a second, authenticating listener: how a
+        # cluster's brokers are reached, so the clients' SASL settings are tested for real.
+        self.scram_users = dict(scram_users or {})
+        self.sasl_port = free_port() if self.scram_users else None
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def sasl_bootstrap_servers(self) -> str:
+        """The SCRAM-authenticating listener (only when `scram_users` were given)."""
+        if self.sasl_port is None:
+            raise RuntimeError("this broker has no SCRAM users, hence no SASL listener")
+        return f"127.0.0.1:{self.sasl_port}"
 
     @property
     def pid(self) -> int | None:
@@ -216,6 +229,15 @@ class LocalBroker:
             "num.io.threads": "2",
             "background.threads": "2",
         }
+        if self.sasl_port is not None:
+            sasl = f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}"
+            settings["listeners"] += f",{sasl}"
+            settings["advertised.listeners"] += f",{sasl}"
+            settings["listener.security.protocol.map"] += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+            settings["sasl.enabled.mechanisms"] = "SCRAM-SHA-512"
+            settings["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"] = (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            )
         path = self.data_dir / "server.properties"
         path.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
         return path
@@ -234,6 +256,14 @@ class LocalBroker:
                 cluster_id,
                 "-c",
                 str(config),
+                *(
+                    argument
+                    for name, password in self.scram_users.items()
+                    for argument in (
+                        "--add-scram",
+                        f"SCRAM-SHA-512=[name={name},password={password}]",
+                    )
+                ),
             ],
             capture_output=True,
             text=True,

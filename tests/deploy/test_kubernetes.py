@@ -1,0 +1,490 @@
+"""deploy/k8s/ builds, validates and says what the architecture says, without a cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from contracts.topics import DEFAULT_AGENCIES, declared_topics
+from localrun.system import Ports, system_processes
+from tests.deploy.custom_kinds import CUSTOM_KINDS, missing_fields
+from tests.deploy.support import K8S, LOCAL_STAND_INS, OVERLAYS, REPO
+
+Manifests = dict[str, list[dict[str, Any]]]
+KUBERNETES_VERSION = "1.37.0"  # the newest schema set kubernetes-validate ships
+
+
+def of_kind(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in documents if doc["kind"] == kind]
+
+
+def by_name(documents: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in of_kind(documents, kind)}
+
+
+# --- generated base: drift ----------------------------------------------------------------
+
+
+def test_the_committed_base_is_what_the_generator_renders(generator: ModuleType) -> None:
+    assert generator.drifted() == [], "run: .venv/bin/python deploy/k8s/generate.py"
+
+
+def test_a_hand_edit_of_the_base_counts_as_drift(generator: ModuleType, tmp_path: Path) -> None:
+    for name, text in generator.render().items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert generator.drifted(tmp_path) == []
+    topics = tmp_path / "kafka" / "topics.yaml"
+    topics.write_text(topics.read_text().replace("partitions: 6", "partitions: 3", 1))
+    (tmp_path / "stray.yaml").write_text("kind: ConfigMap\n")
+    assert generator.drifted(tmp_path) == ["kafka/topics.yaml", "stray.yaml"]
+
+
+# --- Kafka: topics, replication, users and ACLs ----------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_declared_topic_is_a_kafka_topic_as_declared(
+    overlays: Manifests, overlay: str
+) -> None:
+    topics = {
+        doc["spec"]["topicName"]: doc["spec"] for doc in of_kind(overlays[overlay], "KafkaTopic")
+    }
+    declared = {topic.name: topic for topic in declared_topics()}
+    assert set(topics) == set(declared)
+    for name, spec in topics.items():
+        assert spec["partitions"] == declared[name].partitions, name
+        assert spec["config"] == declared[name].configs(), name
+
+
+def test_prod_keeps_three_copies_and_needs_two_in_sync(overlays: Manifests) -> None:
+    prod = overlays["prod"]
+    assert [pool["spec"]["replicas"] for pool in of_kind(prod, "KafkaNodePool")] == [3]
+    config = of_kind(prod, "Kafka")[0]["spec"]["kafka"]["config"]
+    assert config["default.replication.factor"] == 3
+    assert config["min.insync.replicas"] == 2
+    assert config["offsets.topic.replication.factor"] == 3
+    assert config["transaction.state.log.min.isr"] == 2
+    assert {topic["spec"]["replicas"] for topic in of_kind(prod, "KafkaTopic")} == {3}
+
+
+def test_dev_runs_one_broker_and_one_copy(overlays: Manifests) -> None:
+    dev = overlays["dev"]
+    assert [pool["spec"]["replicas"] for pool in of_kind(dev, "KafkaNodePool")] == [1]
+    assert of_kind(dev, "Kafka")[0]["spec"]["kafka"]["config"]["min.insync.replicas"] == 1
+    assert {topic["spec"]["replicas"] for topic in of_kind(dev, "KafkaTopic")} == {1}
+
+
+def _grants(user: dict[str, Any]) -> dict[str, set[str]]:
+    """`Read` / `Write` → topic names; `group` → consumer groups the user may join."""
+    grants: dict[str, set[str]] = {"Read": set(), "Write": set(), "group": set()}
+    for acl in user["spec"]["authorization"]["acls"]:
+        resource = acl["resource"]
+        assert resource["patternType"] == "literal", "no prefix ACLs: each name is explicit"
+        if resource["type"] == "group":
+            grants["group"].add(resource["name"])
+            continue
+        for operation in acl["operations"]:
+            if operation in ("Read", "Write"):
+                grants[operation].add(resource["name"])
+            else:
+                assert operation == "Describe", f"unexpected {operation} on {resource['name']}"
+    return grants
+
+
+# ARCHITECTURE.md §4, written out by hand so the generator's reading of the topic list is
+# checked against the table rather than against itself.
+EXPECTED_CORE_ACLS = {
+    "cases": {
+        "Read": {"referrals.events.v1", *(f"agency.{a}.updates.v1" for a in DEFAULT_AGENCIES)},
+        "Write": {"cases.events.v1", "audit.events.v1"},
+    },
+    "referrals": {
+        "Read": {"cases.events.v1", *(f"agency.{a}.updates.v1" for a in DEFAULT_AGENCIES)},
+        "Write": {
+            "referrals.events.v1",
+            "audit.events.v1",
+            *(f"agency.{a}.referrals.v1" for a in DEFAULT_AGENCIES),
+        },
+    },
+    "notifications": {
+        "Read": {"cases.events.v1", "referrals.events.v1"},
+        "Write": {"notifications.events.v1", "audit.events.v1"},
+    },
+    "reporting": {
+        "Read": {"cases.events.v1", "referrals.events.v1", "notifications.events.v1"},
+        "Write": {"audit.events.v1"},
+    },
+}
+
+
+def test_core_services_read_and_write_exactly_the_topics_of_the_architecture(
+    overlays: Manifests,
+) -> None:
+    users = by_name(overlays["prod"], "KafkaUser")
+    for name, expected in EXPECTED_CORE_ACLS.items():
+        grants = _grants(users[name])
+        assert grants["Read"] == expected["Read"], name
+        dead_letters = {f"{topic}.dlq" for topic in expected["Read"]}
+        assert grants["Write"] == expected["Write"] | dead_letters, name
+        assert grants["group"] == {f"lienganh-{name}"}, name
+
+
+@pytest.mark.parametrize("agency", DEFAULT_AGENCIES)
+def test_an_agency_reads_only_its_referrals_and_writes_only_its_updates(
+    overlays: Manifests, agency: str
+) -> None:
+    user = by_name(overlays["prod"], "KafkaUser")[f"agency-{agency.replace('_', '-')}"]
+    grants = _grants(user)
+    assert grants["Read"] == {f"agency.{agency}.referrals.v1"}
+    assert grants["Write"] == {
+        f"agency.{agency}.updates.v1",
+        f"agency.{agency}.referrals.v1.dlq",  # what its worker could not process
+        "audit.events.v1",
+    }
+    assert grants["group"] == {f"lienganh-agencies-{agency}"}
+    assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+
+
+def test_the_only_listener_authenticates_and_acls_are_enforced(overlays: Manifests) -> None:
+    kafka = of_kind(overlays["prod"], "Kafka")[0]["spec"]["kafka"]
+    assert kafka["authorization"]["type"] == "simple"
+    for listener in kafka["listeners"]:
+        assert listener["tls"] is True
+        assert listener["authentication"]["type"] == "scram-sha-512"
+
+
+# --- schemas: core kinds by kubernetes-validate, custom kinds by their required fields ------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_core_kinds_pass_the_kubernetes_schemas(overlays: Manifests, overlay: str) -> None:
+    core = [doc for doc in overlays[overlay] if doc["kind"] not in CUSTOM_KINDS]
+    assert {doc["kind"] for doc in core} >= {
+        "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+        "NetworkPolicy", "ConfigMap", "Namespace",
+    }  # fmt: skip
+    errors = []
+    for doc in core:
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            errors.append(f"{doc['kind']}/{doc['metadata']['name']}: {error.message}")
+    assert errors == []
+
+
+def test_kubernetes_validate_catches_a_malformed_deployment(overlays: Manifests) -> None:
+    deployment = yaml.safe_load(yaml.safe_dump(of_kind(overlays["dev"], "Deployment")[0]))
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "8000"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_custom_kinds_have_their_required_fields(overlays: Manifests, overlay: str) -> None:
+    custom = [doc for doc in overlays[overlay] if doc["kind"] in CUSTOM_KINDS]
+    assert {doc["kind"] for doc in custom} >= {
+        "Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Cluster", "ServiceMonitor",
+    }  # fmt: skip
+    problems = {f"{doc['kind']}/{doc['metadata']['name']}": missing_fields(doc) for doc in custom}
+    assert {name: found for name, found in problems.items() if found} == {}
+
+
+# --- the processes -----------------------------------------------------------------------------
+
+
+def _k8s_process_names() -> set[str]:
+    specs = system_processes(
+        data_dir=Path("/data"), bootstrap_servers="kafka:9092", ports=Ports.fixed(DEFAULT_AGENCIES)
+    )
+    return {spec.name.replace("_", "-") for spec in specs if spec.name not in LOCAL_STAND_INS}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_process_of_the_local_system_is_a_deployment(
+    overlays: Manifests, overlay: str
+) -> None:
+    assert set(by_name(overlays[overlay], "Deployment")) == _k8s_process_names()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_deployment_is_probed_bounded_and_unprivileged(
+    overlays: Manifests, overlay: str
+) -> None:
+    for deployment in of_kind(overlays[overlay], "Deployment"):
+        name = deployment["metadata"]["name"]
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] != 0, name
+        for container in pod["containers"]:
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
+            assert {"cpu", "memory"} <= set(container["resources"]["limits"]), name
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            image = container["image"]
+            assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), image
+            writable = {mount["mountPath"] for mount in container["volumeMounts"]}
+            assert {"/tmp", "/var/lib/lienganh"} <= writable, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_deployment_has_a_service_an_autoscaler_and_a_disruption_budget(
+    overlays: Manifests, overlay: str
+) -> None:
+    documents = overlays[overlay]
+    deployments = by_name(documents, "Deployment")
+    autoscalers = by_name(documents, "HorizontalPodAutoscaler")
+    budgets = by_name(documents, "PodDisruptionBudget")
+    services = by_name(documents, "Service")
+    for name, deployment in deployments.items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert autoscalers[name]["spec"]["scaleTargetRef"]["name"] == name
+        assert budgets[name]["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        assert services[name]["spec"]["selector"].items() <= labels.items()
+
+
+def test_workers_never_outnumber_partitions(overlays: Manifests) -> None:
+    most_partitions = max(topic.partitions for topic in declared_topics())
+    for name, autoscaler in by_name(overlays["prod"], "HorizontalPodAutoscaler").items():
+        if name.endswith("-worker"):
+            assert autoscaler["spec"]["maxReplicas"] <= most_partitions, name
+            assert autoscaler["spec"]["minReplicas"] >= 2, name
+
+
+def test_services_get_the_shipped_routing_policy_and_recipients(overlays: Manifests) -> None:
+    config_maps = by_name(overlays["prod"], "ConfigMap")
+    policy = REPO / "services/referrals/src/referrals/policy/routing.v1.yaml"
+    recipients = REPO / "services/notifications/src/notifications/directory/recipients.seed.yaml"
+    assert config_maps["referrals-routing-policy"]["data"]["routing.v1.yaml"] == policy.read_text()
+    assert (
+        config_maps["notifications-recipients"]["data"]["recipients.yaml"] == recipients.read_text()
+    )
+    env = config_maps["referrals-env"]["data"]
+    assert env["REFERRALS_POLICY_FILE"] == "/etc/lienganh/policy/routing.v1.yaml"
+
+
+# --- references, secrets, network ------------------------------------------------------------
+
+
+def _referenced(pod: dict[str, Any], kind: str) -> set[str]:
+    names = set()
+    for volume in pod.get("volumes", []):
+        if kind == "Secret" and "secret" in volume:
+            names.add(volume["secret"]["secretName"])
+        if kind == "ConfigMap" and "configMap" in volume:
+            names.add(volume["configMap"]["name"])
+    for container in pod["containers"]:
+        for source in container.get("envFrom", []):
+            ref = source.get("secretRef" if kind == "Secret" else "configMapRef")
+            if ref:
+                names.add(ref["name"])
+        for entry in container.get("env", []):
+            ref = entry.get("valueFrom", {}).get(
+                "secretKeyRef" if kind == "Secret" else "configMapKeyRef"
+            )
+            if ref:
+                names.add(ref["name"])
+    return names
+
+
+def _templates() -> dict[str, dict[str, Any]]:
+    return {
+        doc["metadata"]["name"]: doc
+        for path in sorted((K8S / "templates").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_referenced_secret_and_config_map_has_a_source(
+    overlays: Manifests, overlay: str
+) -> None:
+    documents = overlays[overlay]
+    # Operators write these: CloudNativePG `<cluster>-app`, Strimzi one Secret per KafkaUser
+    # and the cluster CA's certificate.
+    made_by_operators = (
+        {f"{name}-app" for name in by_name(documents, "Cluster")}
+        | set(by_name(documents, "KafkaUser"))
+        | {f"{name}-cluster-ca-cert" for name in by_name(documents, "Kafka")}
+    )
+    templates = _templates()
+    for kind, built in (("Secret", set()), ("ConfigMap", set(by_name(documents, "ConfigMap")))):
+        for deployment in of_kind(documents, "Deployment"):
+            for name in _referenced(deployment["spec"]["template"]["spec"], kind):
+                source_found = (
+                    name in built
+                    or name in made_by_operators
+                    or (name in templates and templates[name]["kind"] == kind)
+                )
+                assert source_found, f"{deployment['metadata']['name']} needs {kind} {name}"
+
+
+def test_secret_templates_hold_no_values() -> None:
+    templates = _templates()
+    assert templates, "deploy/k8s/templates/ holds the Secret and key templates"
+    for name, template in templates.items():
+        values = {**template.get("data", {}), **template.get("stringData", {})}
+        assert values and all(value == "" for value in values.values()), name
+
+
+def test_no_secret_is_committed_in_the_manifests(overlays: Manifests) -> None:
+    for documents in overlays.values():
+        assert of_kind(documents, "Secret") == []
+
+
+def test_our_pods_are_denied_by_default_and_each_database_opens_to_its_service_only(
+    overlays: Manifests,
+) -> None:
+    policies = by_name(overlays["prod"], "NetworkPolicy")
+    deny = policies["default-deny"]["spec"]
+    assert deny["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in deny and "egress" not in deny
+    for cluster in by_name(overlays["prod"], "Cluster"):
+        service = cluster.removesuffix("-db")
+        ingress = policies[f"{service}-database-ingress"]["spec"]["ingress"]
+        client_rule = next(rule for rule in ingress if rule.get("ports") == [{"port": 5432}])
+        assert client_rule["from"] == [
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": service}}}
+        ]
+
+
+def test_only_workers_may_reach_kafka(overlays: Manifests) -> None:
+    for deployment in of_kind(overlays["prod"], "Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        is_worker = deployment["metadata"]["name"].endswith("-worker")
+        assert (labels.get("lienganh.vn/kafka-client") == "true") == is_worker
+
+
+def test_each_worker_logs_in_to_kafka_as_its_own_user(overlays: Manifests) -> None:
+    documents = overlays["prod"]
+    config_maps = by_name(documents, "ConfigMap")
+    users = set(by_name(documents, "KafkaUser"))
+    for name, deployment in by_name(documents, "Deployment").items():
+        if not name.endswith("-worker"):
+            continue
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        settings = config_maps[container["envFrom"][0]["configMapRef"]["name"]]["data"]
+        prefix = next(key for key in settings if key.endswith("_KAFKA_SASL_USERNAME"))
+        prefix = prefix.removesuffix("_KAFKA_SASL_USERNAME")
+        user = settings[f"{prefix}_KAFKA_SASL_USERNAME"]
+        assert user == name.removesuffix("-worker") and user in users
+        assert settings[f"{prefix}_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        password = next(e for e in container["env"] if e["name"] == f"{prefix}_KAFKA_SASL_PASSWORD")
+        assert password["valueFrom"]["secretKeyRef"] == {"name": user, "key": "password"}
+
+
+# --- monitoring ----------------------------------------------------------------------------------
+
+
+def test_service_monitors_scrape_every_api_and_worker_service(overlays: Manifests) -> None:
+    monitors = of_kind(overlays["prod"], "ServiceMonitor")
+    for service in of_kind(overlays["prod"], "Service"):
+        labels = service["metadata"]["labels"]
+        ports = {port["name"] for port in service["spec"]["ports"]}
+        scraped = [
+            monitor
+            for monitor in monitors
+            if monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+            and any(endpoint["port"] in ports for endpoint in monitor["spec"]["endpoints"])
+        ]
+        assert scraped, f"no ServiceMonitor scrapes {service['metadata']['name']}"
+
+
+def test_cluster_scrapes_carry_the_job_names_the_alert_rules_use(overlays: Manifests) -> None:
+    compose_config = yaml.safe_load((REPO / "deploy/compose/prometheus/prometheus.yml").read_text())
+    compose_jobs = {job["job_name"] for job in compose_config["scrape_configs"]}
+    cluster_jobs = {
+        relabel["replacement"]
+        for monitor in of_kind(overlays["prod"], "ServiceMonitor")
+        for endpoint in monitor["spec"]["endpoints"]
+        for relabel in endpoint["relabelings"]
+        if relabel["targetLabel"] == "job"
+    }
+    assert cluster_jobs == compose_jobs == {"lienganh-api", "lienganh-worker"}
+
+
+def test_the_prometheus_rule_carries_every_rule_of_deploy_monitoring(
+    generator: ModuleType, tmp_path: Path
+) -> None:
+    rules = {
+        "groups": [
+            {"name": "lienganh.sample", "rules": [{"alert": "DeadLetters", "expr": "up == 0"}]}
+        ]
+    }
+    (tmp_path / "lienganh.rules.yml").write_text(yaml.safe_dump(rules))
+    rendered = generator.render(rules_dir=tmp_path)
+    (rule,) = yaml.safe_load_all(rendered["monitoring/prometheus-rule.yaml"])
+    assert rule["kind"] == "PrometheusRule"
+    assert rule["spec"]["groups"] == rules["groups"]
+    assert (
+        "monitoring/prometheus-rule.yaml"
+        in yaml.safe_load(rendered["kustomization.yaml"])["resources"]
+    )
+    assert "monitoring/prometheus-rule.yaml" not in generator.render(rules_dir=tmp_path / "none")
+
+
+def test_the_cluster_gets_the_rules_now_in_deploy_monitoring(overlays: Manifests) -> None:
+    rules_dir = REPO / "deploy/monitoring/prometheus/rules"
+    groups = [
+        group
+        for path in sorted(rules_dir.glob("*.yml"))
+        for group in (yaml.safe_load(path.read_text()) or {}).get("groups", [])
+    ]
+    built = [
+        group
+        for rule in of_kind(overlays["prod"], "PrometheusRule")
+        for group in rule["spec"]["groups"]
+    ]
+    assert built == groups
+
+
+def test_dashboards_become_config_maps_for_the_grafana_sidecar(
+    generator: ModuleType, tmp_path: Path
+) -> None:
+    (tmp_path / "referrals_overview.json").write_text('{"title": "Referrals"}')
+    rendered = generator.render(dashboards_dir=tmp_path)
+    (config_map,) = yaml.safe_load_all(rendered["monitoring/dashboards.yaml"])
+    assert config_map["metadata"]["name"] == "grafana-dashboard-referrals-overview"
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map["data"] == {"referrals_overview.json": '{"title": "Referrals"}'}
+
+
+def test_the_custom_kind_checks_reject_what_an_operator_would() -> None:
+    kafka = {
+        "apiVersion": "kafka.strimzi.io/v1beta2",
+        "kind": "Kafka",
+        "metadata": {"name": "lienganh"},
+        "spec": {"kafka": {"version": "4.1.1", "replicas": 3}},
+    }
+    assert missing_fields(kafka) == [
+        "apiVersion kafka.strimzi.io/v1beta2, expected kafka.strimzi.io/v1",
+        "missing spec.kafka.listeners",
+        "spec.kafka.replicas is gone in v1: replicas belong to KafkaNodePools",
+    ]
+    user = {
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "KafkaUser",
+        "metadata": {"name": "cases", "labels": {}},
+        "spec": {
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {
+                "type": "simple",
+                "acls": [{"resource": {"type": "topic", "name": "t"}, "operation": "Read"}],
+            },
+        },
+    }
+    assert missing_fields(user) == [
+        "missing metadata.labels.strimzi.io/cluster (the operator ignores it)",
+        "acl `operation` was removed in v1: use `operations`",
+        "acl operations []",
+    ]
