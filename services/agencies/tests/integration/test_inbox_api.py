@@ -212,3 +212,24 @@ def test_an_agency_reports_a_new_case_through_its_updates_topic(police: Agency):
     )
     bad = police.api.post("/cases", json={**report, "commune_code": "7"}, headers=police.headers())
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "body.commune_code"
+
+
+def test_a_transferred_referral_shows_the_one_it_replaces(police: Agency):
+    referral = police.new_referral()
+    created = ReferralStateChanged.example().model_copy(
+        update={
+            "referral_id": referral.referral_id,
+            "case_id": referral.case_id,
+            "from_state": None,
+            "to_state": ReferralState.REQUESTED,
+            "version": 1,
+            "deadline": referral.accept_by,
+            "linked_referral_id": "5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f",
+        }
+    )
+    police.deliver(created)
+    now = police.api.get(f"/referrals/{referral.referral_id}", headers=police.headers()).json()
+    assert (now["state"], now["linked_referral_id"]) == (
+        "requested",
+        "5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f",
+    )

@@ -237,6 +237,6 @@ def _record(
         occurred_at=change.at,
     )
     uow.publish(changed, topic=REFERRALS_EVENTS)
-    if previous is not None:
-        uow.publish(changed, topic=agency_referrals_topic(referral.agency))
+    # The inbox follows too; the creation tells it which referral a new one replaces.
+    uow.publish(changed, topic=agency_referrals_topic(referral.agency))
     REFERRAL_TRANSITIONS.labels(referral.agency, state.value).inc()
