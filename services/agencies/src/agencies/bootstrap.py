@@ -16,6 +16,7 @@ from agencies.api.deps import AgencyContext
 from agencies.api.routes import router
 from agencies.config import AgencySettings
 from chassis.runtime import Subscriptions, api_app, open_service, worker_app
+from chassis.sealed_details import details_cipher
 from chassis.worker import ScheduledJob
 from contracts.agencies.registry import agency_registry
 from contracts.referrals.v1 import ReferralRequested, ReferralStateChanged
@@ -48,6 +49,9 @@ def create_api(settings: AgencySettings | None = None) -> FastAPI:
         agency=settings.agency,
         engine=engine,
         profile=profile,
+        details_cipher=details_cipher(
+            settings.details_keys_dir or settings.data_dir / "keys", settings.agency
+        ),
         webhook_secret=_secret(settings),
         webhook_tolerance_s=settings.webhook_tolerance_s,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -16,6 +18,11 @@ class AgencySettings(ServiceSettings):
         validation_alias=AliasChoices("AGENCY", "AGENCY_CODE"),
         pattern=r"^[a-z][a-z0-9_]{1,40}$",
         description="Agency code from the registry, e.g. police, dolisa, education.",
+    )
+    details_keys_dir: Path | None = Field(
+        default=None,
+        description="Folder holding referral-details-<agency>.keyring.json, the key that "
+        "opens the sealed referral details; data_dir/keys when unset.",
     )
     webhook_url: str | None = Field(
         default=None,

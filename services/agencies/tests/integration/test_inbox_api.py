@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from sqlmodel import Session
 
 from contracts.referrals.v1 import ReferralStateChanged
 from contracts.topics import agency_updates_topic
@@ -233,3 +234,28 @@ def test_a_transferred_referral_shows_the_one_it_replaces(police: Agency):
         "requested",
         "5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f",
     )
+
+
+def test_details_are_stored_sealed_and_shown_opened_to_the_agency(police: Agency):
+    from agencies.adapters.tables import InboxReferral
+    from chassis.sealed_details import details_cipher, seal_details
+
+    keys = police.issuer.key_dir  # the deployment's keys folder (data_dir/keys)
+    case_id = "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a99"
+    plain = {"child_name": "Sùng Thị Dợ", "address": "Bản Lả, xã Bát Xát"}
+    sealed = seal_details(
+        details_cipher(keys, "police"), case_id=case_id, agency="police", details=plain
+    )
+    referral = police.new_referral(case_id=case_id, details=sealed)
+    with Session(police.engine) as session:
+        stored = session.get(InboxReferral, referral.referral_id)
+    assert stored is not None and "Sùng" not in str(stored.details)
+    shown = police.api.get(f"/referrals/{referral.referral_id}", headers=police.headers()).json()
+    assert shown["details"] == plain
+    # Sealed for another agency: not readable here.
+    foreign = seal_details(
+        details_cipher(keys, "dolisa"), case_id=case_id, agency="police", details=plain
+    )
+    other = police.new_referral(case_id=case_id, details=foreign)
+    unreadable = police.api.get(f"/referrals/{other.referral_id}", headers=police.headers()).json()
+    assert "Sùng Thị Dợ" not in str(unreadable["details"])

@@ -19,7 +19,12 @@ from contracts.cases.v1 import CaseConsentRecorded, CaseMerged, CaseReceived
 from contracts.referrals.lifecycle import ACTION_TARGETS
 from contracts.topics import CASES_EVENTS, agency_updates_topic
 from referrals import handlers
-from referrals.adapters.case_details import CasesApiDetails, DetailsSource, no_details
+from referrals.adapters.case_details import (
+    CasesApiDetails,
+    DetailsSource,
+    SealedFor,
+    no_details,
+)
 from referrals.adapters.policy_file import default_policy_path, load_policy
 from referrals.adapters.tables import ConsentHold, ReferralRecord, ReferralTransition
 from referrals.api.routes import router
@@ -53,7 +58,8 @@ def create_api(settings: ReferralsSettings | None = None) -> FastAPI:
 def details_source(settings: ReferralsSettings) -> DetailsSource:
     if not settings.cases_api_url:
         return no_details
-    return CasesApiDetails(settings.cases_api_url, settings.token_path())
+    fetched = CasesApiDetails(settings.cases_api_url, settings.token_path())
+    return SealedFor(fetched, settings.details_keys_dir or settings.data_dir / "keys")
 
 
 def subscriptions(

@@ -30,6 +30,11 @@ class ReferralsSettings(ServiceSettings):
         description="File holding the service's bearer token (role referral_router); "
         "data_dir/keys/referrals-service.token when unset.",
     )
+    details_keys_dir: Path | None = Field(
+        default=None,
+        description="Folder of the per-agency keyrings that seal referral details "
+        "(referral-details-<agency>.keyring.json); data_dir/keys when unset.",
+    )
     deadline_sweep_interval_s: float = Field(
         default=30.0, gt=0, description="How often the worker looks for missed deadlines."
     )

@@ -59,3 +59,49 @@ def test_identity_reaches_police_only_for_trafficking_and_forced_labour():
     }
     assert with_identity == {CaseType.CHILD_TRAFFICKING, CaseType.FORCED_LABOUR}
     assert not policy.allowed_fields("labour_inspection", CaseType.CHILD_LABOUR) & IDENTITY
+
+
+def test_details_leave_the_referrals_service_sealed_for_their_agency(engine, settings, tmp_path):
+    from chassis.crypto import DecryptionError
+    from chassis.sealed_details import details_cipher, open_details
+    from referrals.adapters.case_details import SealedFor
+
+    from .conftest import ALL_DETAILS, build_worker
+
+    keys = tmp_path / "agency-keys"
+    worker = build_worker(engine, settings, SealedFor(all_details, keys))
+    case_id = str(uuid.uuid4())
+    new = NewReferral(
+        case_id=case_id,
+        agency="dolisa",
+        lead=True,
+        reason="sealing test",
+        case_type=CaseType.CHILD_TRAFFICKING,
+        risk_level=RiskLevel.URGENT,
+        province_code="01",
+        commune_code="00070",
+        age_band=AgeBand.AGE_12_14,
+        circumstances=CaseCircumstances(),
+        owner_agency="dolisa",
+    )
+    with unit_of_work(worker.engine, source="/tests") as uow:
+        open_referral(
+            uow,
+            new,
+            policy=worker.policy,
+            details=worker.sweep.details,
+            actor="t",
+            at=datetime.now(UTC),
+        )
+    [staged] = worker.staged(ReferralRequested.ce_type)
+    sealed = staged["details"]
+    assert set(sealed) == field_policy().allowed_fields("dolisa", CaseType.CHILD_TRAFFICKING)
+    assert ALL_DETAILS["child_name"] not in str(staged)
+    opened = open_details(
+        details_cipher(keys, "dolisa"), case_id=case_id, agency="dolisa", details=sealed
+    )
+    assert opened["child_name"] == ALL_DETAILS["child_name"]
+    with pytest.raises(DecryptionError):
+        open_details(
+            details_cipher(keys, "police"), case_id=case_id, agency="dolisa", details=sealed
+        )

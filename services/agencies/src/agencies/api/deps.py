@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.engine import Engine
 
 from chassis.auth import CurrentPrincipal, Principal
+from chassis.crypto import FieldCipher
 from contracts.agencies.registry import Agency
 
 ACTING_ROLES = ("inspector", "case_worker", "supervisor")
@@ -19,6 +20,7 @@ class AgencyContext:
     agency: str
     engine: Engine
     profile: Agency
+    details_cipher: FieldCipher | None = None
     webhook_secret: bytes | None = None
     webhook_tolerance_s: int = 300
 

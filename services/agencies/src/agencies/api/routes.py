@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,9 @@ from agencies.adapters.tables import InboxReferral
 from agencies.api.deps import ActingOfficer, AgencyContext, Context, Officer
 from agencies.domain.actions import ForbiddenTransition, StaleVersion
 from chassis.auth import Principal
+from chassis.crypto import DecryptionError
 from chassis.logs import current_correlation_id
+from chassis.sealed_details import open_details
 from chassis.unit_of_work import unit_of_work
 from contracts.agencies.registry import agency_registry
 from contracts.agencies.v1 import (
@@ -35,6 +38,7 @@ from contracts.referrals.lifecycle import OPEN_STATES
 from contracts.vocabulary import ReferralState
 
 router = APIRouter(prefix="/referrals", tags=["inbox"])
+logger = logging.getLogger(__name__)
 
 
 class InboxReferralOut(BaseModel):
@@ -115,7 +119,7 @@ def list_inbox(
         query = query.where(late if overdue else ~late)
     with Session(context.engine) as session:
         rows = list(session.exec(query.offset(offset).limit(limit)))
-    return [_out(row, now) for row in rows]
+    return [_out(row, now, context) for row in rows]
 
 
 @router.get("/{referral_id}", response_model=InboxReferralOut)
@@ -124,7 +128,7 @@ def read_referral(referral_id: str, officer: Officer, context: Context) -> Inbox
         referral = session.get(InboxReferral, referral_id)
     if referral is None or not officer.serves_province(referral.province_code):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found")
-    return _out(referral, datetime.now(UTC))
+    return _out(referral, datetime.now(UTC), context)
 
 
 @router.post("/{referral_id}/acknowledge", response_model=InboxReferralOut)
@@ -255,13 +259,30 @@ def _act(
             raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found") from None
         except (StaleVersion, ForbiddenTransition) as conflict:
             raise HTTPException(status.HTTP_409_CONFLICT, str(conflict)) from None
-        return _out(updated, datetime.now(UTC))
+        return _out(updated, datetime.now(UTC), context)
 
 
-def _out(referral: InboxReferral, now: datetime) -> InboxReferralOut:
+def _opened(referral: InboxReferral, context: AgencyContext) -> dict[str, str]:
+    """Details are stored sealed (encrypted at rest); officers of the agency read them here."""
+    if not referral.details or context.details_cipher is None:
+        return {}
+    try:
+        return open_details(
+            context.details_cipher,
+            case_id=referral.case_id,
+            agency=context.agency,
+            details=referral.details,
+        )
+    except DecryptionError:
+        logger.warning("referral details cannot be opened with this agency's keyring")
+        return dict.fromkeys(referral.details, "[không mở được / cannot be opened]")
+
+
+def _out(referral: InboxReferral, now: datetime, context: AgencyContext) -> InboxReferralOut:
     due = referral.due_at
     if due is not None and due.tzinfo is None:
         due = due.replace(tzinfo=UTC)
     is_open = ReferralState(referral.state) in OPEN_STATES
     out = InboxReferralOut.model_validate(referral)
-    return out.model_copy(update={"overdue": is_open and due is not None and due < now})
+    overdue = is_open and due is not None and due < now
+    return out.model_copy(update={"overdue": overdue, "details": _opened(referral, context)})

@@ -20,10 +20,30 @@ from tenacity import (
 )
 
 from chassis.consumer import RejectedEvent
+from chassis.crypto import FieldCipher
+from chassis.sealed_details import details_cipher, seal_details
 
 logger = logging.getLogger(__name__)
 
 DetailsSource = Callable[[str, str], dict[str, str]]
+
+
+class SealedFor:
+    """Wraps a details source: values leave it sealed for the recipient agency."""
+
+    def __init__(self, source: DetailsSource, keys_dir: Path) -> None:
+        self._source = source
+        self._keys_dir = keys_dir
+        self._ciphers: dict[str, FieldCipher] = {}
+
+    def __call__(self, case_id: str, agency: str) -> dict[str, str]:
+        details = self._source(case_id, agency)
+        if not details:
+            return {}
+        if agency not in self._ciphers:
+            self._ciphers[agency] = details_cipher(self._keys_dir, agency)
+        # open_referral then keeps only the allowed fields (by name; values stay sealed).
+        return seal_details(self._ciphers[agency], case_id=case_id, agency=agency, details=details)
 
 
 def no_details(case_id: str, agency: str) -> dict[str, str]:
