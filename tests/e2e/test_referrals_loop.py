@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 def labour_case(**overrides: object) -> dict:
     body = {
-        "channel": "labour_inspection",
+        "channel": "hotline_111",
         "case_type": "hazardous_child_labour",
         "risk_level": "high",
         "province_code": "01",
@@ -68,11 +68,24 @@ def test_four_agencies_each_see_only_their_own_referrals(system: RunningSystem):
     expected = {"labour_inspection": True, "dolisa": False, "police": False}
     for agency, lead in expected.items():
         assert eventually(lambda a=agency: inbox_item(system, a, case_id))["lead"] is lead
+    # Need-to-know details, opened for the agency's own officers only (interface A).
+    assert inbox_item(system, "dolisa", case_id)["details"]["child_name"] == "Vàng Văn Chứ"
+    assert "child_name" not in inbox_item(system, "labour_inspection", case_id)["details"]
     education = system.get("agency-education", "/referrals", officer(system, "education")).json()
     assert case_id not in {item["case_id"] for item in education}
+    at_risk = report(system, labour_case(case_type="at_risk", circumstances={}))
+    eventually(lambda: inbox_item(system, "education", at_risk))
     for agency in agency_registry().codes():
-        on_topic = read_topic(system.bootstrap, agency_referrals_topic(agency))
-        assert {event["agency"] for event in on_topic} <= {agency}
+
+        def carried(topic: str = agency_referrals_topic(agency)) -> list[dict]:
+            events = read_topic(system.bootstrap, topic)
+            assert events  # each agency got a referral from one of the two cases
+            return events
+
+        on_topic = eventually(carried)
+        assert {event["agency"] for event in on_topic} == {agency}
+        mine = {e["referral_id"] for e in on_topic if e.get("case_id") == case_id}
+        assert bool(mine) is (agency in expected)
     # An agency's token cannot act on another agency's referral, at either door.
     police_item = inbox_item(system, "police", case_id)
     for service in ("agency-labour_inspection", "agency-police"):
