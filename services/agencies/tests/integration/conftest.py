@@ -23,7 +23,7 @@ from chassis.outbox import OutboxEvent
 from contracts.base import EventModel
 from contracts.envelope import encode
 from contracts.referrals.v1 import ReferralRequested
-from contracts.topics import agency_referrals_topic
+from contracts.topics import AUDIT_EVENTS, agency_referrals_topic, agency_updates_topic
 
 SECRET = "a-bridge-secret-of-at-least-32-characters"
 
@@ -66,13 +66,18 @@ class Agency:
         token = self.issuer.mint(f"{agency}-{role}-01", agency, [role], provinces)
         return {"Authorization": f"Bearer {token}"}
 
-    def sent(self, event_type: str | None = None) -> list[dict]:
-        """Events in the outbox, i.e. what goes to the agency's updates topic."""
+    def sent(self, event_type: str | None = None, topic: str | None = None) -> list[dict]:
+        """Events in the outbox bound for the agency's updates topic (or `topic`)."""
         with Session(self.engine) as session:
             query = select(OutboxEvent).order_by(col(OutboxEvent.id))
+            query = query.where(OutboxEvent.topic == (topic or agency_updates_topic(self.code)))
             if event_type:
                 query = query.where(OutboxEvent.event_type == event_type)
             return [{"topic": row.topic, **json.loads(row.value)} for row in session.exec(query)]
+
+
+def audited(agency: Agency) -> list[dict]:
+    return agency.sent(topic=AUDIT_EVENTS)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from contracts.referrals.v1 import ReferralStateChanged
 from contracts.topics import agency_updates_topic
 from contracts.vocabulary import ReferralState
 
-from .conftest import Agency
+from .conftest import Agency, audited
 
 
 def post(police: Agency, referral_id: str, action: str, body: dict, **kw) -> httpx.Response:
@@ -73,6 +73,9 @@ def test_every_action_goes_to_the_updates_topic_with_its_version(police: Agency)
     assert [e["expected_version"] for e in sent] == [1, 2, 3, 4, 5, 6]
     assert sent[-1]["outcome"]["suspects_identified"] == 2
     assert sent[3]["reason"] == "Chờ giám định"
+    updates = [e for e in audited(police) if e["action"] == "update"]
+    assert [e["detail"] for e in updates][-1] == "vn.lienganh.referral.completed.v1"
+    assert len(updates) == 6 and {e["resource_id"] for e in updates} == {rid}
 
 
 def test_failing_and_rejecting_need_a_reason(police: Agency):
@@ -166,6 +169,12 @@ def test_another_agencys_officer_cannot_read_or_act(police: Agency):
     no_role = post(police, referral.referral_id, "accept", {"version": 1}, role="viewer")
     assert no_role.status_code == 403
     assert police.sent() == []
+    denied = [e for e in audited(police) if e["outcome"] == "denied"]
+    assert {(e["actor"], e["action"], e["resource_id"]) for e in denied} == {
+        ("dolisa-case_worker-01", "read", "inbox"),
+        ("dolisa-case_worker-01", "read", referral.referral_id),
+        ("dolisa-case_worker-01", "update", referral.referral_id),
+    }
 
 
 def test_the_authoritative_state_wins_over_a_local_action(police: Agency):

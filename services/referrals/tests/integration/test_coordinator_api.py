@@ -106,6 +106,11 @@ def test_the_sender_cancels_with_a_version_and_a_reason(worker: Worker, api: Tes
     assert ("referrals.events.v1", "cancelled") in told
     assert ("agency.police.referrals.v1", "cancelled") in told
     assert api.get(f"/cases/{case_id}/referrals", headers=bearer(issuer, p="79")).status_code == 404
+    audit = worker.staged("vn.lienganh.audit.recorded.v1")
+    assert {(e["action"], e["resource_id"], e["detail"]) for e in audit} >= {
+        ("update", police["id"], "cancelled by the sender"),
+        ("read", case_id, "referral history of the case"),
+    }
 
 
 def test_cases_refused_for_consent_are_visible_to_coordinators(

@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agencies import handlers
 from agencies.api.deps import ActingOfficer, Context
+from chassis.audit import stage_audit
 from chassis.logs import current_correlation_id
 from chassis.unit_of_work import unit_of_work
 from contracts.agencies.v1 import CaseReported, ReportedChild, ReportedWorkplace
-from contracts.vocabulary import CaseType, Channel, RiskLevel
+from contracts.vocabulary import AuditAction, CaseType, Channel, RiskLevel
 
 router = APIRouter(prefix="/cases", tags=["case reports"])
 
@@ -64,4 +65,13 @@ def report_case(body: CaseReport, officer: ActingOfficer, context: Context) -> C
         correlation_id=current_correlation_id(),
     ) as uow:
         handlers.report_case(uow, report, agency=context.agency)
+        stage_audit(
+            uow,
+            officer,
+            service=f"agencies-{context.agency}",
+            action=AuditAction.CREATE,
+            resource_type="case",
+            resource_id=case_id,
+            detail="case reported by the agency",
+        )
     return CaseReportAccepted(case_id=case_id)

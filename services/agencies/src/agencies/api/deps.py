@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.engine import Engine
 
+from chassis.audit import record_audit
 from chassis.auth import CurrentPrincipal, Principal
 from chassis.crypto import FieldCipher
 from contracts.agencies.registry import Agency
+from contracts.vocabulary import AuditAction, AuditOutcome
 
 ACTING_ROLES = ("inspector", "case_worker", "supervisor")
 
@@ -32,7 +34,18 @@ def _context(request: Request) -> AgencyContext:
 
 def _own_agency(principal: CurrentPrincipal, request: Request) -> Principal:
     # Another agency's officer is refused here: each agency sees only its own referrals.
-    if principal.agency != _context(request).agency:
+    context = _context(request)
+    if principal.agency != context.agency:
+        record_audit(
+            context.engine,
+            principal,
+            service=f"agencies-{context.agency}",
+            action=AuditAction.READ if request.method == "GET" else AuditAction.UPDATE,
+            resource_type="referral",
+            resource_id=str(request.path_params.get("referral_id", "inbox")),
+            outcome=AuditOutcome.DENIED,
+            detail=f"{request.method} by another agency",
+        )
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this inbox belongs to another agency")
     return principal
 

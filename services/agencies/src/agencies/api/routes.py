@@ -15,6 +15,7 @@ from agencies import handlers
 from agencies.adapters.tables import InboxReferral
 from agencies.api.deps import ActingOfficer, AgencyContext, Context, Officer
 from agencies.domain.actions import ForbiddenTransition, StaleVersion
+from chassis.audit import record_audit, stage_audit
 from chassis.auth import Principal
 from chassis.crypto import DecryptionError
 from chassis.logs import current_correlation_id
@@ -35,7 +36,7 @@ from contracts.agencies.v1 import (
     ReferralTransferred,
 )
 from contracts.referrals.lifecycle import OPEN_STATES
-from contracts.vocabulary import ReferralState
+from contracts.vocabulary import AuditAction, ReferralState
 
 router = APIRouter(prefix="/referrals", tags=["inbox"])
 logger = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ def list_inbox(
         query = query.where(late if overdue else ~late)
     with Session(context.engine) as session:
         rows = list(session.exec(query.offset(offset).limit(limit)))
+    _audit_read(context, officer, "inbox", f"listed {len(rows)} referrals")
     return [_out(row, now, context) for row in rows]
 
 
@@ -128,6 +130,7 @@ def read_referral(referral_id: str, officer: Officer, context: Context) -> Inbox
         referral = session.get(InboxReferral, referral_id)
     if referral is None or not officer.serves_province(referral.province_code):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found")
+    _audit_read(context, officer, referral_id, "referral shown with its details")
     return _out(referral, datetime.now(UTC), context)
 
 
@@ -259,7 +262,28 @@ def _act(
             raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found") from None
         except (StaleVersion, ForbiddenTransition) as conflict:
             raise HTTPException(status.HTTP_409_CONFLICT, str(conflict)) from None
+        stage_audit(
+            uow,
+            officer,
+            service=f"agencies-{context.agency}",
+            action=AuditAction.UPDATE,
+            resource_type="referral",
+            resource_id=referral_id,
+            detail=action.ce_type,
+        )
         return _out(updated, datetime.now(UTC), context)
+
+
+def _audit_read(context: AgencyContext, officer: Principal, resource_id: str, detail: str) -> None:
+    record_audit(
+        context.engine,
+        officer,
+        service=f"agencies-{context.agency}",
+        action=AuditAction.READ,
+        resource_type="referral",
+        resource_id=resource_id,
+        detail=detail,
+    )
 
 
 def _opened(referral: InboxReferral, context: AgencyContext) -> dict[str, str]:

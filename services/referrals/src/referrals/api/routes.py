@@ -11,11 +11,12 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from chassis.audit import record_audit, stage_audit
 from chassis.auth import Principal, require_roles
 from chassis.logs import current_correlation_id
 from chassis.unit_of_work import unit_of_work
 from contracts.referrals.lifecycle import OPEN_STATES, can_transition
-from contracts.vocabulary import ReferralState
+from contracts.vocabulary import AuditAction, ReferralState
 from referrals.adapters.referral_store import Change, aware, move
 from referrals.adapters.tables import ConsentHold, ReferralRecord, ReferralTransition
 from referrals.domain.routing import RoutingPolicy
@@ -126,6 +127,7 @@ def list_referrals(
         query = query.where(col(ReferralRecord.province_code).in_(principal.provinces))
     with Session(engine) as session:
         rows = list(session.exec(query.offset(offset).limit(limit)))
+    _audit_read(engine, principal, "open-referrals", f"listed {len(rows)} referrals")
     return [_out(row, now) for row in rows]
 
 
@@ -145,10 +147,12 @@ def case_history(case_id: str, principal: Coordinator, engine: EngineDep) -> lis
             .where(col(ReferralTransition.referral_id).in_(list(referrals)))
             .order_by(col(ReferralTransition.occurred_at), col(ReferralTransition.version))
         ).all()
-        return [
+        history = [
             TransitionOut(**row.model_dump(), agency=referrals[row.referral_id].agency)
             for row in transitions
         ]
+    _audit_read(engine, principal, case_id, "referral history of the case")
+    return history
 
 
 @router.post("/referrals/{referral_id}/cancel", response_model=ReferralOut)
@@ -180,6 +184,15 @@ def cancel_referral(
         change = Change(actor=principal.subject, at=datetime.now(UTC), reason=body.reason)
         if not move(uow, referral, ReferralState.CANCELLED, change, policy=policy):
             raise HTTPException(status.HTTP_409_CONFLICT, "stale version: changed concurrently")
+        stage_audit(
+            uow,
+            principal,
+            service="referrals",
+            action=AuditAction.UPDATE,
+            resource_type="referral",
+            resource_id=referral_id,
+            detail="cancelled by the sender",
+        )
         return _out(referral, datetime.now(UTC))
 
 
@@ -203,6 +216,18 @@ def consent_holds(
         query = query.where(col(ConsentHold.province_code).in_(principal.provinces))
     with Session(engine) as session:
         return list(session.exec(query))
+
+
+def _audit_read(engine: Engine, principal: Principal, resource_id: str, detail: str) -> None:
+    record_audit(
+        engine,
+        principal,
+        service="referrals",
+        action=AuditAction.READ,
+        resource_type="referral",
+        resource_id=resource_id,
+        detail=detail,
+    )
 
 
 def _out(referral: ReferralRecord, now: datetime) -> ReferralOut:
