@@ -197,3 +197,34 @@ def test_a_deadline_stored_before_a_worker_restart_fires_after_it(system: Runnin
     )
     overdue = system.get("referrals", "/referrals", coordinator, overdue="true").json()
     assert dolisa["id"] in {r["id"] for r in overdue}
+
+
+def test_a_case_an_agency_reports_becomes_a_case_and_is_referred(system: RunningSystem):
+    police = officer(system, "police")
+    reported = system.post(
+        "agency-police",
+        "/cases",
+        police,
+        {
+            "channel": "police",
+            "case_type": "child_trafficking",
+            "risk_level": "urgent",
+            "province_code": "01",
+            "commune_code": "00070",
+            "child": {"full_name": "Thào Thị Mỷ", "sex": "female", "date_of_birth": "2012-01-15"},
+            "signs_of_forced_labour": True,
+            "legal_override_reason": "Bộ luật Tố tụng hình sự: bảo vệ bị hại",
+        },
+    )
+    assert reported.status_code == 202, reported.text
+    case_id = reported.json()["case_id"]
+    dolisa = system.token("dolisa-caseworker-hn-01", "dolisa", ["case_worker"], ["01"])
+
+    def recorded() -> dict:
+        answer = system.get("cases", f"/cases/{case_id}", dolisa)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    assert eventually(recorded)["channel"] == "police"
+    referral = eventually(lambda: inbox_item(system, "police", case_id))
+    assert referral["lead"] is True and referral["details"]["child_name"] == "Thào Thị Mỷ"

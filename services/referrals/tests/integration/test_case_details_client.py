@@ -22,6 +22,7 @@ class FakeCasesApi(BaseHTTPRequestHandler):
 
     failures_left = 0
     seen_tokens: list[str] = []
+    answer_for: str | None = None  # answer about this case instead (a broken server)
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
@@ -35,7 +36,12 @@ class FakeCasesApi(BaseHTTPRequestHandler):
         details = {"sex": "female", "workplace_name": "Xưởng may Hòa Bình"}
         self._reply(
             200,
-            {"case_id": CASE_ID, "agency": agency, "case_type": "child_labour", "details": details},
+            {
+                "case_id": FakeCasesApi.answer_for or CASE_ID,
+                "agency": agency,
+                "case_type": "child_labour",
+                "details": details,
+            },
         )
 
     def _reply(self, status: int, body: dict) -> None:
@@ -85,11 +91,20 @@ def test_a_cases_api_that_is_briefly_down_is_retried(cases_api: str, token_file:
     assert len(FakeCasesApi.seen_tokens) == 3
 
 
-def test_a_case_the_cases_service_does_not_know_is_rejected(cases_api: str, token_file: Path):
+def test_a_case_without_details_is_referred_with_facts_only(cases_api: str, token_file: Path):
     client = CasesApiDetails(cases_api, token_file, max_wait_s=0.01)
-    with pytest.raises(RejectedEvent, match="does not know case"):
-        client("7e6d5c4b-3a29-4817-b6a5-948372615041", "police")
-    assert len(FakeCasesApi.seen_tokens) == 1  # not retried
+    assert client("7e6d5c4b-3a29-4817-b6a5-948372615041", "police") == {}
+    assert len(FakeCasesApi.seen_tokens) == 1  # a 404 is an answer, not retried
+
+
+def test_an_answer_about_another_case_is_rejected(cases_api: str, token_file: Path):
+    client = CasesApiDetails(cases_api, token_file, max_wait_s=0.01)
+    FakeCasesApi.answer_for = "7e6d5c4b-3a29-4817-b6a5-948372615041"
+    try:
+        with pytest.raises(RejectedEvent, match="another case"):
+            client(CASE_ID, "police")
+    finally:
+        FakeCasesApi.answer_for = None
 
 
 def test_a_lasting_outage_gives_up_after_the_configured_attempts(cases_api: str, token_file: Path):

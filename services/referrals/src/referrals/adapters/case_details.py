@@ -93,7 +93,10 @@ class CasesApiDetails:
             headers={"Authorization": f"Bearer {token}"},
         )
         if response.status_code == 404:
-            raise RejectedEvent(f"the cases service does not know case {case_id}")
+            # The case event came from the cases service's own topic, so the referral is
+            # still made (facts only): a missing detail must never hold back help.
+            logger.warning("cases API has no referral details for this case; sending facts only")
+            return {}
         response.raise_for_status()
         body = response.json()
         if body.get("case_id") != case_id or body.get("agency") != agency:
