@@ -214,6 +214,7 @@ def test_a_case_an_agency_reports_becomes_a_case_and_is_referred(system: Running
             "child": {"full_name": "Thào Thị Mỷ", "sex": "female", "date_of_birth": "2012-01-15"},
             "signs_of_forced_labour": True,
             "legal_override_reason": "Bộ luật Tố tụng hình sự: bảo vệ bị hại",
+            "summary": "Phát hiện tại bến xe, đi cùng người lạ không rõ quan hệ.",
         },
     )
     assert reported.status_code == 202, reported.text
