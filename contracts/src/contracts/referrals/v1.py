@@ -35,7 +35,8 @@ class ReferralRequested(EventModel):
     reason: str = Field(description="The routing rule that sent the referral here.")
     details: dict[str, str] = Field(
         default_factory=dict,
-        description="Case fields this agency may see under the field policy (need to know).",
+        description="Case fields this agency may see under the field policy (need to know); "
+        "each value sealed (AES-GCM) for this agency only.",
     )
     accept_by: datetime = Field(description="Deadline for the agency to accept (UTC).")
     requested_at: datetime = Field(description="When the referral was made (UTC).")

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from chassis.auth import LocalIssuer
 from contracts.topics import DEFAULT_AGENCIES
 from localrun.kafka import free_port
 from localrun.supervisor import ProcessSpec
@@ -48,6 +49,22 @@ class Ports:
         )
 
 
+def referrals_service_token(data_dir: Path, ttl_s: int = 30 * 24 * 3600) -> Path:
+    """Mint the referrals service's token (role referral_router) with the local issuer."""
+    token = LocalIssuer(data_dir / "keys").mint(
+        subject="referrals-service",
+        agency="referrals",
+        roles=("referral_router",),
+        provinces=("*",),
+        ttl_s=ttl_s,
+    )
+    path = data_dir / "keys" / "referrals-service.token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token, encoding="utf-8")
+    return path
+
+
 def system_processes(
     *,
     data_dir: Path,
@@ -79,6 +96,10 @@ def system_processes(
             env[f"{prefix}_DATABASE_URL"] = database_urls[name]
         if name == "notifications":
             env.update(_notifications_env(ports, agencies))
+        if name == "referrals":
+            # Interface A: need-to-know referral details from the cases API.
+            env["REFERRALS_CASES_API_URL"] = f"http://127.0.0.1:{ports.api['cases']}"
+            env["REFERRALS_CASES_API_TOKEN_FILE"] = str(referrals_service_token(data_dir))
         api_url = f"http://127.0.0.1:{ports.api[name]}"
         specs.append(
             ProcessSpec(

@@ -9,18 +9,28 @@ from fastapi import FastAPI
 from sqlmodel import SQLModel
 
 from agencies import handlers
-from agencies.adapters.tables import InboxReferral
-from agencies.api.routes import AgencyContext, router
+from agencies.adapters.tables import BridgeReceipt, InboxReferral, WebhookDelivery
+from agencies.adapters.webhooks import WebhookSender
+from agencies.api import bridge, cases
+from agencies.api.deps import AgencyContext
+from agencies.api.routes import router
 from agencies.config import AgencySettings
-from chassis.runtime import api_app, open_service, worker_app
+from chassis.runtime import Subscriptions, api_app, open_service, worker_app
+from chassis.sealed_details import details_cipher
+from chassis.worker import ScheduledJob
+from contracts.agencies.registry import agency_registry
 from contracts.referrals.v1 import ReferralRequested, ReferralStateChanged
 from contracts.topics import agency_referrals_topic
 
-TABLES: list[type[SQLModel]] = [InboxReferral]
+TABLES: list[type[SQLModel]] = [InboxReferral, WebhookDelivery, BridgeReceipt]
 
 
 def _service(settings: AgencySettings) -> str:
     return f"agencies-{settings.agency}"
+
+
+def _secret(settings: AgencySettings) -> bytes | None:
+    return settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else None
 
 
 def create_api(settings: AgencySettings | None = None) -> FastAPI:
@@ -31,24 +41,57 @@ def create_api(settings: AgencySettings | None = None) -> FastAPI:
         service=_service(settings),
         title=f"Liên Ngành — {settings.agency} inbox",
         engine=engine,
-        routers=[router],
+        routers=[router, cases.router, bridge.router],
     )
-    app.state.agency = AgencyContext(agency=settings.agency, engine=engine)
+    profile = agency_registry().get(settings.agency)
+    assert profile is not None  # the settings checked the registry
+    app.state.agency = AgencyContext(
+        agency=settings.agency,
+        engine=engine,
+        profile=profile,
+        details_cipher=details_cipher(
+            settings.details_keys_dir or settings.data_dir / "keys", settings.agency
+        ),
+        webhook_secret=_secret(settings),
+        webhook_tolerance_s=settings.webhook_tolerance_s,
+    )
     return app
+
+
+def subscriptions(agency: str, *, bridged: bool) -> Subscriptions:
+    """The whole map of the worker: this agency's inbox topic, nothing else."""
+    return {
+        agency_referrals_topic(agency): {
+            ReferralRequested: partial(handlers.receive_referral, agency=agency, bridge=bridged),
+            ReferralStateChanged: partial(handlers.follow_state, agency=agency, bridge=bridged),
+        }
+    }
 
 
 def create_worker(settings: AgencySettings | None = None) -> faust.App:
     """Consumes only this agency's referrals topic (Kafka ACLs enforce it in deployment)."""
     settings = settings or AgencySettings()
     agency = settings.agency
+    engine = open_service(settings, _service(settings), TABLES)
+    secret = _secret(settings)
+    bridged = bool(settings.webhook_url and secret)
+    jobs: list[ScheduledJob] = []
+    if settings.webhook_url and secret:
+        sender = WebhookSender(
+            engine, settings.webhook_url, secret, attempts=settings.webhook_attempts
+        )
+        jobs.append(ScheduledJob("webhooks", settings.webhook_interval_s, sender.run))
     return worker_app(
         settings,
         service=_service(settings),
-        engine=open_service(settings, _service(settings), TABLES),
+        engine=engine,
         subscriptions={
             agency_referrals_topic(agency): {
-                ReferralRequested: partial(handlers.receive_referral, agency=agency),
-                ReferralStateChanged: partial(handlers.follow_state, agency=agency),
+                ReferralRequested: partial(
+                    handlers.receive_referral, agency=agency, bridge=bridged
+                ),
+                ReferralStateChanged: partial(handlers.follow_state, agency=agency, bridge=bridged),
             }
         },
+        jobs=jobs,
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from chassis.settings import ServiceSettings
+from contracts.agencies.registry import agency_registry
 
 
 class AgencySettings(ServiceSettings):
@@ -16,3 +19,39 @@ class AgencySettings(ServiceSettings):
         pattern=r"^[a-z][a-z0-9_]{1,40}$",
         description="Agency code from the registry, e.g. police, dolisa, education.",
     )
+    details_keys_dir: Path | None = Field(
+        default=None,
+        description="Folder holding referral-details-<agency>.keyring.json, the key that "
+        "opens the sealed referral details; data_dir/keys when unset.",
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="HTTPS bridge: where new referrals and state changes are POSTed, signed, "
+        "for an agency without a Kafka client. Off when unset.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Shared HMAC-SHA256 secret of the bridge (both directions)."
+    )
+    webhook_tolerance_s: int = Field(
+        default=300, ge=10, description="Signed timestamps older or newer than this are refused."
+    )
+    webhook_attempts: int = Field(default=6, ge=1, description="Tries per outbound delivery.")
+    webhook_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the worker sends pending webhooks."
+    )
+
+    @field_validator("agency")
+    @classmethod
+    def _registered(cls, agency: str) -> str:
+        # More agencies by configuration only: the registry, not code, says who exists.
+        if agency_registry().get(agency) is None:
+            known = ", ".join(agency_registry().codes())
+            raise ValueError(f"agency {agency!r} is not in the registry ({known})")
+        return agency
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _strong_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("the webhook secret must be at least 32 characters")
+        return secret

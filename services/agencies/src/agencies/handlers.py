@@ -1,15 +1,19 @@
-"""One function per event or command of an agency service."""
+"""One function per event or command of an agency service (the map is in bootstrap.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import update
+from sqlmodel import col
+
 from agencies.adapters.tables import InboxReferral
-from agencies.domain.actions import decide
+from agencies.adapters.webhooks import stage_webhook
+from agencies.domain.actions import StaleVersion, decide
 from chassis.consumer import RejectedEvent
 from chassis.unit_of_work import UnitOfWork
-from contracts.agencies.v1 import ReferralAction
+from contracts.agencies.v1 import CaseReported, ReferralAction, ReferralCompleted
 from contracts.referrals.v1 import ReferralRequested, ReferralStateChanged
 from contracts.topics import agency_updates_topic
 from contracts.vocabulary import ReferralState
@@ -21,7 +25,9 @@ class ReferralNotFound(LookupError):
     pass
 
 
-def receive_referral(uow: UnitOfWork, event: ReferralRequested, *, agency: str) -> None:
+def receive_referral(
+    uow: UnitOfWork, event: ReferralRequested, *, agency: str, bridge: bool = False
+) -> None:
     if event.agency != agency:
         raise RejectedEvent(f"referral for {event.agency} arrived at {agency}'s inbox")
     if uow.session.get(InboxReferral, event.referral_id) is not None:
@@ -41,21 +47,33 @@ def receive_referral(uow: UnitOfWork, event: ReferralRequested, *, agency: str) 
             reason=event.reason,
             details=event.details,
             accept_by=event.accept_by,
+            due_at=event.accept_by,
             requested_at=event.requested_at,
             updated_at=event.requested_at,
         )
     )
+    if bridge:
+        stage_webhook(uow, event)
 
 
-def follow_state(uow: UnitOfWork, event: ReferralStateChanged, *, agency: str) -> None:
+def follow_state(
+    uow: UnitOfWork, event: ReferralStateChanged, *, agency: str, bridge: bool = False
+) -> None:
     """The referrals service is authoritative: its state wins from the same version on."""
     referral = uow.session.get(InboxReferral, event.referral_id)
     if referral is None or event.agency != agency or event.version < referral.version:
         return
     referral.state = event.to_state.value
     referral.version = event.version
+    referral.due_at = event.deadline
+    referral.last_reason = event.reason
+    referral.linked_referral_id = event.linked_referral_id or referral.linked_referral_id
+    if event.outcome is not None:
+        referral.outcome = event.outcome.model_dump(mode="json", exclude_defaults=True)
     referral.updated_at = event.occurred_at
     uow.session.add(referral)
+    if bridge:
+        stage_webhook(uow, event)
 
 
 def act_on_referral(
@@ -75,12 +93,35 @@ def act_on_referral(
         version=referral.version,
         expected_version=action.expected_version,
     )
-    referral.state = decision.new_state.value
-    referral.version = decision.new_version
-    referral.updated_at = action.occurred_at
-    uow.session.add(referral)
+    # Conditional on the version read: of two officers acting at once, exactly one wins.
+    changed = uow.session.execute(
+        update(InboxReferral)
+        .where(col(InboxReferral.id) == referral.id)
+        .where(col(InboxReferral.version) == action.expected_version)
+        .values(
+            state=decision.new_state.value,
+            version=decision.new_version,
+            updated_at=action.occurred_at,
+            last_reason=getattr(action, "reason", None),
+            outcome=(
+                action.outcome.model_dump(mode="json", exclude_defaults=True)
+                if isinstance(action, ReferralCompleted)
+                else referral.outcome
+            ),
+        )
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        raise StaleVersion("the referral changed while you were acting on it")
+    uow.session.refresh(referral)
     uow.publish(action, topic=agency_updates_topic(agency))
     return referral
+
+
+def report_case(uow: UnitOfWork, report: CaseReported, *, agency: str) -> None:
+    """A case the agency detected goes to the cases service through this agency's topic."""
+    if report.agency != agency:
+        raise ValueError(f"{agency} cannot report a case as {report.agency}")
+    uow.publish(report, topic=agency_updates_topic(agency))
 
 
 def _visible(referral: InboxReferral, provinces: frozenset[str]) -> bool:

@@ -1,4 +1,4 @@
-"""One function per event the referrals service handles."""
+"""One function per message the referrals service handles (the map is in bootstrap.py)."""
 
 from __future__ import annotations
 
@@ -7,74 +7,147 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import update
+from sqlmodel import col
+
 from chassis.consumer import RejectedEvent
 from chassis.unit_of_work import UnitOfWork
-from contracts.agencies.v1 import ReferralAction, ReferralRejected
-from contracts.cases.v1 import CaseReceived
+from contracts.agencies.registry import AgencyRegistry
+from contracts.agencies.v1 import (
+    ReferralAction,
+    ReferralCompleted,
+    ReferralTransferred,
+)
+from contracts.cases.v1 import CaseConsentRecorded, CaseMerged, CaseReceived
 from contracts.referrals.lifecycle import ACTION_TARGETS
-from contracts.referrals.v1 import ReferralRequested, ReferralStateChanged, ReferralUpdateRefused
-from contracts.topics import REFERRALS_EVENTS, agency_referrals_topic
-from contracts.vocabulary import CaseType, ConsentBasis, ReferralState, RiskLevel
-from referrals.adapters.tables import ReferralRecord, ReferralTransition
+from contracts.referrals.v1 import ReferralUpdateRefused
+from contracts.topics import REFERRALS_EVENTS
+from contracts.vocabulary import ConsentBasis, ReferralState
+from referrals.adapters.case_details import DetailsSource
+from referrals.adapters.referral_store import (
+    Change,
+    NewReferral,
+    move,
+    open_referral,
+    replacement_of,
+)
+from referrals.adapters.tables import ConsentHold, ReferralRecord
 from referrals.domain.lifecycle import refusal_reason
-from referrals.domain.routing import RoutingPolicy, route
+from referrals.domain.routing import CaseProfile, RoutingPolicy, route
 
 Clock = Callable[[], datetime]
 logger = logging.getLogger(__name__)
 SERVICE_ACTOR = "referrals-service"
+NO_CONSENT_REASON = (
+    "refused for consent: the case has neither recorded consent (the guardian, and the "
+    "child when aged 7 or over) nor a recorded legal override, so no agency may be asked "
+    "to act; record consent or an override on the case to release it"
+)
 
 
 def open_referrals(
-    uow: UnitOfWork, case: CaseReceived, *, policy: RoutingPolicy, now: Clock
+    uow: UnitOfWork,
+    case: CaseReceived,
+    *,
+    policy: RoutingPolicy,
+    details: DetailsSource,
+    now: Clock,
 ) -> None:
     """Fan a new case out to its lead and supporting agencies (needs consent or an override)."""
     if case.consent_basis == ConsentBasis.NONE:
-        # A valid case that may not be shared: it stays with its owner, nothing is sent.
-        logger.warning("case has neither consent nor a legal override; no referral made")
+        # A valid case that may not be shared: held with the reason, nothing is sent.
+        if uow.session.get(ConsentHold, case.case_id) is None:
+            uow.session.add(
+                ConsentHold(
+                    case_id=case.case_id,
+                    province_code=case.province_code,
+                    case_type=case.case_type.value,
+                    reason=NO_CONSENT_REASON,
+                    case_event=case.model_dump(mode="json"),
+                    held_at=now(),
+                )
+            )
+        logger.warning("case has neither consent nor a legal override; referrals held")
+        return
+    _fan_out(uow, case, policy=policy, details=details, at=now())
+
+
+def release_consent_hold(
+    uow: UnitOfWork,
+    consent: CaseConsentRecorded,
+    *,
+    policy: RoutingPolicy,
+    details: DetailsSource,
+    now: Clock,
+) -> None:
+    """Consent or an override is now on record: open the referrals held for it."""
+    hold = uow.session.get(ConsentHold, consent.case_id)
+    if hold is None or hold.released_at is not None or consent.consent_basis == ConsentBasis.NONE:
         return
     at = now()
-    for decision in route(policy, case, at):
-        referral = ReferralRecord(
-            id=str(uuid.uuid4()),
+    hold.released_at = at
+    uow.session.add(hold)
+    case = CaseReceived.model_validate(
+        {**hold.case_event, "consent_basis": consent.consent_basis.value}
+    )
+    _fan_out(uow, case, policy=policy, details=details, at=at)
+
+
+def _fan_out(
+    uow: UnitOfWork,
+    case: CaseReceived,
+    *,
+    policy: RoutingPolicy,
+    details: DetailsSource,
+    at: datetime,
+) -> None:
+    for decision in route(policy, CaseProfile.of(case)):
+        new = NewReferral(
             case_id=case.case_id,
             agency=decision.agency,
             lead=decision.lead,
-            state=ReferralState.REQUESTED.value,
-            version=1,
-            case_type=case.case_type.value,
-            risk_level=case.risk_level.value,
+            reason=decision.reason,
+            case_type=case.case_type,
+            risk_level=case.risk_level,
             province_code=case.province_code,
             commune_code=case.commune_code,
-            age_band=case.age_band.value,
-            reason=decision.reason,
-            accept_by=decision.accept_by,
-            created_at=at,
-            updated_at=at,
+            age_band=case.age_band,
+            circumstances=case.circumstances,
+            owner_agency=case.owner_agency,
         )
-        uow.session.add(referral)
-        uow.publish(
-            ReferralRequested(
-                referral_id=referral.id,
-                case_id=case.case_id,
-                agency=decision.agency,
-                lead=decision.lead,
-                version=1,
-                case_type=case.case_type,
-                risk_level=case.risk_level,
-                province_code=case.province_code,
-                commune_code=case.commune_code,
-                age_band=case.age_band,
-                reason=decision.reason,
-                accept_by=decision.accept_by,
-                requested_at=at,
-            ),
-            topic=agency_referrals_topic(decision.agency),
+        open_referral(uow, new, policy=policy, details=details, actor=SERVICE_ACTOR, at=at)
+
+
+def follow_merge(uow: UnitOfWork, merged: CaseMerged) -> None:
+    """The duplicate's referrals (and any consent hold) now belong to the surviving case."""
+    uow.session.execute(
+        update(ReferralRecord)
+        .where(col(ReferralRecord.case_id) == merged.merged_case_id)
+        .values(case_id=merged.case_id)
+    )
+    hold = uow.session.get(ConsentHold, merged.merged_case_id)
+    if hold is not None and uow.session.get(ConsentHold, merged.case_id) is None:
+        uow.session.add(
+            ConsentHold(
+                **{
+                    **hold.model_dump(),
+                    "case_id": merged.case_id,
+                    "case_event": {**hold.case_event, "case_id": merged.case_id},
+                }
+            )
         )
-        _record_transition(uow, referral, None, SERVICE_ACTOR, decision.reason, at)
+    if hold is not None:
+        uow.session.delete(hold)
 
 
 def apply_agency_action(
-    uow: UnitOfWork, action: ReferralAction, *, topic_agency: str, now: Clock
+    uow: UnitOfWork,
+    action: ReferralAction,
+    *,
+    topic_agency: str,
+    policy: RoutingPolicy,
+    registry: AgencyRegistry,
+    details: DetailsSource,
 ) -> None:
     """Apply an agency's update if it is based on the current version and allowed."""
     referral = uow.session.get(ReferralRecord, action.referral_id)
@@ -83,6 +156,7 @@ def apply_agency_action(
         raise RejectedEvent(
             f"{topic_agency} has no referral {action.referral_id} (claimed agency {action.agency})"
         )
+    _check_content(action, registry)
     target = ACTION_TARGETS[type(action)]
     refusal = refusal_reason(
         current_state=ReferralState(referral.state),
@@ -90,66 +164,62 @@ def apply_agency_action(
         target_state=target,
         expected_version=action.expected_version,
     )
-    if refusal:
-        uow.publish(
-            ReferralUpdateRefused(
-                referral_id=referral.id,
-                case_id=referral.case_id,
-                agency=referral.agency,
-                action=action.ce_type,
-                expected_version=action.expected_version,
-                current_version=referral.version,
-                reason=refusal,
-                occurred_at=now(),
-            ),
-            topic=REFERRALS_EVENTS,
-        )
+    # A transfer names its replacement up front, so the rejection can link to it.
+    replacement_id = str(uuid.uuid4()) if isinstance(action, ReferralTransferred) else None
+    change = _change_of(action, linked_referral_id=replacement_id)
+    if refusal or not move(uow, referral, target, change, policy=policy):
+        _refuse(uow, action, referral, refusal or "stale version: changed concurrently")
         return
-    previous = ReferralState(referral.state)
-    referral.state = target.value
-    referral.version += 1
-    referral.updated_at = now()
-    uow.session.add(referral)
-    reason = action.reason if isinstance(action, ReferralRejected) else None
-    _record_transition(uow, referral, previous, action.actor, reason, action.occurred_at)
-
-
-def _record_transition(
-    uow: UnitOfWork,
-    referral: ReferralRecord,
-    previous: ReferralState | None,
-    actor: str,
-    reason: str | None,
-    at: datetime,
-) -> None:
-    """History row plus the state event, to everyone and to the agency's inbox."""
-    uow.session.add(
-        ReferralTransition(
-            referral_id=referral.id,
-            version=referral.version,
-            from_state=previous.value if previous else None,
-            to_state=referral.state,
-            actor=actor,
-            reason=reason,
-            occurred_at=at,
+    if isinstance(action, ReferralTransferred) and replacement_id:
+        reason = f"transferred by {referral.agency}: {action.reason}"
+        new = replacement_of(referral, action.to_agency, reason)
+        open_referral(
+            uow,
+            new,
+            policy=policy,
+            details=details,
+            actor=action.actor,
+            at=action.occurred_at,
+            referral_id=replacement_id,
         )
+
+
+def _check_content(action: ReferralAction, registry: AgencyRegistry) -> None:
+    """Agency-specific content is untrusted input too: wrong fields go to the DLQ."""
+    if isinstance(action, ReferralCompleted):
+        agency = registry.get(action.agency)
+        problems = agency.outcome_problems(action.outcome) if agency else ["<unknown agency>"]
+        if problems:
+            raise RejectedEvent(f"outcome fields not reported by {action.agency}: {problems}")
+    if isinstance(action, ReferralTransferred):
+        if registry.get(action.to_agency) is None:
+            raise RejectedEvent(f"transfer to unknown agency {action.to_agency!r}")
+        if action.to_agency == action.agency:
+            raise RejectedEvent("an agency cannot transfer a referral to itself")
+
+
+def _change_of(action: ReferralAction, *, linked_referral_id: str | None) -> Change:
+    return Change(
+        actor=action.actor,
+        at=action.occurred_at,
+        reason=getattr(action, "reason", None),
+        outcome=action.outcome if isinstance(action, ReferralCompleted) else None,
+        transferred_to=action.to_agency if isinstance(action, ReferralTransferred) else None,
+        linked_referral_id=linked_referral_id,
     )
-    changed = ReferralStateChanged(
-        referral_id=referral.id,
-        case_id=referral.case_id,
-        agency=referral.agency,
-        lead=referral.lead,
-        case_type=CaseType(referral.case_type),
-        risk_level=RiskLevel(referral.risk_level),
-        province_code=referral.province_code,
-        from_state=previous,
-        to_state=ReferralState(referral.state),
-        version=referral.version,
-        actor=actor,
-        reason=reason,
-        deadline=referral.accept_by if referral.state == ReferralState.REQUESTED else None,
-        occurred_at=at,
+
+
+def _refuse(uow: UnitOfWork, action: ReferralAction, referral: ReferralRecord, reason: str) -> None:
+    uow.publish(
+        ReferralUpdateRefused(
+            referral_id=referral.id,
+            case_id=referral.case_id,
+            agency=referral.agency,
+            action=action.ce_type,
+            expected_version=action.expected_version,
+            current_version=referral.version,
+            reason=reason,
+            occurred_at=action.occurred_at,
+        ),
+        topic=REFERRALS_EVENTS,
     )
-    uow.publish(changed, topic=REFERRALS_EVENTS)
-    if previous is not None:
-        uow.publish(changed, topic=agency_referrals_topic(referral.agency))

@@ -1,8 +1,9 @@
-"""An agency's own copy of the referrals addressed to it."""
+"""An agency's own copy of the referrals addressed to it, and the HTTPS bridge's records."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import JSON, Column, Field, SQLModel
 
@@ -23,5 +24,34 @@ class InboxReferral(SQLModel, table=True):
     reason: str
     details: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
     accept_by: datetime
+    # Deadline of the current state as the referrals service set it (None once closed).
+    due_at: datetime | None = Field(default=None, index=True)
+    linked_referral_id: str | None = Field(default=None, max_length=36)
+    last_reason: str | None = None
+    outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     requested_at: datetime
     updated_at: datetime
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One outbound webhook, written with the inbox change it reports (outbox pattern)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: str = Field(primary_key=True, max_length=64)  # the idempotency key
+    event_type: str
+    body: bytes
+    attempts: int = 0
+    next_attempt_at: datetime = Field(index=True)
+    delivered_at: datetime | None = Field(default=None, index=True)
+    last_error: str | None = None
+    created_at: datetime
+
+
+class BridgeReceipt(SQLModel, table=True):
+    """Idempotency keys of inbound bridge updates already accepted (replay protection)."""
+
+    __tablename__ = "bridge_receipts"
+
+    idempotency_key: str = Field(primary_key=True, max_length=200)
+    received_at: datetime

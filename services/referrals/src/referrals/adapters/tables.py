@@ -1,10 +1,11 @@
-"""Referral records and their transition history."""
+"""Referral records, their transition history, and cases held back for consent."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlmodel import Field, SQLModel
+from sqlmodel import JSON, Column, Field, SQLModel
 
 
 class ReferralRecord(SQLModel, table=True):
@@ -21,8 +22,16 @@ class ReferralRecord(SQLModel, table=True):
     province_code: str = Field(index=True, max_length=2)
     commune_code: str = Field(max_length=5)
     age_band: str
+    circumstances: dict[str, bool] = Field(default_factory=dict, sa_column=Column(JSON))
+    owner_agency: str
     reason: str
+    linked_referral_id: str | None = Field(default=None, max_length=36)
     accept_by: datetime
+    # The deadline of the current state (None once closed) and the escalation bookkeeping
+    # that makes the sweep fire once per breach, durably, on any number of replicas.
+    due_at: datetime | None = Field(default=None, index=True)
+    escalations_sent: int = 0
+    next_escalation_at: datetime | None = Field(default=None, index=True)
     created_at: datetime
     updated_at: datetime
 
@@ -36,4 +45,22 @@ class ReferralTransition(SQLModel, table=True):
     to_state: str
     actor: str
     reason: str | None = None
+    outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    transferred_to: str | None = None
+    linked_referral_id: str | None = Field(default=None, max_length=36)
     occurred_at: datetime
+
+
+class ConsentHold(SQLModel, table=True):
+    """A case that may not be referred yet: neither consent nor a legal override."""
+
+    __tablename__ = "consent_holds"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    province_code: str = Field(index=True, max_length=2)
+    case_type: str
+    reason: str
+    # The CaseReceived event (no identity in it), routed once consent is recorded.
+    case_event: dict[str, Any] = Field(sa_column=Column(JSON))
+    held_at: datetime
+    released_at: datetime | None = None

@@ -1,0 +1,77 @@
+"""`POST /cases`: an agency reports a case it detected (interface C)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from agencies import handlers
+from agencies.api.deps import ActingOfficer, Context
+from chassis.audit import stage_audit
+from chassis.logs import current_correlation_id
+from chassis.unit_of_work import unit_of_work
+from contracts.agencies.v1 import CaseReported, ReportedChild, ReportedWorkplace
+from contracts.vocabulary import AuditAction, CaseType, Channel, RiskLevel
+
+router = APIRouter(prefix="/cases", tags=["case reports"])
+
+
+class CaseReport(BaseModel):
+    """What an officer records about a case the agency detected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: uuid.UUID | None = Field(
+        default=None, description="Choose it to make a resend safe; generated when omitted."
+    )
+    channel: Channel = Field(description="Intake channel, e.g. police or labour_inspection.")
+    case_type: CaseType
+    risk_level: RiskLevel
+    province_code: str = Field(pattern=r"^\d{2}$")
+    commune_code: str = Field(pattern=r"^\d{5}$")
+    child: ReportedChild
+    workplace: ReportedWorkplace | None = None
+    employer_identified: bool = False
+    out_of_school: bool = False
+    signs_of_forced_labour: bool = False
+    child_consented: bool | None = None
+    guardian_consented: bool = False
+    legal_override_reason: str | None = Field(default=None, max_length=500)
+    summary: str | None = Field(default=None, max_length=4000)
+
+
+class CaseReportAccepted(BaseModel):
+    case_id: str
+    status: str = "reported"
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CaseReportAccepted)
+def report_case(body: CaseReport, officer: ActingOfficer, context: Context) -> CaseReportAccepted:
+    """Sent to the cases service on this agency's updates topic (through the outbox)."""
+    case_id = str(body.case_id or uuid.uuid4())
+    report = CaseReported(
+        **body.model_dump(exclude={"case_id"}),
+        case_id=case_id,
+        agency=context.agency,
+        reported_by=officer.subject,
+        reported_at=datetime.now(UTC),
+    )
+    with unit_of_work(
+        context.engine,
+        source=f"/agencies/{context.agency}",
+        correlation_id=current_correlation_id(),
+    ) as uow:
+        handlers.report_case(uow, report, agency=context.agency)
+        stage_audit(
+            uow,
+            officer,
+            service=f"agencies-{context.agency}",
+            action=AuditAction.CREATE,
+            resource_type="case",
+            resource_id=case_id,
+            detail="case reported by the agency",
+        )
+    return CaseReportAccepted(case_id=case_id)

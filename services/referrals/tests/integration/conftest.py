@@ -1,0 +1,107 @@
+"""A real referrals database (SQLite and PostgreSQL) and the worker's own handler map."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from chassis.consumer import Delivery, EventProcessor, Result
+from chassis.db import create_db_engine, create_tables
+from chassis.inbox import ProcessedEvent
+from chassis.outbox import OutboxEvent
+from contracts.base import EventModel
+from contracts.envelope import encode
+from contracts.referrals.field_policy import field_policy
+from referrals.bootstrap import TABLES, subscriptions
+from referrals.config import ReferralsSettings
+from referrals.deadlines import DeadlineSweep
+from referrals.domain.routing import RoutingPolicy
+
+NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+# Every field the cases API could hold; the real API minimises, the handler must too.
+ALL_DETAILS = {
+    "child_name": "Lò Thị Mẩy",
+    "date_of_birth": "2012-03-09",
+    "address": "Bản Phiêng Luông, xã Mộc Châu",
+    "phone": "0912000111",
+    "guardian_name": "Lò Văn Tòng",
+    "guardian_phone": "0912000222",
+    "sex": "female",
+    "workplace_name": "Xưởng chè Bích Thủy",
+    "workplace_address": "Khu 3, xã Mộc Châu",
+    "employer_name": "Đặng Văn Bích",
+    "industry": "agriculture",
+    "summary": "Làm việc 12 giờ mỗi ngày ở xưởng chè.",
+}
+
+
+def all_details(case_id: str, agency: str) -> dict[str, str]:
+    assert set(ALL_DETAILS) == set(field_policy().fields)
+    return dict(ALL_DETAILS)
+
+
+@dataclass
+class Worker:
+    """The referrals worker's handlers and deadline sweep on a real database."""
+
+    engine: Engine
+    policy: RoutingPolicy
+    processors: dict[str, EventProcessor]
+    sweep: DeadlineSweep
+    offset: int = 0
+
+    def deliver(self, topic: str, *events: EventModel) -> list[Result]:
+        deliveries = []
+        for event in events:
+            self.offset += 1
+            record = encode(event, topic=topic, source="/tests")
+            deliveries.append(Delivery(record=record, partition=0, offset=self.offset))
+        return self.processors[topic].process_all(deliveries)
+
+    def staged(self, event_type: str | None = None, topic: str | None = None) -> list[dict]:
+        """Events the worker put in its outbox (what the relay will publish), oldest first."""
+        with Session(self.engine) as session:
+            query = select(OutboxEvent).order_by(col(OutboxEvent.id))
+            if event_type:
+                query = query.where(OutboxEvent.event_type == event_type)
+            if topic:
+                query = query.where(OutboxEvent.topic == topic)
+            rows = session.exec(query).all()
+        return [{"topic": row.topic, **json.loads(row.value)} for row in rows]
+
+
+def build_worker(engine: Engine, settings: ReferralsSettings, details: Callable) -> Worker:
+    from referrals.bootstrap import load_routing_policy
+
+    policy = load_routing_policy(settings)
+    processors = {
+        topic: EventProcessor(
+            service="referrals", consumer=f"referrals.{topic}", engine=engine, handlers=handlers
+        )
+        for topic, handlers in subscriptions(settings, policy, details).items()
+    }
+    return Worker(engine, policy, processors, DeadlineSweep(engine, policy, details))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> ReferralsSettings:
+    return ReferralsSettings(data_dir=tmp_path, database_url=database_url)
+
+
+@pytest.fixture
+def engine(settings: ReferralsSettings) -> Engine:
+    engine = create_db_engine(settings.database_url_for("referrals"))
+    create_tables(engine, [*TABLES, OutboxEvent, ProcessedEvent])
+    return engine
+
+
+@pytest.fixture
+def worker(engine: Engine, settings: ReferralsSettings) -> Worker:
+    return build_worker(engine, settings, all_details)
