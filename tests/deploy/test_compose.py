@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
+from chassis.sealed_details import details_keyring_path
 from contracts.topics import DEFAULT_AGENCIES
 from localrun.system import Ports, system_processes
 from tests.deploy.support import LOCAL_STAND_INS, REPO
@@ -246,7 +247,7 @@ def test_grafana_gets_every_variable_its_provisioning_files_expand(
         assert environment["LIENGANH_PROMETHEUS_URL"] == "http://prometheus:9090"
 
 
-def test_the_keys_job_makes_the_issuer_keys_and_the_referrals_service_token(
+def test_the_keys_job_makes_the_issuer_keys_the_referrals_token_and_the_details_keyrings(
     services: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
     from chassis.auth import LocalIssuer
@@ -255,6 +256,7 @@ def test_the_keys_job_makes_the_issuer_keys_and_the_referrals_service_token(
     assert (shell, flag) == ("sh", "-c")
     lienganh = Path(shutil.which("lienganh") or REPO / ".venv/bin/lienganh")
     script = script.replace("/etc/lienganh", str(tmp_path)).replace("lienganh ", f"{lienganh} ")
+    script = script.replace("$$", "$")  # as Compose interpolates it
     result = subprocess.run([shell, flag, script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     token_file = services["referrals-worker"]["environment"]["REFERRALS_CASES_API_TOKEN_FILE"]
@@ -263,3 +265,14 @@ def test_the_keys_job_makes_the_issuer_keys_and_the_referrals_service_token(
     assert principal.roles == {"referral_router"} and principal.provinces == {"*"}
     key_file = services["cases-api"]["environment"]["CASES_JWT_PUBLIC_KEY_FILE"]
     assert (tmp_path / Path(key_file).relative_to("/etc/lienganh")).exists()
+    # The sender and each agency find the same per-agency keyring for sealed referral details.
+    sender_dir = Path(services["referrals-worker"]["environment"]["REFERRALS_DETAILS_KEYS_DIR"])
+    for agency in DEFAULT_AGENCIES:
+        api = services[f"agency-{agency}-api"]["environment"]
+        assert Path(api["AGENCY_DETAILS_KEYS_DIR"]) == sender_dir
+        keyring = (
+            tmp_path
+            / sender_dir.relative_to("/etc/lienganh")
+            / details_keyring_path(Path(), agency)
+        )
+        assert keyring.exists(), keyring

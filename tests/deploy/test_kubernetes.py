@@ -272,6 +272,28 @@ def test_services_get_the_shipped_routing_policy_and_recipients(overlays: Manife
     assert env["REFERRALS_POLICY_FILE"] == "/etc/lienganh/policy/routing.v1.yaml"
 
 
+def _details_key_volume(deployment: dict[str, Any]) -> dict[str, Any]:
+    pod = deployment["spec"]["template"]["spec"]
+    (volume,) = [
+        v
+        for v in pod["volumes"]
+        if v.get("secret", {}).get("secretName") == ("referral-details-keys")
+    ]
+    return dict(volume["secret"])
+
+
+def test_each_agency_mounts_only_its_own_details_keyring(overlays: Manifests) -> None:
+    deployments = by_name(overlays["prod"], "Deployment")
+    for agency in DEFAULT_AGENCIES:
+        name = f"agency-{agency.replace('_', '-')}-api"
+        keys = [item["key"] for item in _details_key_volume(deployments[name]).get("items", [])]
+        assert keys == [f"referral-details-{agency}.keyring.json"], name
+    # The sender seals for every agency, so it mounts the whole Secret.
+    assert "items" not in _details_key_volume(deployments["referrals-worker"])
+    env = by_name(overlays["prod"], "ConfigMap")["referrals-env"]["data"]
+    assert env["REFERRALS_DETAILS_KEYS_DIR"] == "/etc/lienganh/details-keys"
+
+
 # --- references, secrets, network ------------------------------------------------------------
 
 
