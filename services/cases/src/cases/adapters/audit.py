@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from chassis.audit import stage_audit
 from chassis.auth import Principal
 from chassis.unit_of_work import UnitOfWork
-from contracts.audit.v1 import AuditRecorded
-from contracts.topics import AUDIT_EVENTS
 from contracts.vocabulary import AuditAction, AuditOutcome
 
 SERVICE = "cases"
@@ -24,17 +21,13 @@ def record_access(
     detail: str | None = None,
 ) -> None:
     """Staged in the same transaction as the effect, so no write goes unaudited."""
-    uow.publish(
-        AuditRecorded(
-            actor=principal.subject,
-            actor_agency=principal.agency,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            outcome=AuditOutcome.ALLOWED if allowed else AuditOutcome.DENIED,
-            detail=detail,
-            service=SERVICE,
-            occurred_at=datetime.now(UTC),
-        ),
-        topic=AUDIT_EVENTS,
+    stage_audit(
+        uow,
+        principal,
+        service=SERVICE,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        outcome=AuditOutcome.ALLOWED if allowed else AuditOutcome.DENIED,
+        detail=detail,
     )

@@ -14,11 +14,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
+from chassis.audit import stage_audit
 from chassis.auth import ALL_PROVINCES, CurrentPrincipal, Principal
 from chassis.unit_of_work import unit_of_work
-from contracts.audit.v1 import AuditRecorded
-from contracts.topics import AUDIT_EVENTS
-from contracts.vocabulary import AgeBand, AuditAction, AuditOutcome, CaseType, Channel, RiskLevel
+from contracts.vocabulary import AgeBand, AuditAction, CaseType, Channel, RiskLevel
 from contracts.vocabulary import Sex as SexCode
 from reporting.config import ReportingSettings
 from reporting.domain.indicators import PlanClock, Share
@@ -132,19 +131,14 @@ def _audit_export(
         source=f"/{service}",
         correlation_id=request.headers.get("X-Correlation-ID"),
     ) as uow:
-        uow.publish(
-            AuditRecorded(
-                actor=principal.subject,
-                actor_agency=principal.agency,
-                action=AuditAction.EXPORT,
-                resource_type="report",
-                resource_id=name,
-                outcome=AuditOutcome.ALLOWED,
-                detail=f"{export.value} {sorted(chosen.items())}"[:500],
-                service=service,
-                occurred_at=datetime.now(UTC),
-            ),
-            topic=AUDIT_EVENTS,
+        stage_audit(
+            uow,
+            principal,
+            service=service,
+            action=AuditAction.EXPORT,
+            resource_type="report",
+            resource_id=name,
+            detail=f"{export.value} {sorted(chosen.items())}"[:500],
         )
 
 
