@@ -6,6 +6,8 @@ stopped at the end. No mock broker, no in-memory database.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,15 +37,19 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def postgres_server() -> Iterator[object]:
     from localrun.postgres import LocalPostgres
 
-    server = LocalPostgres(tmp_path_factory.mktemp("postgres"))
+    # Not under pytest's basetemp: any other pytest session on the machine resets that
+    # folder to mode 0700, and the `postgres` user could no longer reach its data.
+    base_dir = Path(tempfile.mkdtemp(prefix="lienganh-postgres-"))
+    server = LocalPostgres(base_dir)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(base_dir, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

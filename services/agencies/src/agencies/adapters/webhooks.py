@@ -116,7 +116,7 @@ class WebhookSender:
         retrying = Retrying(
             retry=retry_if_exception_type(httpx.HTTPError),
             stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential_jitter(initial=0.1, max=self.max_wait_s),
+            wait=wait_exponential_jitter(multiplier=0.1, max=self.max_wait_s),
             reraise=True,
         )
         try:

@@ -74,7 +74,7 @@ class CasesApiDetails:
         self._retrying = Retrying(
             retry=retry_if_exception(_transient),
             stop=stop_after_attempt(attempts),
-            wait=wait_exponential_jitter(initial=0.2, max=max_wait_s),
+            wait=wait_exponential_jitter(multiplier=0.2, max=max_wait_s),
             reraise=True,
         )
 
