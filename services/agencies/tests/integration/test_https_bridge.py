@@ -15,14 +15,16 @@ from sqlmodel import Session, select
 
 from agencies.adapters.tables import WebhookDelivery
 from agencies.adapters.webhooks import (
-    IDEMPOTENCY_HEADER,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
     WebhookSender,
-    sign,
 )
 from agencies.bootstrap import subscriptions
 from chassis.consumer import Delivery, EventProcessor
+from chassis.webhook_signature import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign,
+)
 from contracts.agencies.v1 import ReferralAccepted
 from contracts.envelope import encode
 from contracts.referrals.v1 import ReferralRequested

@@ -1,15 +1,12 @@
 """The HTTPS bridge for agencies without a Kafka client: signed webhooks both ways.
 
-Signature: `X-Lienganh-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>`
-with `X-Lienganh-Timestamp` (Unix seconds) and `Idempotency-Key`. The receiver checks the
-signature, refuses timestamps outside its window, and remembers idempotency keys, so a
-captured request cannot be replayed.
+Signed as `chassis.webhook_signature` says. The receiver checks the signature, refuses
+timestamps outside its window, and remembers idempotency keys, so a captured request cannot
+be replayed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import uuid
@@ -24,44 +21,12 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from agencies.adapters.tables import WebhookDelivery
 from chassis.db import transaction
 from chassis.unit_of_work import UnitOfWork
+from chassis.webhook_signature import signed_headers
 from contracts.base import EventModel
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Lienganh-Signature"
-TIMESTAMP_HEADER = "X-Lienganh-Timestamp"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 EVENT_TYPE_HEADER = "X-Lienganh-Event-Type"
-
-
-class BadSignature(Exception):
-    """The request is not signed with the shared secret, or not within the time window."""
-
-
-def sign(secret: bytes, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"sha256={mac.hexdigest()}"
-
-
-def verify(
-    secret: bytes,
-    *,
-    timestamp: str | None,
-    signature: str | None,
-    body: bytes,
-    now: datetime,
-    tolerance_s: int,
-) -> None:
-    if not timestamp or not signature:
-        raise BadSignature(f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER}")
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
-        raise BadSignature(f"{TIMESTAMP_HEADER} must be Unix seconds") from None
-    if abs(now.timestamp() - sent_at) > tolerance_s:
-        raise BadSignature("timestamp outside the accepted window")
-    if not hmac.compare_digest(sign(secret, sent_at, body), signature):
-        raise BadSignature("signature does not match")
 
 
 def stage_webhook(uow: UnitOfWork, event: EventModel) -> None:
@@ -133,15 +98,14 @@ class WebhookSender:
             logger.warning("webhook delivery failed; will retry", extra={"key": delivery.id})
 
     def _post(self, delivery: WebhookDelivery) -> None:
-        timestamp = int(datetime.now(UTC).timestamp())
         response = httpx.post(
             self.url,
             content=delivery.body,
             headers={
                 "Content-Type": "application/json",
-                TIMESTAMP_HEADER: str(timestamp),
-                SIGNATURE_HEADER: sign(self.secret, timestamp, delivery.body),
-                IDEMPOTENCY_HEADER: delivery.id,
+                **signed_headers(
+                    self.secret, delivery.body, idempotency_key=delivery.id, now=datetime.now(UTC)
+                ),
                 EVENT_TYPE_HEADER: delivery.event_type,
             },
             timeout=10,

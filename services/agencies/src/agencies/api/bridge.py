@@ -15,17 +15,17 @@ from pydantic import BaseModel, ValidationError
 
 from agencies import handlers
 from agencies.adapters.tables import BridgeReceipt
-from agencies.adapters.webhooks import (
+from agencies.api.deps import AgencyContext, Context
+from agencies.domain.actions import ForbiddenTransition, StaleVersion
+from chassis.logs import current_correlation_id
+from chassis.unit_of_work import unit_of_work
+from chassis.webhook_signature import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     BadSignature,
     verify,
 )
-from agencies.api.deps import AgencyContext, Context
-from agencies.domain.actions import ForbiddenTransition, StaleVersion
-from chassis.logs import current_correlation_id
-from chassis.unit_of_work import unit_of_work
 from contracts.agencies.v1 import CaseReported, ReferralAction
 from contracts.registry import UnknownEventType, model_for
 

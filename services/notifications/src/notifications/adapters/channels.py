@@ -6,20 +6,19 @@ to log and publish: it never contains the message text.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import smtplib
 import ssl
-import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Protocol
 
 import httpx
 from pydantic import SecretStr
+
+from chassis.webhook_signature import signed_headers
 
 
 class DeliveryError(Exception):
@@ -121,13 +120,12 @@ class WebhookSender:
         if secret is None:
             raise DeliveryError(f"no webhook secret named {message.secret_ref!r}")
         body = json.dumps(webhook_payload(message), ensure_ascii=False).encode()
-        timestamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "Idempotency-Key": message.id,
-            "X-Lienganh-Timestamp": timestamp,
-            "X-Lienganh-Signature": "sha256=" + sign(secret.get_secret_value(), timestamp, body),
-        }
+        headers = signed_headers(
+            secret.get_secret_value().encode(),
+            body,
+            idempotency_key=message.id,
+            now=datetime.now(UTC),
+        )
         _post(message.address, body, headers, self.timeout_s, "webhook")
 
 
@@ -144,10 +142,6 @@ def webhook_payload(message: Outgoing) -> dict[str, str | None]:
         "urgency": message.risk_level,
         "deadline": message.deadline.isoformat() if message.deadline else None,
     }
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float, what: str) -> None:
