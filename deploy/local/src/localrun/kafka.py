@@ -313,5 +313,12 @@ def _accepts_connections(port: int) -> bool:
 
 
 def _kafka_uuid() -> str:
-    """A cluster id as `StorageTool random-uuid` makes it: 16 random bytes, base64url."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A cluster id as `StorageTool random-uuid` makes it: 16 random bytes, base64url.
+
+    Like Kafka's own `Uuid.randomUuid`, never one that starts with "-": the storage tool
+    would read it as an option and refuse to format (1 run in 64 failed before).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
