@@ -80,6 +80,13 @@ class CaseReceived(EventModel):
 
 
 _CASE_ID = "0b9a7f5e-1a7c-4a53-9d61-5a3f3b2e8c10"
+_FACTS: dict[str, object] = {
+    "case_id": _CASE_ID,
+    "case_type": CaseType.CHILD_TRAFFICKING,
+    "risk_level": RiskLevel.URGENT,
+    "province_code": "01",
+    "owner_agency": "dolisa",
+}
 
 
 class CaseFacts(EventModel):
@@ -114,11 +121,7 @@ class CaseStageChanged(CaseFacts):
     @classmethod
     def example(cls) -> CaseStageChanged:
         return cls(
-            case_id=_CASE_ID,
-            case_type=CaseType.CHILD_TRAFFICKING,
-            risk_level=RiskLevel.URGENT,
-            province_code="01",
-            owner_agency="dolisa",
+            **_FACTS,
             from_stage=CaseStage.NEEDS_IDENTIFIED,
             to_stage=CaseStage.PLAN_APPROVED,
             actor="dolisa-caseworker-hn-01",
@@ -143,11 +146,7 @@ class CaseDeadlineMissed(CaseFacts):
     @classmethod
     def example(cls) -> CaseDeadlineMissed:
         return cls(
-            case_id=_CASE_ID,
-            case_type=CaseType.CHILD_TRAFFICKING,
-            risk_level=RiskLevel.URGENT,
-            province_code="01",
-            owner_agency="dolisa",
+            **_FACTS,
             clock=CaseClock.EMERGENCY_INTERVENTION,
             stage=CaseStage.RECEIVED,
             due_at=datetime.fromisoformat("2026-11-02T20:15:00+00:00"),
@@ -174,11 +173,7 @@ class CaseConsentRecorded(CaseFacts):
     @classmethod
     def example(cls) -> CaseConsentRecorded:
         return cls(
-            case_id=_CASE_ID,
-            case_type=CaseType.CHILD_TRAFFICKING,
-            risk_level=RiskLevel.URGENT,
-            province_code="01",
-            owner_agency="dolisa",
+            **_FACTS,
             consent_basis=ConsentBasis.LEGAL_OVERRIDE,
             child_consented=False,
             guardian_consented=False,
@@ -201,11 +196,7 @@ class CaseMerged(CaseFacts):
     @classmethod
     def example(cls) -> CaseMerged:
         return cls(
-            case_id=_CASE_ID,
-            case_type=CaseType.CHILD_TRAFFICKING,
-            risk_level=RiskLevel.URGENT,
-            province_code="01",
-            owner_agency="dolisa",
+            **_FACTS,
             merged_case_id="7e6d5c4b-3a29-4817-b6a5-948372615041",
             actor="dolisa-coordinator-hn-01",
             occurred_at=datetime.fromisoformat("2026-11-03T10:00:00+00:00"),

@@ -10,67 +10,63 @@ from pydantic import Field
 from contracts.base import EventModel
 
 
-class NotificationDelivered(EventModel):
+class NotificationOutcome(EventModel):
+    """What every delivery outcome says: which message, to whom, on which channel, why."""
+
+    notification_id: str = Field(description="Notification identifier (UUID).")
+    recipient_id: str = Field(description="Directory id of the officer; the partition key.")
+    channel: str = Field(description="in_app, email, sms or webhook.")
+    source_event_id: str = Field(description="CloudEvent id of the event that caused it.")
+    source_event_type: str = Field(description="CloudEvent type of that event.")
+    case_id: str = Field(description="The case concerned (an opaque id, never a name).")
+    province_code: str = Field(pattern=r"^\d{2}$", description="Province of the case.")
+
+    def partition_key(self) -> str:
+        return self.recipient_id
+
+
+class NotificationDelivered(NotificationOutcome):
     """A message reached a recipient on one channel."""
 
     ce_type: ClassVar[str] = "vn.lienganh.notification.delivered.v1"
 
-    notification_id: str = Field(description="Notification identifier (UUID).")
-    recipient_id: str = Field(description="Directory id of the officer; the partition key.")
-    channel: str = Field(description="in_app, email, sms or webhook.")
-    source_event_id: str = Field(description="CloudEvent id of the event that caused it.")
-    source_event_type: str = Field(description="CloudEvent type of that event.")
-    case_id: str = Field(description="The case concerned (an opaque id, never a name).")
-    province_code: str = Field(pattern=r"^\d{2}$", description="Province of the case.")
     delivered_at: datetime = Field(description="When it was delivered (UTC).")
-
-    def partition_key(self) -> str:
-        return self.recipient_id
 
     @classmethod
     def example(cls) -> NotificationDelivered:
         return cls(
-            notification_id="9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a",
-            recipient_id="police-inspector-hn-01",
+            **_EXAMPLE,
             channel="in_app",
-            source_event_id="3c2b1a09-8f7e-4d6c-5b4a-392817161514",
             source_event_type="vn.lienganh.referral.state_changed.v1",
-            case_id="0b9a7f5e-1a7c-4a53-9d61-5a3f3b2e8c10",
-            province_code="01",
             delivered_at=datetime.fromisoformat("2026-11-02T08:15:03+00:00"),
         )
 
 
-class NotificationFailed(EventModel):
+class NotificationFailed(NotificationOutcome):
     """A message could not be delivered on one channel after every attempt."""
 
     ce_type: ClassVar[str] = "vn.lienganh.notification.failed.v1"
 
-    notification_id: str = Field(description="Notification identifier (UUID).")
-    recipient_id: str = Field(description="Directory id of the officer; the partition key.")
-    channel: str = Field(description="in_app, email, sms or webhook.")
-    source_event_id: str = Field(description="CloudEvent id of the event that caused it.")
-    source_event_type: str = Field(description="CloudEvent type of that event.")
-    case_id: str = Field(description="The case concerned (an opaque id, never a name).")
-    province_code: str = Field(pattern=r"^\d{2}$", description="Province of the case.")
     attempts: int = Field(ge=1, description="How many times delivery was tried.")
     error: str = Field(description="The last error, without message content.")
     failed_at: datetime = Field(description="When delivery was given up (UTC).")
 
-    def partition_key(self) -> str:
-        return self.recipient_id
-
     @classmethod
     def example(cls) -> NotificationFailed:
         return cls(
-            notification_id="9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a",
-            recipient_id="police-inspector-hn-01",
+            **_EXAMPLE,
             channel="sms",
-            source_event_id="3c2b1a09-8f7e-4d6c-5b4a-392817161514",
             source_event_type="vn.lienganh.referral.requested.v1",
-            case_id="0b9a7f5e-1a7c-4a53-9d61-5a3f3b2e8c10",
-            province_code="01",
             attempts=5,
             error="HTTP 503 from the SMS gateway",
             failed_at=datetime.fromisoformat("2026-11-02T08:16:03+00:00"),
         )
+
+
+_EXAMPLE: dict[str, str] = {
+    "notification_id": "9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a",
+    "recipient_id": "police-inspector-hn-01",
+    "source_event_id": "3c2b1a09-8f7e-4d6c-5b4a-392817161514",
+    "case_id": "0b9a7f5e-1a7c-4a53-9d61-5a3f3b2e8c10",
+    "province_code": "01",
+}
