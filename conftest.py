@@ -37,6 +37,14 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
+def dead_letter_keys(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """The operators' dead-letter key pair: consumers seal dead letters to it, tests open."""
+    from tests.support.keys import make_dead_letter_keys
+
+    return make_dead_letter_keys(tmp_path_factory.mktemp("dead-letter-keys"))
+
+
+@pytest.fixture(scope="session")
 def postgres_server() -> Iterator[object]:
     from localrun.postgres import LocalPostgres
 

@@ -18,9 +18,8 @@ import jsonschema
 import pytest
 import yaml
 
-from chassis.sealed_details import details_keyring_path
 from contracts.topics import DEFAULT_AGENCIES
-from localrun.system import Ports, system_processes
+from localrun.system import CORE_SERVICES, Ports, system_processes
 from tests.deploy.support import LOCAL_STAND_INS, REPO
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -246,32 +245,131 @@ def test_grafana_gets_every_variable_its_provisioning_files_expand(
         assert environment["LIENGANH_PROMETHEUS_URL"] == "http://prometheus:9090"
 
 
-def test_the_keys_job_makes_the_issuer_keys_the_referrals_token_and_the_details_keyrings(
+# --- keys: who holds which half -----------------------------------------------------------
+
+APP_KEYS = "/etc/lienganh/keys"  # the `keys` volume every service mounts read-only
+DEAD_LETTER_PUBLIC = f"{APP_KEYS}/dead-letters.public.json"
+INTAKE_PUBLIC = f"{APP_KEYS}/cases-intake.public.json"
+
+
+def _app_processes(services: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Compose service → env prefix, for every API and worker (`python -m <module> …`)."""
+    return {
+        name: "AGENCY" if service["command"][2] == "agencies" else service["command"][2].upper()
+        for name, service in services.items()
+        if service.get("command", [""])[0] == "python"
+    }
+
+
+def _volume_at(service: dict[str, Any], path: str) -> tuple[str, str]:
+    """(volume, path inside it) of the file `path` a service reads."""
+    mounts = [volume.split(":") for volume in service.get("volumes", [])]
+    for source, target, *_ in sorted(mounts, key=lambda mount: -len(mount[1])):
+        if path.startswith(f"{target}/"):
+            return source, path.removeprefix(f"{target}/")
+    raise AssertionError(f"{path} is on no volume")
+
+
+def _mounted_by(services: dict[str, dict[str, Any]], volume: str) -> set[str]:
+    return {
+        name
+        for name, service in services.items()
+        if any(entry.split(":")[0] == volume for entry in service.get("volumes", []))
+    }
+
+
+def test_every_process_seals_dead_letters_to_the_operators_public_key(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    processes = _app_processes(services)
+    assert len(processes) == 2 * (len(CORE_SERVICES) + len(DEFAULT_AGENCIES))
+    for name, prefix in processes.items():
+        environment = services[name]["environment"]
+        assert environment[f"{prefix}_DEAD_LETTER_PUBLIC_KEY_FILE"] == DEAD_LETTER_PUBLIC, name
+        assert _volume_at(services[name], DEAD_LETTER_PUBLIC)[0] == "keys", name
+        named = " ".join(str(value) for value in environment.values())
+        assert "dead-letters.private" not in named, name
+
+
+def test_only_the_cases_processes_mount_the_intake_private_keys(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    private = services["cases-api"]["environment"]["CASES_INTAKE_KEYS_FILE"]
+    assert services["cases-worker"]["environment"]["CASES_INTAKE_KEYS_FILE"] == private
+    volume, _ = _volume_at(services["cases-api"], private)
+    assert volume != "keys"
+    assert _volume_at(services["cases-worker"], private)[0] == volume
+    assert _mounted_by(services, volume) == {"cases-api", "cases-worker", "keys"}
+    for name, prefix in _app_processes(services).items():
+        if prefix != "CASES":
+            assert not any("INTAKE_KEYS" in key for key in services[name]["environment"]), name
+
+
+@pytest.mark.parametrize("agency", DEFAULT_AGENCIES)
+def test_an_agency_reaches_the_cases_api_and_seals_reports_to_the_intake_public_key(
+    services: dict[str, dict[str, Any]], agency: str
+) -> None:
+    for process in ("api", "worker"):
+        environment = services[f"agency-{agency}-{process}"]["environment"]
+        assert environment["AGENCY_CASES_API_URL"] == "http://cases-api:8000"
+        assert environment["AGENCY_CASES_INTAKE_PUBLIC_KEY_FILE"] == INTAKE_PUBLIC
+    assert "cases-api" in services  # the host name, on the default network
+    assert "--port 8000" in " ".join(services["cases-api"]["command"])
+
+
+def test_referrals_no_longer_calls_the_cases_api_nor_seals_details(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in ("referrals-api", "referrals-worker"):
+        environment = services[name]["environment"]
+        assert not [key for key in environment if "CASES_API" in key or "TOKEN" in key], name
+    text = COMPOSE_FILE.read_text()
+    for gone in ("DETAILS_KEYS_DIR", "REFERRALS_CASES_API", "referrals-service", "keyring.json"):
+        assert gone not in text, gone
+
+
+def test_the_keys_job_makes_every_key_file_the_services_read(
     services: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
-    from chassis.auth import LocalIssuer
+    from chassis.keypairs import load_opener, load_sealer
 
     shell, flag, script = services["keys"]["command"]
     assert (shell, flag) == ("sh", "-c")
+    # Each volume of the job becomes a folder of tmp_path, as the services would see it.
+    volumes = {
+        target: source for source, target, *_ in (v.split(":") for v in services["keys"]["volumes"])
+    }
+    assert set(volumes.values()) == {"keys", "cases-data"}
     lienganh = Path(shutil.which("lienganh") or REPO / ".venv/bin/lienganh")
-    script = script.replace("/etc/lienganh", str(tmp_path)).replace("lienganh ", f"{lienganh} ")
-    script = script.replace("$$", "$")  # as Compose interpolates it
+    for target, volume in sorted(volumes.items(), key=lambda item: -len(item[0])):
+        script = script.replace(target, str(tmp_path / volume))
+    script = script.replace("/etc/lienganh", str(tmp_path))  # --data-dir: <it>/keys is `keys`
+    script = script.replace("lienganh ", f"{lienganh} ").replace("$$", "$")
     result = subprocess.run([shell, flag, script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    token_file = services["referrals-worker"]["environment"]["REFERRALS_CASES_API_TOKEN_FILE"]
-    token = (tmp_path / Path(token_file).relative_to("/etc/lienganh")).read_text().strip()
-    principal = LocalIssuer(tmp_path / "keys").verifier().verify(token)
-    assert principal.roles == {"referral_router"} and principal.provinces == {"*"}
-    key_file = services["cases-api"]["environment"]["CASES_JWT_PUBLIC_KEY_FILE"]
-    assert (tmp_path / Path(key_file).relative_to("/etc/lienganh")).exists()
-    # The sender and each agency find the same per-agency keyring for sealed referral details.
-    sender_dir = Path(services["referrals-worker"]["environment"]["REFERRALS_DETAILS_KEYS_DIR"])
-    for agency in DEFAULT_AGENCIES:
-        api = services[f"agency-{agency}-api"]["environment"]
-        assert Path(api["AGENCY_DETAILS_KEYS_DIR"]) == sender_dir
-        keyring = (
-            tmp_path
-            / sender_dir.relative_to("/etc/lienganh")
-            / details_keyring_path(Path(), agency)
+
+    def made(service: str, path: str) -> Path:
+        volume, inside = _volume_at(services[service], path)
+        return tmp_path / volume / inside
+
+    for name, prefix in _app_processes(services).items():
+        environment = services[name]["environment"]
+        for key, value in environment.items():
+            if key.endswith("_FILE"):
+                assert made(name, value).is_file(), f"{name}: {key}={value}"
+        assert made(name, environment[f"{prefix}_JWT_PUBLIC_KEY_FILE"]).is_file()
+    # The agencies seal to the public half of exactly the set the cases processes open with.
+    intake = load_sealer(
+        made(
+            "agency-police-api",
+            services["agency-police-api"]["environment"]["AGENCY_CASES_INTAKE_PUBLIC_KEY_FILE"],
         )
-        assert keyring.exists(), keyring
+    ).seal("report", context="t")
+    opener = load_opener(
+        made("cases-worker", services["cases-worker"]["environment"]["CASES_INTAKE_KEYS_FILE"])
+    )
+    assert opener.open(intake, context="t") == "report"
+    dead_letters = load_opener(tmp_path / "keys" / "dead-letters.private.json")
+    sealed = load_sealer(made("referrals-worker", DEAD_LETTER_PUBLIC)).seal("x", context="t")
+    assert dead_letters.open(sealed, context="t") == "x"
+    assert result.stdout.count(".public.json") == 2  # `lienganh keypair` names each public file

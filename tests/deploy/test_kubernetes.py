@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from contracts.topics import DEFAULT_AGENCIES, declared_topics
-from localrun.system import Ports, system_processes
+from localrun.system import CORE_SERVICES, Ports, system_processes
 from tests.deploy.custom_kinds import CUSTOM_KINDS, missing_fields
 from tests.deploy.support import K8S, LOCAL_STAND_INS, OVERLAYS, REPO
 
@@ -272,26 +272,126 @@ def test_services_get_the_shipped_routing_policy_and_recipients(overlays: Manife
     assert env["REFERRALS_POLICY_FILE"] == "/etc/lienganh/policy/routing.v1.yaml"
 
 
-def _details_key_volume(deployment: dict[str, Any]) -> dict[str, Any]:
+# --- keys: who holds which half -------------------------------------------------------------
+
+
+def _settings(documents: list[dict[str, Any]], deployment: dict[str, Any]) -> dict[str, str]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    name = container["envFrom"][0]["configMapRef"]["name"]
+    data: dict[str, str] = by_name(documents, "ConfigMap")[name]["data"]
+    return data
+
+
+def _source_of(deployment: dict[str, Any], path: str) -> tuple[str, str, str]:
+    """(Secret | ConfigMap, its name, its key) that the file `path` of the pod comes from."""
     pod = deployment["spec"]["template"]["spec"]
-    (volume,) = [
-        v
-        for v in pod["volumes"]
-        if v.get("secret", {}).get("secretName") == ("referral-details-keys")
-    ]
-    return dict(volume["secret"])
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    for mount in pod["containers"][0]["volumeMounts"]:
+        if path.startswith(f"{mount['mountPath']}/"):
+            key = path.removeprefix(f"{mount['mountPath']}/")
+            volume = volumes[mount["name"]]
+            assert "subPath" not in mount, "a subPath mount never sees a rotated key"
+            if "secret" in volume:
+                return "Secret", volume["secret"]["secretName"], key
+            if "configMap" in volume:
+                return "ConfigMap", volume["configMap"]["name"], key
+    raise AssertionError(f"{deployment['metadata']['name']}: {path} is mounted from nothing")
 
 
-def test_each_agency_mounts_only_its_own_details_keyring(overlays: Manifests) -> None:
-    deployments = by_name(overlays["prod"], "Deployment")
-    for agency in DEFAULT_AGENCIES:
-        name = f"agency-{agency.replace('_', '-')}-api"
-        keys = [item["key"] for item in _details_key_volume(deployments[name]).get("items", [])]
-        assert keys == [f"referral-details-{agency}.keyring.json"], name
-    # The sender seals for every agency, so it mounts the whole Secret.
-    assert "items" not in _details_key_volume(deployments["referrals-worker"])
-    env = by_name(overlays["prod"], "ConfigMap")["referrals-env"]["data"]
-    assert env["REFERRALS_DETAILS_KEYS_DIR"] == "/etc/lienganh/details-keys"
+def _env_prefix(settings: dict[str, str]) -> str:
+    return next(key for key in settings if key.endswith("_DATA_DIR")).removesuffix("_DATA_DIR")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_process_seals_dead_letters_to_the_operators_public_key(
+    overlays: Manifests, overlay: str
+) -> None:
+    documents = overlays[overlay]
+    deployments = by_name(documents, "Deployment")
+    assert len(deployments) == 2 * (len(CORE_SERVICES) + len(DEFAULT_AGENCIES))
+    for name, deployment in deployments.items():
+        settings = _settings(documents, deployment)
+        path = settings[f"{_env_prefix(settings)}_DEAD_LETTER_PUBLIC_KEY_FILE"]
+        assert _source_of(deployment, path) == (
+            "ConfigMap",
+            "dead-letter-public-key",
+            "dead-letters.public.json",
+        ), name
+
+
+def test_no_pod_can_read_the_operators_dead_letter_private_key(overlays: Manifests) -> None:
+    templates = _templates()
+    assert "dead-letters.public.json" in templates["dead-letter-public-key"]["data"]
+    for name, template in templates.items():
+        keys = {**template.get("data", {}), **template.get("stringData", {})}
+        assert not any("dead-letter" in key and "private" in key for key in keys), name
+    for documents in overlays.values():
+        for deployment in of_kind(documents, "Deployment"):
+            pod = deployment["spec"]["template"]["spec"]
+            secrets = _referenced(pod, "Secret")
+            assert not any("dead-letter" in secret for secret in secrets), secrets
+            settings = _settings(documents, deployment)
+            assert not any("dead-letters.private" in value for value in settings.values())
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_cases_pods_mount_the_intake_private_keys(
+    overlays: Manifests, overlay: str
+) -> None:
+    documents = overlays[overlay]
+    deployments = by_name(documents, "Deployment")
+    holders = {
+        name
+        for name, deployment in deployments.items()
+        if "cases-intake-keys" in _referenced(deployment["spec"]["template"]["spec"], "Secret")
+    }
+    assert holders == {"cases-api", "cases-worker"}
+    for name in holders:
+        path = _settings(documents, deployments[name])["CASES_INTAKE_KEYS_FILE"]
+        assert _source_of(deployments[name], path) == (
+            "Secret",
+            "cases-intake-keys",
+            "cases-intake.private.json",
+        )
+    assert _templates()["cases-intake-keys"]["kind"] == "Secret"
+    assert "cases-intake.private.json" in _templates()["cases-intake-keys"]["stringData"]
+
+
+@pytest.mark.parametrize("agency", DEFAULT_AGENCIES)
+def test_an_agency_gets_the_cases_api_and_the_intake_public_key(
+    overlays: Manifests, agency: str
+) -> None:
+    documents = overlays["prod"]
+    deployments = by_name(documents, "Deployment")
+    cases_api = by_name(documents, "Service")["cases-api"]
+    assert {port["port"] for port in cases_api["spec"]["ports"]} == {8000}
+    for process in ("api", "worker"):
+        deployment = deployments[f"agency-{agency.replace('_', '-')}-{process}"]
+        settings = _settings(documents, deployment)
+        assert settings["AGENCY"] == agency
+        assert settings["AGENCY_CASES_API_URL"] == "http://cases-api:8000"
+        path = settings["AGENCY_CASES_INTAKE_PUBLIC_KEY_FILE"]
+        assert _source_of(deployment, path) == (
+            "ConfigMap",
+            "cases-intake-public-key",
+            "cases-intake.public.json",
+        )
+        assert "cases-intake-keys" not in _referenced(
+            deployment["spec"]["template"]["spec"], "Secret"
+        )
+
+
+def test_referrals_no_longer_calls_the_cases_api_nor_holds_keys(overlays: Manifests) -> None:
+    documents = overlays["prod"]
+    settings = by_name(documents, "ConfigMap")["referrals-env"]["data"]
+    assert not [key for key in settings if "CASES_API" in key or "DETAILS_KEYS" in key]
+    made_by_operators = {"referrals", "referrals-db-app", "lienganh-cluster-ca-cert"}
+    for process in ("api", "worker"):
+        pod = by_name(documents, "Deployment")[f"referrals-{process}"]["spec"]["template"]["spec"]
+        assert _referenced(pod, "Secret") <= made_by_operators, process
+    templates = _templates()
+    assert "referrals-service-token" not in templates
+    assert "referral-details-keys" not in templates
 
 
 # --- references, secrets, network ------------------------------------------------------------
@@ -378,6 +478,70 @@ def test_our_pods_are_denied_by_default_and_each_database_opens_to_its_service_o
         assert client_rule["from"] == [
             {"podSelector": {"matchLabels": {"app.kubernetes.io/name": service}}}
         ]
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector, as the NetworkPolicy API reads it ({} selects all)."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values")
+        found = {
+            "In": key in labels and labels[key] in (values or []),
+            "NotIn": key not in labels or labels[key] not in (values or []),
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not found:
+            return False
+    return True
+
+
+def _lets(
+    policies: list[dict[str, Any]], pod: dict[str, str], peer: dict[str, str], direction: str
+) -> bool:
+    """Whether the policies selecting `pod` let it talk to `peer` (same namespace) on the API
+    port, for `direction` Egress (pod → peer) or Ingress (peer → pod)."""
+    rules_key, peers_key = ("egress", "to") if direction == "Egress" else ("ingress", "from")
+    isolating = [
+        policy["spec"]
+        for policy in policies
+        if direction in policy["spec"]["policyTypes"]
+        and _selects(policy["spec"]["podSelector"], pod)
+    ]
+    return not isolating or any(
+        any(
+            "podSelector" in entry
+            and "namespaceSelector" not in entry
+            and _selects(entry["podSelector"], peer)
+            for entry in rule.get(peers_key, [])
+        )
+        and any(port["port"] in (8000, "http") for port in rule.get("ports", [{"port": 8000}]))
+        for spec in isolating
+        for rule in spec.get(rules_key, [])
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_agency_apis_and_only_they_reach_the_cases_api(
+    overlays: Manifests, overlay: str
+) -> None:
+    documents = overlays[overlay]
+    policies = of_kind(documents, "NetworkPolicy")
+    pods = {
+        name: deployment["spec"]["template"]["metadata"]["labels"]
+        for name, deployment in by_name(documents, "Deployment").items()
+    }
+    cases_api = pods["cases-api"]
+    agency_apis = {f"agency-{a.replace('_', '-')}-api" for a in DEFAULT_AGENCIES}
+    reaching = {
+        name
+        for name, labels in pods.items()
+        if _lets(policies, labels, cases_api, "Egress")
+        and _lets(policies, cases_api, labels, "Ingress")
+    }
+    assert reaching == agency_apis
+    assert "referrals-worker" not in reaching
 
 
 def test_only_workers_may_reach_kafka(overlays: Manifests) -> None:

@@ -5,16 +5,14 @@ the DLQ with the reason."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
-from kafka import KafkaProducer
 
 from contracts.agencies.v1 import CaseReported, ReportedChild, ReportedWorkplace
-from contracts.envelope import encode
 from contracts.topics import agency_updates_topic, dlq_topic
 from contracts.vocabulary import CaseType, Channel, RiskLevel, Sex
 from tests.e2e.test_walking_skeleton import read_topic
+from tests.support.reports import agency_report, publish
 from tests.support.system import RunningSystem, eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
@@ -22,45 +20,37 @@ pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 TOPIC = agency_updates_topic("labour_inspection")
 
 
-def inspection_report(case_id: str, **overrides: object) -> CaseReported:
-    fields: dict[str, object] = {
-        "case_id": case_id,
+def inspection_report(system: RunningSystem, case_id: str, **overrides: object) -> CaseReported:
+    facts: dict[str, object] = {
         "agency": "labour_inspection",
         "channel": Channel.LABOUR_INSPECTION,
-        "case_type": CaseType.HAZARDOUS_CHILD_LABOUR,
-        "risk_level": RiskLevel.HIGH,
-        "province_code": "01",
-        "commune_code": "00070",
-        "child": ReportedChild(full_name="Đào Văn Khoa", date_of_birth="2011-06-01", sex=Sex.MALE),
-        "workplace": ReportedWorkplace(
-            name="Lò gạch Thành Hưng", address="Xóm Bãi, xã Hoàn Kiếm", industry="brick_kiln"
-        ),
         "employer_identified": True,
         "guardian_consented": True,
         "child_consented": True,
         "reported_by": "labour-inspector-hn-02",
-        "reported_at": datetime.now(UTC),
         **overrides,
     }
-    return CaseReported(**fields)  # type: ignore[arg-type]
-
-
-def publish(bootstrap: str, *events: CaseReported) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    for event in events:
-        record = encode(event, topic=TOPIC, source="/agencies/labour_inspection")
-        producer.send(TOPIC, value=record.value, key=record.key, headers=list(record.headers))
-    producer.flush()
-    producer.close()
+    return agency_report(
+        system.data_dir / "keys",
+        case_id=case_id,
+        case_type=CaseType.HAZARDOUS_CHILD_LABOUR,
+        risk_level=RiskLevel.HIGH,
+        child=ReportedChild(full_name="Đào Văn Khoa", date_of_birth="2011-06-01", sex=Sex.MALE),
+        workplace=ReportedWorkplace(
+            name="Lò gạch Thành Hưng", address="Xóm Bãi, xã Hoàn Kiếm", industry="brick_kiln"
+        ),
+        **facts,  # type: ignore[arg-type]
+    )
 
 
 def test_an_inspection_report_on_the_agency_topic_becomes_a_case(system: RunningSystem):
     good, misrouted = str(uuid.uuid4()), str(uuid.uuid4())
     publish(
         system.bootstrap,
-        inspection_report(misrouted, agency="police", channel=Channel.POLICE),
-        inspection_report(good),
-        inspection_report(good),  # resent: still one case
+        TOPIC,
+        inspection_report(system, misrouted, agency="police", channel=Channel.POLICE),
+        inspection_report(system, good),
+        inspection_report(system, good),  # resent: still one case
     )
     dolisa = system.token("dolisa-caseworker-hn-01", "dolisa", ["case_worker"], ["01"])
 

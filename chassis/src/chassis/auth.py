@@ -26,6 +26,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 __all__ = [
+    "BearerToken",
     "CurrentPrincipal",
     "InvalidToken",
     "LocalIssuer",
@@ -290,6 +291,19 @@ async def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def bearer_token(
+    principal: CurrentPrincipal,
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+) -> str:
+    """The verified caller's own token, to relay to another service on their behalf (so
+    that service checks the same officer, not a service account that may do anything)."""
+    assert credentials is not None  # current_principal refused a request without one
+    return credentials.credentials
+
+
+BearerToken = Annotated[str, Depends(bearer_token)]
 
 
 def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:

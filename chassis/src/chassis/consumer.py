@@ -3,8 +3,9 @@
 Transport-agnostic (the Faust agents in `chassis.worker` feed it), synchronous (it runs in a
 worker thread, never inside the event loop), and total: every record ends as processed,
 duplicate, ignored or dead-lettered. Poison records go to `<topic>.dlq` with the reason in
-headers and the partition moves on; an unavailable database is retried until it is back,
-because dead-lettering a healthy event for an outage would lose it.
+headers and the partition moves on, their value sealed to the operators' key (see
+`chassis.dead_letters`); an unavailable database is retried until it is back, because
+dead-lettering a healthy event for an outage would lose it.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlmodel import Session
 
 from chassis.db import transaction
+from chassis.dead_letters import SEALED_MARK, seal_value
 from chassis.inbox import ProcessedEvent, already_claimed, claim_event
 from chassis.logs import bind_event_context
 from chassis.metrics import DEAD_LETTERS, EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
+from chassis.sealing import PublicSealer
 from chassis.unit_of_work import UnitOfWork
 from contracts import deadletter
 from contracts.base import EventModel
@@ -77,12 +80,14 @@ class EventProcessor:
         consumer: str,
         engine: Engine,
         handlers: Mapping[type[EventModel], Handler],
+        dead_letter_sealer: Callable[[], PublicSealer],
         retry_interval_s: float = 0.5,
     ) -> None:
         self.service = service
         self.consumer = consumer
         self._engine = engine
         self._handlers = dict(handlers)
+        self._dead_letter_sealer = dead_letter_sealer
         self._retry_interval_s = retry_interval_s
 
     def process_all(self, deliveries: list[Delivery]) -> list[Result]:
@@ -239,9 +244,17 @@ class EventProcessor:
             (deadletter.ORIGINAL_PARTITION, str(delivery.partition).encode()),
             (deadletter.ORIGINAL_OFFSET, str(delivery.offset).encode()),
             (deadletter.FAILED_AT, datetime.now(UTC).isoformat().encode()),
+            (deadletter.SEALED, SEALED_MARK.encode()),
         ]
+        sealed = seal_value(
+            self._dead_letter_sealer(),
+            record.value,
+            record.topic,
+            delivery.partition,
+            delivery.offset,
+        )
         dead = KafkaRecord(
-            topic=dlq_topic(record.topic), key=record.key, value=record.value, headers=headers
+            topic=dlq_topic(record.topic), key=record.key, value=sealed, headers=headers
         )
         return Result(Outcome.DEAD_LETTERED, dead)
 

@@ -22,7 +22,16 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["DecryptionError", "FieldCipher", "add_key", "load_or_create_keyring"]
+__all__ = [
+    "DecryptionError",
+    "FieldCipher",
+    "add_key",
+    "dump_key_set",
+    "key_file_lock",
+    "load_or_create_keyring",
+    "read_key_set",
+    "write_key_file",
+]
 
 KEY_BYTES = 32
 NONCE_BYTES = 12  # 96-bit, random per value
@@ -105,10 +114,10 @@ def load_or_create_keyring(path: Path) -> FieldCipher:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Exclusive: if two processes start together, the first keyring wins and both use it.
-        _write_atomically(path, _dump({"k1": _new_key()}, "k1"), exclusive=True)
+        write_key_file(path, dump_key_set({"k1": _new_key()}, "k1"), exclusive=True)
     if path.stat().st_mode & 0o077:
         logger.warning("keyring %s is readable by group or others; chmod 600 it", path)
-    keys, active = _read(path)
+    keys, active = read_key_set(path)
     return FieldCipher(keys, active)
 
 
@@ -121,12 +130,12 @@ def add_key(path: Path) -> str:
     path = Path(path)
     if not path.exists():  # never create one here: a typo'd path must not "rotate" nothing
         raise FileNotFoundError(f"no keyring at {path}")
-    with _locked(path):
-        keys, _ = _read(path)
+    with key_file_lock(path):
+        keys, _ = read_key_set(path)
         numbers = [int(key_id[1:]) for key_id in keys if re.fullmatch(r"k\d+", key_id)]
         key_id = f"k{max(numbers, default=0) + 1}"
         keys[key_id] = _new_key()
-        _write_atomically(path, _dump(keys, key_id), exclusive=False)
+        write_key_file(path, dump_key_set(keys, key_id), exclusive=False)
     return key_id
 
 
@@ -134,7 +143,8 @@ def _new_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
-def _dump(keys: Mapping[str, bytes], active: str) -> bytes:
+def dump_key_set(keys: Mapping[str, bytes], active: str) -> bytes:
+    """A key set file: `{"active": id, "keys": {id: base64}}` (keyrings and key pairs)."""
     document = {
         "active": active,
         "keys": {key_id: base64.b64encode(key).decode("ascii") for key_id, key in keys.items()},
@@ -142,7 +152,9 @@ def _dump(keys: Mapping[str, bytes], active: str) -> bytes:
     return json.dumps(document, indent=2).encode("utf-8")
 
 
-def _read(path: Path) -> tuple[dict[str, bytes], str]:
+def read_key_set(path: Path) -> tuple[dict[str, bytes], str]:
+    """The keys and active key id of a key set file; ValueError (no key material in it) when
+    it is malformed."""
     try:
         document = json.loads(path.read_bytes())
         active = document["active"]
@@ -152,13 +164,13 @@ def _read(path: Path) -> tuple[dict[str, bytes], str]:
         }
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         # No detail from the document: it holds key material.
-        raise ValueError(f"keyring {path} is malformed ({type(error).__name__})") from None
-    if not isinstance(active, str):
-        raise ValueError(f"keyring {path} is malformed (active)")
+        raise ValueError(f"key set {path} is malformed ({type(error).__name__})") from None
+    if not isinstance(active, str) or active not in keys:
+        raise ValueError(f"key set {path} is malformed (active key missing)")
     return keys, active
 
 
-def _write_atomically(path: Path, content: bytes, *, exclusive: bool) -> None:
+def write_key_file(path: Path, content: bytes, *, exclusive: bool) -> None:
     """Readers never see a half-written keyring: write a 0600 temp file, then link/rename."""
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -177,7 +189,7 @@ def _write_atomically(path: Path, content: bytes, *, exclusive: bool) -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def key_file_lock(path: Path) -> Iterator[None]:
     """Serialise read-modify-write of the keyring: a lost update would lose a key, and with
     it every value sealed under that key."""
     try:

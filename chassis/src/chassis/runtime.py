@@ -17,6 +17,7 @@ from chassis.api import create_service_app
 from chassis.auth import TokenVerifier
 from chassis.consumer import EventProcessor, Handler
 from chassis.db import check_database, create_db_engine, create_tables
+from chassis.dead_letters import dead_letter_sealer
 from chassis.inbox import ProcessedEvent
 from chassis.kafka_security import KafkaSecurity
 from chassis.logs import configure_logging
@@ -69,9 +70,15 @@ def worker_app(
 ) -> faust.App:
     """The service's Faust worker: one idempotent processor per subscribed topic, plus the
     service's scheduled jobs."""
+    # Fails here, at start, when the operators' key is missing: never an unsealed dead letter.
+    sealer = dead_letter_sealer(settings.data_dir, settings.dead_letter_public_key_file)
     processors = {
         topic: EventProcessor(
-            service=service, consumer=f"{service}.{topic}", engine=engine, handlers=handlers
+            service=service,
+            consumer=f"{service}.{topic}",
+            engine=engine,
+            handlers=handlers,
+            dead_letter_sealer=sealer,
         )
         for topic, handlers in subscriptions.items()
     }

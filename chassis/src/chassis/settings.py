@@ -46,6 +46,11 @@ class ServiceSettings(BaseSettings):
     worker_web_port: int = Field(
         default=6066, ge=1, le=65535, description="Port of the worker's ops endpoints."
     )
+    dead_letter_public_key_file: Path | None = Field(
+        default=None,
+        description="The operators' dead-letter public key set: dead-letter values are sealed to "
+        "it (data_dir/keys/dead-letters.public.json, made with its private half, when unset).",
+    )
     outbox_poll_interval_s: float = Field(
         default=0.05, gt=0, description="How often the relay looks for rows other processes wrote."
     )

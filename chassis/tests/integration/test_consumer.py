@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from sqlmodel import Field, Session, SQLModel, select
@@ -31,11 +32,15 @@ def remember(uow: UnitOfWork, event: CaseReceived) -> None:
 
 
 @pytest.fixture
-def processor(database_url: str) -> EventProcessor:
+def processor(database_url: str, dead_letter_keys: Any) -> EventProcessor:
     engine = create_db_engine(database_url)
     create_tables(engine, [SeenCase, ProcessedEvent, OutboxEvent])
     return EventProcessor(
-        service="tests", consumer="tests.cases", engine=engine, handlers={CaseReceived: remember}
+        service="tests",
+        consumer="tests.cases",
+        engine=engine,
+        handlers={CaseReceived: remember},
+        dead_letter_sealer=dead_letter_keys.sealer,
     )
 
 
@@ -55,7 +60,9 @@ def test_the_same_event_twice_has_one_effect(processor: EventProcessor):
     assert seen(processor) == [CaseReceived.example().case_id]
 
 
-def test_malformed_record_is_dead_lettered_with_the_reason(processor: EventProcessor):
+def test_malformed_record_is_dead_lettered_with_the_reason(
+    processor: EventProcessor, dead_letter_keys: Any
+):
     good = encode(CaseReceived.example(), topic=CASES_EVENTS, source="/tests")
     bad = KafkaRecord(topic=CASES_EVENTS, key=b"k", value=b"{oops", headers=good.headers)
     result = processor.process(Delivery(bad, partition=3, offset=42))
@@ -64,7 +71,28 @@ def test_malformed_record_is_dead_lettered_with_the_reason(processor: EventProce
     assert result.dead_letter.topic == "cases.events.v1.dlq"
     assert result.dead_letter.header("dlq-reason") == "malformed"
     assert result.dead_letter.header("dlq-original-offset") == "42"
-    assert result.dead_letter.value == b"{oops" and result.dead_letter.key == b"k"
+    assert result.dead_letter.key == b"k"
+    # Sealed to the operators' key: whatever a producer sent stays unreadable in the DLQ.
+    assert result.dead_letter.header("dlq-sealed") == "pk1"
+    assert result.dead_letter.value.startswith(b"pk1.") and b"oops" not in result.dead_letter.value
+    assert dead_letter_keys.open(result.dead_letter) == b"{oops"
+
+
+def test_a_dead_letter_hides_identity_sent_in_clear_and_its_length(
+    processor: EventProcessor, dead_letter_keys: Any
+):
+    good = encode(CaseReceived.example(), topic=CASES_EVENTS, source="/tests")
+    sizes = set()
+    for name in ("An", "Nguyễn Thị Canary Hoa"):
+        leaked = json.dumps({"child": {"full_name": name}}).encode()
+        bad = KafkaRecord(CASES_EVENTS, good.key, leaked, good.headers)
+        result = processor.process(delivery(bad))
+        assert result.dead_letter is not None
+        assert name.encode() not in result.dead_letter.value
+        assert not any(name.encode() in value for _, value in result.dead_letter.headers)
+        assert dead_letter_keys.open(result.dead_letter) == leaked
+        sizes.add(len(result.dead_letter.value))
+    assert len(sizes) == 1  # padded: the length does not tell the names apart
 
 
 def test_contract_violation_names_the_field(processor: EventProcessor):

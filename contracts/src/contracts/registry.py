@@ -19,6 +19,7 @@ from contracts.base import EventModel
 from contracts.cases.v1 import (
     CaseConsentRecorded,
     CaseDeadlineMissed,
+    CaseIdentityErased,
     CaseMerged,
     CaseReceived,
     CaseStageChanged,
@@ -26,6 +27,7 @@ from contracts.cases.v1 import (
 from contracts.notifications.v1 import NotificationDelivered, NotificationFailed
 from contracts.referrals.v1 import (
     ReferralEscalated,
+    ReferralIdentityErased,
     ReferralRequested,
     ReferralStateChanged,
     ReferralUpdateRefused,
@@ -51,11 +53,16 @@ TOPIC_EVENT_TYPES: dict[str, tuple[type[EventModel], ...]] = {
         CaseDeadlineMissed,
         CaseConsentRecorded,
         CaseMerged,
+        CaseIdentityErased,
     ),
     "referrals.events.v1": (ReferralStateChanged, ReferralUpdateRefused, ReferralEscalated),
     "notifications.events.v1": (NotificationDelivered, NotificationFailed),
     "audit.events.v1": (AuditRecorded,),
-    "agency.{agency}.referrals.v1": (ReferralRequested, ReferralStateChanged),
+    "agency.{agency}.referrals.v1": (
+        ReferralRequested,
+        ReferralStateChanged,
+        ReferralIdentityErased,
+    ),
     "agency.{agency}.updates.v1": (*AGENCY_ACTIONS, CaseReported),
 }
 

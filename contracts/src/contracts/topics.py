@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 DAY_MS = 24 * 60 * 60 * 1000
 
 DEFAULT_AGENCIES: tuple[str, ...] = ("police", "dolisa", "education", "labour_inspection")
+# Dead letters are kept long enough to fix and replay them, not forever (they may hold a
+# record exactly as a misbehaving producer sent it, sealed): 14 days unless configured.
+DEFAULT_DEAD_LETTER_RETENTION_MS = 14 * 24 * 60 * 60 * 1000
 
 CASES_EVENTS = "cases.events.v1"
 REFERRALS_EVENTS = "referrals.events.v1"
@@ -132,19 +135,24 @@ def domain_topics(
 
 
 def declared_topics(
-    agencies: tuple[str, ...] = DEFAULT_AGENCIES, partitions: int = 6
+    agencies: tuple[str, ...] = DEFAULT_AGENCIES,
+    partitions: int = 6,
+    dead_letter_retention_ms: int = DEFAULT_DEAD_LETTER_RETENTION_MS,
 ) -> list[TopicSpec]:
     """Domain topics plus one dead-letter topic for every consumed topic."""
+    if dead_letter_retention_ms <= 0:
+        raise ValueError("dead letters need a bounded retention (milliseconds > 0)")
     topics = domain_topics(agencies, partitions)
     dead_letters = [
         TopicSpec(
             name=dlq_topic(topic.name),
             key=topic.key,
             partitions=1,
-            retention_ms=-1,
+            retention_ms=dead_letter_retention_ms,
             producer="any consumer of " + topic.name,
             consumers=("operators",),
-            description=f"Records of {topic.name} a consumer could not process, with the reason.",
+            description=f"Records of {topic.name} a consumer could not process, with the "
+            "reason; values sealed to the operators' key, kept for a bounded time.",
         )
         for topic in topics
         if topic.consumers

@@ -129,6 +129,8 @@ class AuditAction(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     EXPORT = "export"
+    ERASE = "erase"  # a child's identity destroyed (crypto-shredding)
+    REPLAY = "replay"  # a dead letter put back on its topic
 
 
 class AuditOutcome(StrEnum):

@@ -16,6 +16,7 @@ from contracts.envelope import KafkaRecord, encode
 from reporting.adapters.tables import REPORTING_TABLES
 from reporting.bootstrap import SERVICE, SUBSCRIPTIONS
 from reporting.config import ReportingSettings
+from tests.support.keys import throwaway_dead_letter_keys
 
 
 class Store:
@@ -25,7 +26,11 @@ class Store:
         self.engine = engine
         self.processors = {
             topic: EventProcessor(
-                service=SERVICE, consumer=f"{SERVICE}.{topic}", engine=engine, handlers=handlers
+                service=SERVICE,
+                consumer=f"{SERVICE}.{topic}",
+                engine=engine,
+                handlers=handlers,
+                dead_letter_sealer=throwaway_dead_letter_keys().sealer,
             )
             for topic, handlers in SUBSCRIPTIONS.items()
         }

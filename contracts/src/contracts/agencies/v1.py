@@ -12,6 +12,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from contracts.base import EventModel
+from contracts.sealed import PublicKeyToken
 from contracts.vocabulary import CaseType, Channel, RiskLevel, Sex
 
 
@@ -154,8 +155,7 @@ class ReferralTransferred(ReferralAction):
 
 
 class ReportedChild(EventModel):
-    """Identity of a child an agency reports. It travels only on that agency's updates
-    topic, which only the cases and referrals services may read (Kafka ACLs)."""
+    """Identity of a child an agency reports: only ever inside `ReportedIdentity`, sealed."""
 
     full_name: str = Field(min_length=1, max_length=200, description="Child's full name.")
     date_of_birth: date | None = Field(default=None, description="Known or estimated.")
@@ -175,6 +175,21 @@ class ReportedWorkplace(EventModel):
     industry: str | None = Field(default=None, max_length=100, description="Sector.")
 
 
+class ReportedIdentity(EventModel):
+    """What `CaseReported.sealed_identity` holds once opened: who the child is, where they
+    work, and the free-text summary (which may name people). Sealed by the reporting agency
+    to the cases service's intake public key, so it is plaintext nowhere on the way."""
+
+    child: ReportedChild = Field(description="Who the child is (sensitive).")
+    workplace: ReportedWorkplace | None = Field(default=None, description="When known.")
+    summary: str | None = Field(default=None, max_length=4000, description="What was seen.")
+
+    @staticmethod
+    def context(case_id: str, agency: str) -> str:
+        """The HPKE `info` the seal is bound to: a report's identity opens for no other."""
+        return f"case-report:{case_id}:{agency}"
+
+
 class CaseReported(EventModel):
     """An agency detected a case and hands it to the cases service as an intake."""
 
@@ -190,8 +205,10 @@ class CaseReported(EventModel):
     risk_level: RiskLevel = Field(description="Urgency as the agency assessed it.")
     province_code: str = Field(pattern=r"^\d{2}$", description="2025 province code.")
     commune_code: str = Field(pattern=r"^\d{5}$", description="Commune (ward) code.")
-    child: ReportedChild = Field(description="Who the child is (sensitive).")
-    workplace: ReportedWorkplace | None = Field(default=None, description="When known.")
+    sealed_identity: PublicKeyToken = Field(
+        description="`ReportedIdentity` as JSON, sealed to the cases service's intake public "
+        "key (HPKE), bound to `ReportedIdentity.context(case_id, agency)`."
+    )
     employer_identified: bool = Field(default=False, description="A workplace is known.")
     out_of_school: bool = Field(default=False, description="School-age and not attending.")
     signs_of_forced_labour: bool = Field(default=False, description="Signs were observed.")
@@ -200,7 +217,6 @@ class CaseReported(EventModel):
     legal_override_reason: str | None = Field(
         default=None, max_length=500, description="Legal ground to act without consent."
     )
-    summary: str | None = Field(default=None, max_length=4000, description="What was seen.")
     reported_by: str = Field(description="Subject of the officer who reported it.")
     reported_at: datetime = Field(description="When the agency detected it (UTC).")
 
@@ -214,8 +230,7 @@ class CaseReported(EventModel):
             risk_level=RiskLevel.HIGH,
             province_code="79",
             commune_code="26506",
-            child=ReportedChild(full_name="Trần Văn Mẫu", sex=Sex.MALE),
-            workplace=ReportedWorkplace(name="Xưởng may Mẫu", industry="garment"),
+            sealed_identity=_SEALED_REPORT_EXAMPLE,
             employer_identified=True,
             guardian_consented=True,
             child_consented=True,
@@ -223,6 +238,12 @@ class CaseReported(EventModel):
             reported_at=datetime.fromisoformat("2026-11-02T07:00:00+00:00"),
         )
 
+
+# Synthetic: random bytes in the token's shape, sealed to no real key.
+_SEALED_REPORT_EXAMPLE = (
+    "pk1.p1.mV3cQ8xL1nB6tR0yW5kE9aH2sD7fJ4gP0uZ3oI8eC1vN6bM5qT2wY9rA4lK7hG0jF3dS8xU1iO6pE5zR2"
+    "nQ7cW4vB9mT0yL3aK8sH1gD6fJ5uP2oI7eX4"
+)
 
 _EXAMPLE: dict[str, object] = {
     "referral_id": "5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f",

@@ -1,4 +1,11 @@
-"""Case events, version 1. They carry no identity: names stay in the cases service."""
+"""Case events, version 1. They carry no identity in clear.
+
+The one way identity leaves the cases service is `CaseReceived.identity_views`: each agency's
+need-to-know view, sealed under a key derived from the case's own data key. Nobody on the way
+can open it; an officer's agency gets the key for its view only while it holds an active
+referral for the case (the cases service checks), and destroying the case's data key makes
+every copy unreadable for good (`CaseIdentityErased`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from contracts.base import EventModel
+from contracts.sealed import DataKeyToken
 from contracts.vocabulary import (
     AgeBand,
     CaseClock,
@@ -59,6 +67,12 @@ class CaseReceived(EventModel):
     owner_agency: str = Field(description="Agency that owns the case (usually dolisa).")
     reported_by: str = Field(description="Subject of the officer who recorded the case.")
     received_at: datetime = Field(description="When the information was received (UTC).")
+    identity_views: dict[str, dict[str, DataKeyToken]] = Field(
+        default_factory=dict,
+        description="Agency code → field → sealed value: each agency's need-to-know view under "
+        "the field policy, sealed under a key derived from this case's data key. Carried "
+        "unopened to the agency's referral; opened only in that agency's API.",
+    )
 
     @classmethod
     def example(cls) -> CaseReceived:
@@ -76,7 +90,17 @@ class CaseReceived(EventModel):
             owner_agency="dolisa",
             reported_by="hotline-operator-01",
             received_at=datetime.fromisoformat("2026-11-02T08:15:00+00:00"),
+            identity_views={
+                "police": {"child_name": _SEALED_EXAMPLE, "date_of_birth": _SEALED_EXAMPLE},
+            },
         )
+
+
+# A synthetic sealed value (random bytes, opens under no key): examples show the shape only.
+_SEALED_EXAMPLE = (
+    "sv1.q1aYtKxP0c3m9Qw8nB2eR7fJ4hL6dZ5sU1vX0yA3gC8kM2pT9rW4oE7iN6bH5jF1uD0lS3aQ8zV2xY7cK4mP"
+    "9tR6wO1eI5n"
+)
 
 
 _CASE_ID = "0b9a7f5e-1a7c-4a53-9d61-5a3f3b2e8c10"
@@ -200,4 +224,23 @@ class CaseMerged(CaseFacts):
             merged_case_id="7e6d5c4b-3a29-4817-b6a5-948372615041",
             actor="dolisa-coordinator-hn-01",
             occurred_at=datetime.fromisoformat("2026-11-03T10:00:00+00:00"),
+        )
+
+
+class CaseIdentityErased(CaseFacts):
+    """The child's identity was erased: the case's data key is destroyed, so no sealed copy
+    of it (cases store, topics, dead letters, agency inboxes) opens any more. The case's
+    facts and every count built from them stay."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.case.identity_erased.v1"
+
+    actor: str = Field(description="Operator who carried out the erasure.")
+    erased_at: datetime = Field(description="When the key was destroyed (UTC).")
+
+    @classmethod
+    def example(cls) -> CaseIdentityErased:
+        return cls(
+            **_FACTS,
+            actor="dpo-operator-01",
+            erased_at=datetime.fromisoformat("2026-11-20T09:00:00+00:00"),
         )

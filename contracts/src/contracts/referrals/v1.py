@@ -14,6 +14,7 @@ from pydantic import Field
 
 from contracts.agencies.v1 import ReferralOutcome
 from contracts.base import EventModel
+from contracts.sealed import DataKeyToken
 from contracts.vocabulary import AgeBand, CaseType, ReferralState, RiskLevel
 
 
@@ -33,10 +34,11 @@ class ReferralRequested(EventModel):
     commune_code: str = Field(pattern=r"^\d{5}$", description="Commune of the case.")
     age_band: AgeBand = Field(description="Age band of the child.")
     reason: str = Field(description="The routing rule that sent the referral here.")
-    details: dict[str, str] = Field(
+    details: dict[str, DataKeyToken] = Field(
         default_factory=dict,
-        description="Case fields this agency may see under the field policy (need to know); "
-        "each value sealed (AES-GCM) for this agency only.",
+        description="Case fields this agency may see under the field policy (need to know), "
+        "as the cases service sealed them for this agency: the referrals service attaches "
+        "them unopened; the agency's API opens them for an officer who acts on the referral.",
     )
     accept_by: datetime = Field(description="Deadline for the agency to accept (UTC).")
     requested_at: datetime = Field(description="When the referral was made (UTC).")
@@ -182,4 +184,25 @@ class ReferralEscalated(EventModel):
             deadline=datetime.fromisoformat("2026-11-02T10:15:02+00:00"),
             reminder=0,
             escalated_at=datetime.fromisoformat("2026-11-02T10:15:05+00:00"),
+        )
+
+
+class ReferralIdentityErased(EventModel):
+    """The child's identity behind this referral was erased (its case key destroyed): the
+    agency drops its sealed copy; nothing would open it any more anyway."""
+
+    ce_type: ClassVar[str] = "vn.lienganh.referral.identity_erased.v1"
+
+    referral_id: str = Field(description="Referral identifier (UUID).")
+    case_id: str = Field(description="The case; the partition key.")
+    agency: str = Field(description="Agency the referral is addressed to.")
+    erased_at: datetime = Field(description="When the case key was destroyed (UTC).")
+
+    @classmethod
+    def example(cls) -> ReferralIdentityErased:
+        return cls(
+            referral_id="5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f",
+            case_id="0b9a7f5e-1a7c-4a53-9d61-5a3f3b2e8c10",
+            agency="police",
+            erased_at=datetime.fromisoformat("2026-11-20T09:00:00+00:00"),
         )

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from contracts.topics import DEFAULT_AGENCIES, declared_topics
+if TYPE_CHECKING:
+    from chassis.sealing import PrivateOpener
+    from localrun.dead_letters import DeadLetter
+
+from contracts.topics import DAY_MS, DEFAULT_AGENCIES, declared_topics, dlq_topic
 
 app = typer.Typer(help="Liên Ngành local tools: broker, topics, tokens, the whole system.")
+dlq = typer.Typer(help="Dead letters: list, show (redacted) and replay after a fix.")
+app.add_typer(dlq, name="dlq")
 console = Console()
 DataDir = Annotated[Path, typer.Option(help="Folder for SQLite files, keys, logs and Kafka.")]
+Bootstrap = Annotated[str, typer.Option(help="Kafka bootstrap servers.")]
+DeadLetterKey = Annotated[
+    Path | None,
+    typer.Option(help="Operators' dead-letter private key set (DATA_DIR/keys/… when unset)."),
+]
 
 
 def _agencies(value: str) -> tuple[str, ...]:
@@ -47,12 +58,127 @@ def topics(
     bootstrap: str = typer.Option("127.0.0.1:9092", help="Kafka bootstrap servers."),
     partitions: int = typer.Option(6, min=1),
     agencies: str = typer.Option(",".join(DEFAULT_AGENCIES)),
+    dead_letter_retention_days: float = typer.Option(
+        14, min=0.01, help="How long dead letters are kept (applied to existing topics too)."
+    ),
 ) -> None:
     """Create every declared topic (idempotent) before any worker starts."""
     from localrun.topics import create_topics
 
-    created = create_topics(bootstrap, declared_topics(_agencies(agencies), partitions))
+    declared = declared_topics(
+        _agencies(agencies), partitions, int(dead_letter_retention_days * DAY_MS)
+    )
+    created = create_topics(bootstrap, declared)
     console.print(f"{len(created)} topic(s) created; all declared topics present.")
+
+
+def _dead_letter_topics(agencies: str) -> list[str]:
+    return [t.name for t in declared_topics(_agencies(agencies)) if t.name.endswith(".dlq")]
+
+
+def _opener(data_dir: Path, key_file: Path | None) -> PrivateOpener:
+    from chassis.dead_letters import default_private_path
+    from chassis.keypairs import load_opener
+
+    return load_opener(key_file or default_private_path(data_dir))
+
+
+@dlq.command("list")
+def dlq_list(
+    bootstrap: Bootstrap = "127.0.0.1:9092",
+    topic: Annotated[
+        str | None, typer.Option(help="One consumed topic, e.g. cases.events.v1.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
+    agencies: str = typer.Option(",".join(DEFAULT_AGENCIES)),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Every dead letter: where it came from, why, and when (never its content)."""
+    import json
+
+    from rich.table import Table
+
+    from localrun import dead_letters
+
+    topics = [dlq_topic(topic)] if topic else _dead_letter_topics(agencies)
+    letters = [d for d in dead_letters.read(bootstrap, topics) if not reason or d.reason == reason]
+    if as_json:
+        for letter in letters:
+            print(json.dumps({"ref": letter.ref, **letter.summary()}, ensure_ascii=False))
+        return
+    table = Table("ref", "reason", "type", "failed at", "error", title="dead letters")
+    for letter in letters:
+        summary = letter.summary()
+        table.add_row(
+            letter.ref,
+            summary["reason"],
+            summary["type"] or "?",
+            summary["failed_at"][:19],
+            summary["error"][:80],
+        )
+    console.print(table)
+    console.print(f"{len(letters)} dead letter(s)")
+
+
+@dlq.command("show")
+def dlq_show(
+    ref: Annotated[str, typer.Argument(help="<dlq topic>:<partition>:<offset>, from `list`.")],
+    bootstrap: Bootstrap = "127.0.0.1:9092",
+    data_dir: DataDir = Path("data"),
+    key_file: DeadLetterKey = None,
+) -> None:
+    """One dead letter, its value opened and printed with identity redacted."""
+    from localrun import dead_letters
+
+    letter = _find(bootstrap, ref)
+    for name, value in letter.headers:
+        console.print(f"{name}: {value.decode('utf-8', errors='replace')}", markup=False)
+    opened = letter.original_value(_opener(data_dir, key_file))
+    console.print(dead_letters.redacted(opened), markup=False)
+
+
+@dlq.command("replay")
+def dlq_replay(
+    refs: Annotated[list[str] | None, typer.Argument(help="Refs from `list`.")] = None,
+    operator: Annotated[str, typer.Option(help="Who replays (recorded in the audit).")] = "",
+    reason: Annotated[
+        str | None, typer.Option(help="Replay every letter with this reason.")
+    ] = None,
+    topic: Annotated[str | None, typer.Option(help="…of this consumed topic only.")] = None,
+    bootstrap: Bootstrap = "127.0.0.1:9092",
+    data_dir: DataDir = Path("data"),
+    key_file: DeadLetterKey = None,
+    agencies: str = typer.Option(",".join(DEFAULT_AGENCIES)),
+) -> None:
+    """Put dead letters back on their topic after a fix (audited); consumers skip any they
+    already applied, by event id."""
+    from localrun import dead_letters
+
+    if not operator:
+        raise typer.BadParameter("--operator is required: replays are audited")
+    if refs:
+        letters = [_find(bootstrap, ref) for ref in refs]
+    elif reason:
+        topics = [dlq_topic(topic)] if topic else _dead_letter_topics(agencies)
+        letters = [d for d in dead_letters.read(bootstrap, topics) if d.reason == reason]
+    else:
+        raise typer.BadParameter("name the refs to replay, or --reason")
+    opener = _opener(data_dir, key_file)
+    count = dead_letters.replay(bootstrap, letters, opener, operator=operator)
+    console.print(f"{count} dead letter(s) replayed")
+
+
+def _find(bootstrap: str, ref: str) -> DeadLetter:
+    from localrun import dead_letters
+
+    topic, _, rest = ref.rpartition(":")
+    topic, _, partition = topic.rpartition(":")
+    if not topic.endswith(".dlq") or not partition.isdigit() or not rest.isdigit():
+        raise typer.BadParameter(f"{ref!r} is not <dlq topic>:<partition>:<offset>")
+    for letter in dead_letters.read(bootstrap, [topic]):
+        if letter.partition == int(partition) and letter.offset == int(rest):
+            return letter
+    raise typer.BadParameter(f"no dead letter {ref}")
 
 
 @app.command()
@@ -79,6 +205,24 @@ def keyring(
     from chassis.crypto import add_key, load_or_create_keyring
 
     print(add_key(file) if rotate else load_or_create_keyring(file).active_key_id)
+
+
+@app.command()
+def keypair(
+    private_file: Path = typer.Option(..., help="The private key set (JSON) to create."),
+    public_file: Path | None = typer.Option(None, help="Its public half (beside it if unset)."),
+    rotate: bool = typer.Option(False, help="Add a fresh pair and make it the active one."),
+) -> None:
+    """Create a sealing key pair if missing (the cases intake pair, the operators'
+    dead-letter pair), or rotate it; print the active key id and the public file."""
+    from chassis.keypairs import active_key_id, add_keypair, load_or_create_keypair, public_path_for
+
+    public = public_file or public_path_for(private_file)
+    if rotate:
+        add_keypair(private_file, public)
+    else:
+        load_or_create_keypair(private_file, public)
+    print(active_key_id(private_file), public)
 
 
 @app.command()

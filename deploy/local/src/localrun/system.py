@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chassis.auth import LocalIssuer
+from chassis.dead_letters import default_private_path
+from chassis.keypairs import load_or_create_keypair
 from contracts.topics import DEFAULT_AGENCIES
 from localrun.kafka import free_port
 from localrun.supervisor import ProcessSpec
@@ -49,20 +50,13 @@ class Ports:
         )
 
 
-def referrals_service_token(data_dir: Path, ttl_s: int = 30 * 24 * 3600) -> Path:
-    """Mint the referrals service's token (role referral_router) with the local issuer."""
-    token = LocalIssuer(data_dir / "keys").mint(
-        subject="referrals-service",
-        agency="referrals",
-        roles=("referral_router",),
-        provinces=("*",),
-        ttl_s=ttl_s,
-    )
-    path = data_dir / "keys" / "referrals-service.token"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(token, encoding="utf-8")
-    return path
+def ensure_local_keys(data_dir: Path) -> None:
+    """The key pairs several processes read, made before any of them starts: the cases
+    service's intake pair (agencies seal case reports to its public half) and the operators'
+    dead-letter pair (workers seal dead letters to its public half)."""
+    keys = data_dir / "keys"
+    load_or_create_keypair(keys / "cases-intake.private.json")
+    load_or_create_keypair(default_private_path(data_dir))
 
 
 def system_processes(
@@ -77,6 +71,7 @@ def system_processes(
 ) -> list[ProcessSpec]:
     """API and worker process of every service, agencies once per agency."""
     database_urls = database_urls or {}
+    ensure_local_keys(data_dir)
     public_key = str(data_dir / "keys" / "jwt-public.pem")
     specs: list[ProcessSpec] = []
     deployments: list[tuple[str, str, dict[str, str]]] = [
@@ -96,10 +91,9 @@ def system_processes(
             env[f"{prefix}_DATABASE_URL"] = database_urls[name]
         if name == "notifications":
             env.update(_notifications_env(ports, agencies))
-        if name == "referrals":
-            # Interface A: need-to-know referral details from the cases API.
-            env["REFERRALS_CASES_API_URL"] = f"http://127.0.0.1:{ports.api['cases']}"
-            env["REFERRALS_CASES_API_TOKEN_FILE"] = str(referrals_service_token(data_dir))
+        if prefix == "AGENCY":
+            # Releases the key of a referral's sealed details when an officer reads it.
+            env["AGENCY_CASES_API_URL"] = f"http://127.0.0.1:{ports.api['cases']}"
         api_url = f"http://127.0.0.1:{ports.api[name]}"
         specs.append(
             ProcessSpec(

@@ -1,4 +1,5 @@
-"""Create the declared topics (idempotently) with kafka-python's admin client."""
+"""Create the declared topics (idempotently) and keep their configs as declared, with
+kafka-python's admin client."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from contracts.topics import TopicSpec
@@ -40,9 +41,23 @@ def create_topics(bootstrap_servers: str, specs: Sequence[TopicSpec]) -> list[st
             except TopicAlreadyExistsError:
                 logger.info("some topics were created concurrently")
         _verify_partitions(admin, specs)
+        _align_configs(admin, [spec for spec in specs if spec not in missing])
         return [spec.name for spec in missing]
     finally:
         admin.close()
+
+
+def _align_configs(admin: KafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    """Existing topics take the declared retention and cleanup policy (e.g. a new dead-letter
+    retention), set key by key so nothing else of theirs is reset."""
+    if specs:
+        admin.alter_configs(
+            [
+                ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=spec.configs())
+                for spec in specs
+            ],
+            incremental=True,
+        )
 
 
 def _verify_partitions(

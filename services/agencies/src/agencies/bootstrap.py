@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import faust
@@ -10,16 +11,22 @@ from sqlmodel import SQLModel
 
 from agencies import handlers
 from agencies.adapters.tables import BridgeReceipt, InboxReferral, WebhookDelivery
+from agencies.adapters.view_keys import CasesViewKeys
 from agencies.adapters.webhooks import WebhookSender
 from agencies.api import bridge, cases
 from agencies.api.deps import AgencyContext
 from agencies.api.routes import router
 from agencies.config import AgencySettings
+from chassis.keypairs import Reloading, load_sealer
 from chassis.runtime import Subscriptions, api_app, open_service, worker_app
-from chassis.sealed_details import details_cipher
+from chassis.sealing import PublicSealer
 from chassis.worker import ScheduledJob
 from contracts.agencies.registry import agency_registry
-from contracts.referrals.v1 import ReferralRequested, ReferralStateChanged
+from contracts.referrals.v1 import (
+    ReferralIdentityErased,
+    ReferralRequested,
+    ReferralStateChanged,
+)
 from contracts.topics import agency_referrals_topic
 
 TABLES: list[type[SQLModel]] = [InboxReferral, WebhookDelivery, BridgeReceipt]
@@ -49,13 +56,20 @@ def create_api(settings: AgencySettings | None = None) -> FastAPI:
         agency=settings.agency,
         engine=engine,
         profile=profile,
-        details_cipher=details_cipher(
-            settings.details_keys_dir or settings.data_dir / "keys", settings.agency
-        ),
+        view_keys=CasesViewKeys(settings.cases_api_url) if settings.cases_api_url else None,
+        intake_sealer=_intake_sealer(settings),
         webhook_secret=_secret(settings),
         webhook_tolerance_s=settings.webhook_tolerance_s,
     )
     return app
+
+
+def _intake_sealer(settings: AgencySettings) -> Callable[[], PublicSealer]:
+    """The cases service's intake public key, re-read when it is rotated."""
+    path = settings.intake_public_key_path()
+    if not path.exists():
+        return partial(load_sealer, path)  # refuses each report, naming the missing file
+    return Reloading(path, load_sealer).current
 
 
 def subscriptions(agency: str, *, bridged: bool) -> Subscriptions:
@@ -64,6 +78,7 @@ def subscriptions(agency: str, *, bridged: bool) -> Subscriptions:
         agency_referrals_topic(agency): {
             ReferralRequested: partial(handlers.receive_referral, agency=agency, bridge=bridged),
             ReferralStateChanged: partial(handlers.follow_state, agency=agency, bridge=bridged),
+            ReferralIdentityErased: partial(handlers.drop_identity, agency=agency),
         }
     }
 
@@ -85,13 +100,6 @@ def create_worker(settings: AgencySettings | None = None) -> faust.App:
         settings,
         service=_service(settings),
         engine=engine,
-        subscriptions={
-            agency_referrals_topic(agency): {
-                ReferralRequested: partial(
-                    handlers.receive_referral, agency=agency, bridge=bridged
-                ),
-                ReferralStateChanged: partial(handlers.follow_state, agency=agency, bridge=bridged),
-            }
-        },
+        subscriptions=subscriptions(agency, bridged=bridged),
         jobs=jobs,
     )

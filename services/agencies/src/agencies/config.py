@@ -19,10 +19,15 @@ class AgencySettings(ServiceSettings):
         pattern=r"^[a-z][a-z0-9_]{1,40}$",
         description="Agency code from the registry, e.g. police, dolisa, education.",
     )
-    details_keys_dir: Path | None = Field(
+    cases_api_url: str | None = Field(
         default=None,
-        description="Folder holding referral-details-<agency>.keyring.json, the key that "
-        "opens the sealed referral details; data_dir/keys when unset.",
+        description="Base URL of the cases API, which releases the key of a referral's sealed "
+        "details to an officer acting on it; unset, details never open here.",
+    )
+    cases_intake_public_key_file: Path | None = Field(
+        default=None,
+        description="The cases service's intake public key set: case reports are sealed to it "
+        "(data_dir/keys/cases-intake.public.json when unset).",
     )
     webhook_url: str | None = Field(
         default=None,
@@ -39,6 +44,11 @@ class AgencySettings(ServiceSettings):
     webhook_interval_s: float = Field(
         default=1.0, gt=0, description="How often the worker sends pending webhooks."
     )
+
+    def intake_public_key_path(self) -> Path:
+        return (
+            self.cases_intake_public_key_file or self.data_dir / "keys" / "cases-intake.public.json"
+        )
 
     @field_validator("agency")
     @classmethod

@@ -14,7 +14,11 @@ from agencies.domain.actions import StaleVersion, decide
 from chassis.consumer import RejectedEvent
 from chassis.unit_of_work import UnitOfWork
 from contracts.agencies.v1 import CaseReported, ReferralAction, ReferralCompleted
-from contracts.referrals.v1 import ReferralRequested, ReferralStateChanged
+from contracts.referrals.v1 import (
+    ReferralIdentityErased,
+    ReferralRequested,
+    ReferralStateChanged,
+)
 from contracts.topics import agency_updates_topic
 from contracts.vocabulary import ReferralState
 
@@ -74,6 +78,16 @@ def follow_state(
     uow.session.add(referral)
     if bridge:
         stage_webhook(uow, event)
+
+
+def drop_identity(uow: UnitOfWork, event: ReferralIdentityErased, *, agency: str) -> None:
+    """The child's identity was erased: the sealed copy goes too (it would not open)."""
+    referral = uow.session.get(InboxReferral, event.referral_id)
+    if referral is None or event.agency != agency or referral.identity_erased_at is not None:
+        return
+    referral.details = {}
+    referral.identity_erased_at = event.erased_at
+    uow.session.add(referral)
 
 
 def act_on_referral(

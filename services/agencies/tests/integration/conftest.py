@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,17 +15,48 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from agencies.adapters.view_keys import ReleasedKey, ViewKeyRefused
 from agencies.bootstrap import create_api, subscriptions
 from agencies.config import AgencySettings
 from chassis.auth import LocalIssuer
 from chassis.consumer import Delivery, EventProcessor
+from chassis.identity_views import seal_view, view_key
+from chassis.keypairs import load_or_create_keypair
 from chassis.outbox import OutboxEvent
+from chassis.sealing import DataKey
 from contracts.base import EventModel
 from contracts.envelope import encode
 from contracts.referrals.v1 import ReferralRequested
 from contracts.topics import AUDIT_EVENTS, agency_referrals_topic, agency_updates_topic
+from tests.support.keys import throwaway_dead_letter_keys
 
 SECRET = "a-bridge-secret-of-at-least-32-characters"
+
+
+@dataclass
+class CasesKeys:
+    """Stands in for the cases API's view-key route: the real one is tested in the cases
+    service and end to end; here each case gets a data key and its views are sealed under it."""
+
+    keys: dict[str, DataKey] = field(default_factory=dict)
+    asked: list[tuple[str, str]] = field(default_factory=list)
+    refusal: ViewKeyRefused | None = None
+
+    def seal(self, case_id: str, agency: str, fields: dict[str, str]) -> dict[str, str]:
+        key = self.keys.setdefault(case_id, DataKey.generate())
+        return seal_view(
+            view_key(key, case_id=case_id, agency=agency),
+            case_id=case_id,
+            agency=agency,
+            fields=fields,
+        )
+
+    def release(self, token: str, *, case_id: str, referral_id: str) -> ReleasedKey:
+        self.asked.append((case_id, referral_id))
+        if self.refusal is not None:
+            raise self.refusal
+        key = view_key(self.keys[case_id], case_id=case_id, agency="police")
+        return ReleasedKey(key, ())
 
 
 @dataclass
@@ -35,6 +66,7 @@ class Agency:
     api: TestClient
     issuer: LocalIssuer
     processor: EventProcessor
+    cases: CasesKeys
     offsets: list[int] = field(default_factory=lambda: [0])
 
     def deliver(self, *events: EventModel) -> None:
@@ -91,11 +123,18 @@ def agency_settings(tmp_path: Path, database_url: str) -> AgencySettings:
 def police(agency_settings: AgencySettings) -> Iterator[Agency]:
     issuer = LocalIssuer(agency_settings.data_dir / "keys")
     issuer.public_key_pem()
+    load_or_create_keypair(agency_settings.data_dir / "keys" / "cases-intake.private.json")
     app = create_api(agency_settings)
+    cases = CasesKeys()
+    app.state.agency = replace(app.state.agency, view_keys=cases)
     engine = app.state.engine
     handlers = subscriptions("police", bridged=False)[agency_referrals_topic("police")]
     processor = EventProcessor(
-        service="agencies-police", consumer="police.inbox", engine=engine, handlers=handlers
+        service="agencies-police",
+        consumer="police.inbox",
+        engine=engine,
+        handlers=handlers,
+        dead_letter_sealer=throwaway_dead_letter_keys().sealer,
     )
     with TestClient(app) as client:
-        yield Agency("police", engine, client, issuer, processor)
+        yield Agency("police", engine, client, issuer, processor, cases)

@@ -29,6 +29,7 @@ from contracts.agencies.v1 import ReferralAccepted
 from contracts.envelope import encode
 from contracts.referrals.v1 import ReferralRequested
 from contracts.topics import agency_referrals_topic, agency_updates_topic
+from tests.support.keys import throwaway_dead_letter_keys
 
 from .conftest import SECRET, Agency
 
@@ -68,7 +69,11 @@ def receiver() -> Iterator[str]:
 def bridged_processor(police: Agency) -> EventProcessor:
     handlers = subscriptions("police", bridged=True)[agency_referrals_topic("police")]
     return EventProcessor(
-        service="agencies-police", consumer="police.bridge", engine=police.engine, handlers=handlers
+        service="agencies-police",
+        consumer="police.bridge",
+        engine=police.engine,
+        handlers=handlers,
+        dead_letter_sealer=throwaway_dead_letter_keys().sealer,
     )
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlmodel import Session
 
-from contracts.referrals.v1 import ReferralStateChanged
+from chassis.keypairs import load_opener
+from contracts.agencies.v1 import ReportedIdentity
+from contracts.referrals.v1 import ReferralRequested, ReferralStateChanged
 from contracts.topics import agency_updates_topic
 from contracts.vocabulary import ReferralState
 
@@ -220,8 +224,22 @@ def test_an_agency_reports_a_new_case_through_its_updates_topic(police: Agency):
         "police",
         "police-inspector-01",
     )
+    # Sealed for the cases service alone, before the outbox: no name, no summary in clear.
+    assert "Giàng" not in str(sent) and "bến xe" not in str(sent) and "child" not in sent
+    opener = load_opener(police.issuer.key_dir / "cases-intake.private.json")
+    context = ReportedIdentity.context(sent["case_id"], "police")
+    opened = ReportedIdentity.model_validate_json(
+        opener.open(sent["sealed_identity"], context=context)
+    )
+    assert (opened.child.full_name, opened.summary) == ("Giàng Thị Sua", report["summary"])
     bad = police.api.post("/cases", json={**report, "commune_code": "7"}, headers=police.headers())
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "body.commune_code"
+    elsewhere = police.api.post(
+        "/cases",
+        json={**report, "province_code": "79", "commune_code": "26506"},
+        headers=police.headers(),
+    )
+    assert elsewhere.status_code == 403 and "province_code" in elsewhere.text
 
 
 def test_a_transferred_referral_shows_the_one_it_replaces(police: Agency):
@@ -245,26 +263,106 @@ def test_a_transferred_referral_shows_the_one_it_replaces(police: Agency):
     )
 
 
-def test_details_are_stored_sealed_and_shown_opened_to_the_agency(police: Agency):
-    from agencies.adapters.tables import InboxReferral
-    from chassis.sealed_details import details_cipher, seal_details
+CHILD = {"child_name": "Sùng Thị Canary Dợ", "address": "Bản Lả, xã Bát Xát"}
 
-    keys = police.issuer.key_dir  # the deployment's keys folder (data_dir/keys)
-    case_id = "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a99"
-    plain = {"child_name": "Sùng Thị Dợ", "address": "Bản Lả, xã Bát Xát"}
-    sealed = seal_details(
-        details_cipher(keys, "police"), case_id=case_id, agency="police", details=plain
-    )
-    referral = police.new_referral(case_id=case_id, details=sealed)
+
+def sealed_referral(police: Agency, **update: object) -> ReferralRequested:
+    case_id = str(uuid.uuid4())
+    details = police.cases.seal(case_id, "police", CHILD)
+    return police.new_referral(case_id=case_id, details=details, **update)
+
+
+def read(police: Agency, referral: ReferralRequested, role: str = "inspector") -> dict:
+    answer = police.api.get(f"/referrals/{referral.referral_id}", headers=police.headers(role))
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_details_rest_sealed_and_open_only_when_an_acting_officer_reads_one(police: Agency):
+    from agencies.adapters.tables import InboxReferral
+
+    referral = sealed_referral(police)
     with Session(police.engine) as session:
         stored = session.get(InboxReferral, referral.referral_id)
-    assert stored is not None and "Sùng" not in str(stored.details)
-    shown = police.api.get(f"/referrals/{referral.referral_id}", headers=police.headers()).json()
-    assert shown["details"] == plain
-    # Sealed for another agency: not readable here.
-    foreign = seal_details(
-        details_cipher(keys, "dolisa"), case_id=case_id, agency="police", details=plain
+    assert stored is not None and "Canary" not in str(stored.details)
+    listed = police.api.get("/referrals", headers=police.headers()).json()
+    [row] = [r for r in listed if r["id"] == referral.referral_id]
+    assert (row["details"], row["details_status"]) == ({}, "sealed")  # a list opens nothing
+    assert police.cases.asked == []
+    answer = police.api.get(f"/referrals/{referral.referral_id}", headers=police.headers())
+    assert (answer.json()["details"], answer.json()["details_status"]) == (CHILD, "opened")
+    assert answer.headers["cache-control"] == "no-store"
+    assert police.cases.asked == [(referral.case_id, referral.referral_id)]
+    [audit] = [a for a in audited(police) if a["resource_id"] == referral.referral_id]
+    assert audit["detail"] == "referral shown with details: address, child_name"
+
+
+@pytest.mark.parametrize(
+    ("role", "opens"),
+    [
+        ("inspector", True),
+        ("case_worker", True),
+        ("supervisor", True),
+        ("intake", False),
+        ("admin", False),
+        ("viewer", False),
+        ("coordinator", False),
+        ("referral_router", False),
+    ],
+)
+def test_only_the_roles_that_act_on_referrals_open_details(police: Agency, role: str, opens: bool):
+    shown = read(police, sealed_referral(police), role)
+    assert shown["details_status"] == ("opened" if opens else "withheld")
+    assert ("Canary" in str(shown)) is opens
+
+
+@pytest.mark.parametrize("ended", [ReferralState.REJECTED, ReferralState.CANCELLED])
+def test_an_ended_referral_no_longer_opens_details(police: Agency, ended: ReferralState):
+    referral = sealed_referral(police)
+    police.deliver(
+        ReferralStateChanged.example().model_copy(
+            update={
+                "referral_id": referral.referral_id,
+                "case_id": referral.case_id,
+                "to_state": ended,
+                "version": 2,
+            }
+        )
     )
-    other = police.new_referral(case_id=case_id, details=foreign)
-    unreadable = police.api.get(f"/referrals/{other.referral_id}", headers=police.headers()).json()
-    assert "Sùng Thị Dợ" not in str(unreadable["details"])
+    shown = read(police, referral)
+    assert (shown["details"], shown["details_status"]) == ({}, "withheld")
+    assert police.cases.asked == []  # not even asked
+
+
+@pytest.mark.parametrize("status", ["withheld", "erased", "unavailable"])
+def test_a_refusal_of_the_cases_service_is_shown_never_a_guess(police: Agency, status: str):
+    from agencies.adapters.view_keys import ViewKeyRefused
+
+    police.cases.refusal = ViewKeyRefused(status, "said no")  # type: ignore[arg-type]
+    shown = read(police, sealed_referral(police))
+    assert (shown["details"], shown["details_status"], shown["details_note"]) == (
+        {},
+        status,
+        "said no",
+    )
+
+
+def test_an_erased_identity_leaves_no_sealed_copy_in_the_inbox(police: Agency):
+    from agencies.adapters.tables import InboxReferral
+    from contracts.referrals.v1 import ReferralIdentityErased
+
+    referral = sealed_referral(police)
+    police.deliver(
+        ReferralIdentityErased(
+            referral_id=referral.referral_id,
+            case_id=referral.case_id,
+            agency="police",
+            erased_at=datetime.now(UTC),
+        )
+    )
+    with Session(police.engine) as session:
+        stored = session.get(InboxReferral, referral.referral_id)
+    assert stored is not None and stored.details == {} and stored.identity_erased_at
+    shown = read(police, referral)
+    assert (shown["details"], shown["details_status"]) == ({}, "erased")
+    assert police.cases.asked == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 
 import faust
@@ -11,6 +12,7 @@ from sqlmodel import SQLModel
 from cases import handlers
 from cases.adapters.keyring import LiveKeyring
 from cases.adapters.tables import (
+    CaseDataKey,
     CaseRecord,
     CaseReferral,
     CaseStageHistory,
@@ -22,6 +24,7 @@ from cases.api import duplicates, routes
 from cases.api.context import CasesContext
 from cases.config import CasesSettings
 from cases.deadlines import sweep_missed_clocks
+from chassis.keypairs import Reloading, load_opener, load_or_create_keypair
 from chassis.runtime import api_app, open_service, worker_app
 from chassis.worker import ScheduledJob
 from contracts.agencies.v1 import CaseReported
@@ -31,6 +34,7 @@ from contracts.topics import REFERRALS_EVENTS, agency_updates_topic
 SERVICE = "cases"
 TABLES: list[type[SQLModel]] = [
     CaseRecord,
+    CaseDataKey,
     CaseReferral,
     CaseStageHistory,
     ConsentChange,
@@ -40,11 +44,16 @@ TABLES: list[type[SQLModel]] = [
 
 
 def case_deps(settings: CasesSettings) -> handlers.CaseDeps:
+    intake_keys = settings.intake_keys_path()
+    if settings.intake_keys_file is None:
+        load_or_create_keypair(intake_keys)  # the local default; deployments mount theirs
+    intake = Reloading(intake_keys, load_opener)
     return handlers.CaseDeps(
         cipher=LiveKeyring(settings.keyring_path()),
         owner_agency=settings.owner_agency,
         dedup_secret=settings.dedup_secret(),
         clocks=settings.clock_policy(),
+        intake_opener=intake.current,
     )
 
 
@@ -58,7 +67,11 @@ def create_api(settings: CasesSettings | None = None) -> FastAPI:
         engine=engine,
         routers=[routes.router, duplicates.router],
     )
-    app.state.cases = CasesContext(engine=engine, deps=case_deps(settings))
+    app.state.cases = CasesContext(
+        engine=engine,
+        deps=case_deps(settings),
+        identity_grace=timedelta(hours=settings.identity_grace_after_close_hours),
+    )
     return app
 
 

@@ -3,13 +3,15 @@
 Each row is checked exactly like an API report (same schema, same channel rules) and, when
 valid, recorded in its own transaction together with its idempotency key: a row is either
 fully imported or not at all, and a re-run of the same file skips what is already in.
-The key is the row's `profile_id` when the list has one, else a hash of the row's values.
+The key is the row's `profile_id` when the list has one, else a keyed hash (HMAC) of the
+row's values.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -131,10 +133,12 @@ def _flag(value: str | None) -> bool | str | None:
     return value
 
 
-def row_key(row: dict[str, Any]) -> str:
+def row_key(row: dict[str, Any], secret: bytes) -> str:
+    """Keyed (HMAC), so the stored key cannot be checked against a guessed name and birth
+    date the way a plain hash of the row could."""
     profile = _text(row.get("profile_id"))
     material = f"profile:{profile}" if profile else json.dumps(report_body(row), sort_keys=True)
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+    return hmac.new(secret, material.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def import_file(
@@ -175,7 +179,7 @@ def _import_row(
     if not operator.serves_province(body.province_code):
         report.errors.append(RowError(number, "province_code", "outside the operator's provinces"))
         return
-    key = row_key(row)
+    key = row_key(row, deps.dedup_secret)
     try:
         with unit_of_work(engine, source="/cases/import") as uow:
             if uow.session.get(ImportedRow, key) is not None:

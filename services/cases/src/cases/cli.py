@@ -1,4 +1,5 @@
-"""Operator commands of the cases service: `python -m cases rotate-keys | import | seed`.
+"""Operator commands of the cases service: `python -m cases rotate-keys | erase-identity |
+intake-keys | import | seed`.
 
 They run beside the API and worker, against the same database and keyring (same `CASES_*`
 settings); events they stage in the outbox are relayed by the running worker.
@@ -6,6 +7,7 @@ settings); events they stage in the outbox are relayed by the running worker.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,13 +16,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from cases import bulk_import, rotation, seed
+from cases import bulk_import, erasure, handlers, intake_keys, rotation, seed
+from cases.adapters import audit
 from cases.bootstrap import SERVICE, TABLES, case_deps
 from cases.config import CasesSettings
 from chassis.auth import LocalIssuer, Principal
 from chassis.runtime import open_service
+from chassis.unit_of_work import unit_of_work
+from contracts.vocabulary import AuditAction
 
 app = typer.Typer(help="Operator commands of the cases service.", no_args_is_help=True)
+intake = typer.Typer(help="The intake key pair agencies seal case reports to.")
+app.add_typer(intake, name="intake-keys")
 console = Console(stderr=True)
 
 
@@ -51,7 +58,80 @@ def rotate_keys(
             new_key=not resume,
             on_batch=lambda done: progress.advance(task, done),
         )
-    console.print(f"active key {report.key_id}: {report.rows_resealed} case(s) re-sealed")
+    console.print(
+        f"active key {report.key_id}: {report.keys_rewrapped} data key(s) re-wrapped, "
+        f"{report.cases_moved_to_own_key} older case(s) moved under a data key of their own"
+    )
+
+
+@app.command("erase-identity")
+def erase_identity(
+    case_id: Annotated[str, typer.Argument(help="The case whose child's identity is erased.")],
+    operator: Annotated[str, typer.Option(help="Subject recorded in the audit trail.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase one child's identity everywhere by destroying its case key (crypto-shredding).
+
+    Cases merged with it (the same child) are erased too. Facts and counts stay.
+    """
+    settings = CasesSettings()
+    engine = open_service(settings, SERVICE, TABLES)
+    if not yes:
+        typer.confirm(f"Erase the identity of case {case_id} for good?", abort=True)
+    principal = Principal(
+        operator, settings.owner_agency, frozenset({"operator"}), frozenset({"*"})
+    )
+    try:
+        with unit_of_work(engine, source="/cases") as uow:
+            result = erasure.erase_identity(uow, case_id, actor=operator, now=datetime.now(UTC))
+            for erased in result.case_ids:
+                audit.record_access(
+                    uow,
+                    principal,
+                    AuditAction.ERASE,
+                    "case_identity",
+                    erased,
+                    detail="identity erased: case data key destroyed",
+                )
+    except handlers.CaseNotFound:
+        console.print(f"no case {case_id}")
+        raise typer.Exit(1) from None
+    for erased in result.case_ids:
+        console.print(f"erased: case {erased} (its data key is destroyed)")
+    for skipped in result.already_erased:
+        console.print(f"already erased: case {skipped}")
+    if result.intake_keys:
+        console.print(
+            "its agency report on Kafka is sealed to intake key(s) "
+            f"{', '.join(result.intake_keys)}: run `intake-keys rotate`, then `intake-keys "
+            "retire` once the worker has caught up, to shred that copy too"
+        )
+
+
+@intake.command("rotate")
+def rotate_intake_key() -> None:
+    """Add an intake key pair and make it the one agencies seal to."""
+    settings = CasesSettings()
+    console.print(f"active intake key {intake_keys.rotate(settings.intake_keys_path())}")
+
+
+@intake.command("retire")
+def retire_intake_keys(
+    force: Annotated[bool, typer.Option(help="Skip the check that no report is unread.")] = False,
+) -> None:
+    """Delete every intake private key but the active one (shreds reports sealed to them)."""
+    settings = CasesSettings()
+    try:
+        active, retired = intake_keys.retire(
+            settings.intake_keys_path(),
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            agencies=settings.reporting_agencies,
+            force=force,
+        )
+    except intake_keys.ReportsStillUnread as error:
+        console.print(str(error))
+        raise typer.Exit(1) from None
+    console.print(f"active intake key {active}; retired: {', '.join(retired) or 'none'}")
 
 
 @app.command("import")

@@ -23,6 +23,19 @@ class CasesSettings(ServiceSettings):
     keyring_file: Path | None = Field(
         default=None, description="AES-GCM keyring for identity fields (data_dir/keys/…)."
     )
+    intake_keys_file: Path | None = Field(
+        default=None,
+        description="X25519 private key set that opens agencies' sealed case reports "
+        "(data_dir/keys/cases-intake.private.json; its public half is handed to agencies).",
+    )
+    identity_grace_after_close_hours: float = Field(
+        default=0,
+        ge=0,
+        le=24 * 90,
+        description="How long after a referral is completed or failed its agency's officers "
+        "may still open the child's identity (0: it stops at closure). Rejected, cancelled "
+        "and transferred-away referrals always stop at once.",
+    )
     dedup_secret_file: Path | None = Field(
         default=None,
         description="HMAC secret for duplicate blocking keys (data_dir/keys/cases-dedup.key).",
@@ -48,6 +61,9 @@ class CasesSettings(ServiceSettings):
 
     def keyring_path(self) -> Path:
         return self.keyring_file or self.data_dir / "keys" / "cases-keyring.json"
+
+    def intake_keys_path(self) -> Path:
+        return self.intake_keys_file or self.data_dir / "keys" / "cases-intake.private.json"
 
     def clock_policy(self) -> ClockPolicy:
         return ClockPolicy(

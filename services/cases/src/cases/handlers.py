@@ -7,9 +7,11 @@ Domain refusals are exceptions the API maps to 4xx and the consumer to the DLQ.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydantic import ValidationError
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
@@ -38,8 +40,10 @@ from cases.domain.intake import (
 from cases.domain.process import Plan, StageChange, StageRequest, change_stage
 from chassis.calendar import WorkingCalendar
 from chassis.consumer import RejectedEvent
+from chassis.crypto import DecryptionError
+from chassis.sealing import PrivateOpener, split_public_token
 from chassis.unit_of_work import UnitOfWork
-from contracts.agencies.v1 import CaseReported
+from contracts.agencies.v1 import CaseReported, ReportedIdentity
 from contracts.cases.v1 import (
     CaseConsentRecorded,
     CaseFacts,
@@ -59,13 +63,19 @@ from contracts.vocabulary import (
 )
 
 
+def _no_intake_key() -> PrivateOpener:
+    raise RejectedEvent("sealed_identity: this cases service has no intake key configured")
+
+
 @dataclass(frozen=True)
 class CaseDeps:
-    cipher: Cipher
+    cipher: Cipher  # the service keyring: wraps each case's data key
     owner_agency: str
     dedup_secret: bytes
     clocks: ClockPolicy = field(default_factory=ClockPolicy)
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    # Opens agency case reports sealed to the intake public key (reloaded on rotation).
+    intake_opener: Callable[[], PrivateOpener] = _no_intake_key
 
 
 class CaseNotFound(Exception):
@@ -91,8 +101,11 @@ class LinkClosed(Exception):
     pass
 
 
-def record_case(uow: UnitOfWork, command: RecordCase, deps: CaseDeps) -> CaseRecord:
-    """Step 1 of the national process: the case is recorded, linked and announced."""
+def record_case(
+    uow: UnitOfWork, command: RecordCase, deps: CaseDeps, *, reported_under_key: str | None = None
+) -> CaseRecord:
+    """Step 1 of the national process: the case is recorded, linked and announced, its
+    identity sealed under a data key of its own and each agency's view sealed with it."""
     if command.case_id and (known := uow.session.get(CaseRecord, command.case_id)):
         return known  # an agency resent its report: same case, no second one
     _check_report(command)
@@ -101,28 +114,32 @@ def record_case(uow: UnitOfWork, command: RecordCase, deps: CaseDeps) -> CaseRec
         deps.dedup_secret, child.full_name, child.date_of_birth, command.commune_code
     )
     record = _case_row(command.case_id or str(uuid.uuid4()), command, deps, keys)
+    record.reported_under_key = reported_under_key
+    data_key = identity.new_data_key(uow.session, deps.cipher, record.id, command.received_at)
+    plain = identity.plain_identity(child, command.workplace, command.summary)
+    for column, token in identity.sealed_columns(data_key, record.id, plain).items():
+        setattr(record, column, token)
     uow.session.add(record)
     uow.session.add(_consent_row(record, command.reported_by, command.received_at))
     if keys:
         _link_probable_duplicates(uow.session, record, keys)
-    uow.publish(_received(record, command), topic=CASES_EVENTS)
+    available = {**plain, "sex": child.sex.value, "industry": record.industry}
+    views = identity.agency_views(data_key, record.id, command.case_type, available)
+    uow.publish(_received(record, command, views), topic=CASES_EVENTS)
     return record
 
 
 def _case_row(
     case_id: str, command: RecordCase, deps: CaseDeps, keys: BlockingKeys | None
 ) -> CaseRecord:
-    """The new case's row: facts in clear, clocks due, identity sealed, blocking keys."""
+    """The new case's row: facts in clear, clocks due, blocking keys (identity comes next)."""
     child, consent, circumstances = command.child, command.consent, command.circumstances
     today = command.received_at.date()
     basis = consent_basis(
         consent, age_on(child.date_of_birth, today) if child.date_of_birth else None
     )
     due = due_times(command.received_at, command.risk_level, deps.clocks, deps.calendar)
-    sealed = identity.sealed_columns(
-        deps.cipher, case_id, child, command.workplace, command.summary
-    )
-    record = CaseRecord(
+    return CaseRecord(
         id=case_id,
         case_type=command.case_type.value,
         channel=command.channel.value,
@@ -149,9 +166,6 @@ def _case_row(
         dedup_key_folded=keys.folded if keys else None,
         child_name_enc="",
     )
-    for column, token in sealed.items():
-        setattr(record, column, token)
-    return record
 
 
 def _check_report(command: RecordCase) -> None:
@@ -194,7 +208,9 @@ def _link_probable_duplicates(session: Session, record: CaseRecord, keys: Blocki
         )
 
 
-def _received(record: CaseRecord, command: RecordCase) -> CaseReceived:
+def _received(
+    record: CaseRecord, command: RecordCase, views: dict[str, dict[str, str]]
+) -> CaseReceived:
     return CaseReceived(
         case_id=record.id,
         case_type=command.case_type,
@@ -209,6 +225,7 @@ def _received(record: CaseRecord, command: RecordCase) -> CaseReceived:
         owner_agency=record.owner_agency,
         reported_by=command.reported_by,
         received_at=command.received_at,
+        identity_views=views,
     )
 
 
@@ -220,10 +237,31 @@ def record_reported_case(
         raise RejectedEvent(f"agency {event.agency!r} reported on {topic_agency!r}'s topic")
     if event.channel not in AGENCY_CHANNELS.get(topic_agency, frozenset()):
         raise RejectedEvent(f"channel {event.channel.value!r} does not fit agency {topic_agency!r}")
+    if uow.session.get(CaseRecord, event.case_id) is not None:
+        return  # a resent report: nothing to open, the case exists
+    reported = open_report(event, deps)
+    key_id, _ = split_public_token(event.sealed_identity)
     try:
-        record_case(uow, record_case_from_report(event), deps)
+        record_case(uow, record_case_from_report(event, reported), deps, reported_under_key=key_id)
     except InvalidReport as error:
         raise RejectedEvent(str(error)) from error
+
+
+def open_report(event: CaseReported, deps: CaseDeps) -> ReportedIdentity:
+    """The identity an agency sealed to the intake key; refused (DLQ) when it does not open.
+    Error messages name the field, never a value."""
+    try:
+        plain = deps.intake_opener().open(
+            event.sealed_identity, context=ReportedIdentity.context(event.case_id, event.agency)
+        )
+        return ReportedIdentity.model_validate_json(plain)
+    except DecryptionError as error:
+        raise RejectedEvent(f"sealed_identity: cannot be opened ({error})") from None
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in issue['loc'])}: {issue['msg']}" for issue in error.errors()
+        )
+        raise RejectedEvent(f"sealed_identity: {problems}") from None
 
 
 def load_case(session: Session, case_id: str) -> CaseRecord:
@@ -290,7 +328,7 @@ def _stage_changed(
     record: CaseRecord, change: StageChange, actor: str, now: datetime
 ) -> CaseStageChanged:
     return CaseStageChanged(
-        **_facts(record),
+        **case_facts(record),
         from_stage=change.from_stage,
         to_stage=change.to_stage,
         actor=actor,
@@ -314,7 +352,7 @@ def _needs(record: CaseRecord) -> tuple[SupportNeed, ...]:
     return tuple(SupportNeed(code) for code in record.needs.split(",") if code)
 
 
-def _facts(record: CaseRecord) -> dict[str, object]:
+def case_facts(record: CaseRecord) -> dict[str, object]:
     return CaseFacts(
         case_id=record.id,
         case_type=CaseType(record.case_type),
@@ -334,7 +372,10 @@ def record_consent(
     now: datetime,
 ) -> CaseConsentRecorded:
     """Consent of the child (from age 7) and guardian, or a legal override; an event."""
-    born = identity.date_of_birth(deps.cipher, record)
+    try:
+        born = identity.date_of_birth(identity.open_all(uow.session, deps.cipher, record))
+    except identity.IdentityErased:
+        born = None  # erased: consent stands on the guardian and any override
     basis = consent_basis(consent, age_on(born, now.date()) if born else None)
     record.consent_basis = basis.value
     record.child_consented = consent.child_consented
@@ -344,7 +385,7 @@ def record_consent(
     uow.session.add(record)
     uow.session.add(_consent_row(record, actor, now))
     event = CaseConsentRecorded(
-        **_facts(record),
+        **case_facts(record),
         consent_basis=basis,
         child_consented=consent.child_consented,
         guardian_consented=consent.guardian_consented,
@@ -399,7 +440,7 @@ def _merge(
     merged.version += 1
     kept.version += 1
     uow.session.add_all([merged, kept])
-    event = CaseMerged(**_facts(kept), merged_case_id=merged.id, actor=actor, occurred_at=now)
+    event = CaseMerged(**case_facts(kept), merged_case_id=merged.id, actor=actor, occurred_at=now)
     uow.publish(event, topic=CASES_EVENTS)
     return event
 
@@ -421,6 +462,9 @@ def follow_referral(uow: UnitOfWork, event: ReferralStateChanged) -> None:
             state=event.to_state.value,
             version=event.version,
         )
+    if row.state != event.to_state.value:
+        row.state_since = event.occurred_at
     row.state = event.to_state.value
     row.version = event.version
+    row.state_since = row.state_since or event.occurred_at
     uow.session.add(row)

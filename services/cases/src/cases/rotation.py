@@ -1,24 +1,27 @@
-"""Key rotation of identity columns, while the service runs.
+"""Key rotation while the service runs: re-wrap each case's data key under a new key.
 
-A new key is added to the keyring and made active (old keys stay, so every token still
-opens); running processes pick it up from the file (`LiveKeyring`). Rows are then re-sealed
-in small batches, each its own short transaction, so intake and reads are never held up.
-Interrupted, it simply resumes: the rows still under an old key are what is left to do.
+Envelope encryption makes this cheap: the identity values stay sealed under their case's data
+key and only the small wrapped keys change. A new key is added to the keyring and made active
+(old keys stay, so every wrapped key still opens); running processes pick it up from the file
+(`LiveKeyring`). Data keys are then re-wrapped in small batches, each its own short
+transaction, so intake and reads are never held up. Cases stored before per-case keys get
+one here, their columns re-sealed under it. Interrupted, it simply resumes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, exists
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
 from cases.adapters import identity
 from cases.adapters.keyring import LiveKeyring
-from cases.adapters.tables import SEALED_COLUMNS, CaseRecord
+from cases.adapters.tables import CaseDataKey, CaseRecord
 from chassis.crypto import add_key
 from chassis.db import transaction
 
@@ -26,19 +29,27 @@ from chassis.db import transaction
 @dataclass(frozen=True)
 class RotationReport:
     key_id: str
-    rows_resealed: int
+    keys_rewrapped: int
+    cases_moved_to_own_key: int
 
 
-def _under_old_keys(active_key_id: str) -> ColumnElement[bool]:
-    prefix = f"{active_key_id}:"
-    columns = [getattr(CaseRecord, column) for column in SEALED_COLUMNS]
-    return or_(*(and_(c.is_not(None), c != "", ~c.startswith(prefix)) for c in columns))
+def _wrapped_under_old_keys(active_key_id: str) -> ColumnElement[bool]:
+    wrapped = col(CaseDataKey.wrapped_key)
+    return and_(wrapped.is_not(None), ~wrapped.startswith(f"{active_key_id}:"))
+
+
+def _without_own_key() -> ColumnElement[bool]:
+    has_key = exists().where(col(CaseDataKey.case_id) == col(CaseRecord.id))
+    return and_(~has_key, col(CaseRecord.identity_erased_at).is_(None))
 
 
 def rows_to_rotate(engine: Engine, active_key_id: str) -> int:
     with Session(engine) as session:
-        query = select(func.count()).select_from(CaseRecord).where(_under_old_keys(active_key_id))
-        return int(session.exec(query).one())
+        keys = select(func.count()).select_from(CaseDataKey)
+        legacy = select(func.count()).select_from(CaseRecord).where(_without_own_key())
+        return int(session.exec(keys.where(_wrapped_under_old_keys(active_key_id))).one()) + int(
+            session.exec(legacy).one()
+        )
 
 
 def rotate_identity_keys(
@@ -49,24 +60,53 @@ def rotate_identity_keys(
     new_key: bool = True,
     on_batch: Callable[[int], None] = lambda done: None,
 ) -> RotationReport:
-    """Add a key (unless resuming) and re-seal every row under it; returns the count."""
+    """Add a key (unless resuming) and re-wrap every data key under it; returns the counts."""
     if new_key:
         add_key(keyring_path)
     keyring = LiveKeyring(keyring_path)
     active = keyring.active_key_id
+    rewrapped = _in_batches(
+        engine, batch_size, on_batch, lambda s: _rewrap(s, keyring, active, batch_size)
+    )
+    moved = _in_batches(engine, batch_size, on_batch, lambda s: _own_keys(s, keyring, batch_size))
+    return RotationReport(key_id=active, keys_rewrapped=rewrapped, cases_moved_to_own_key=moved)
+
+
+def _in_batches(
+    engine: Engine,
+    batch_size: int,
+    on_batch: Callable[[int], None],
+    step: Callable[[Session], int],
+) -> int:
     done = 0
     while True:
         with transaction(engine) as session:
-            rows = session.exec(
-                select(CaseRecord)
-                .where(_under_old_keys(active))
-                .order_by(col(CaseRecord.id))
-                .limit(batch_size)
-            ).all()
-            for record in rows:
-                identity.reseal(keyring, record)
-                session.add(record)
-        if not rows:
-            return RotationReport(key_id=active, rows_resealed=done)
-        done += len(rows)
-        on_batch(len(rows))
+            count = step(session)
+        if not count:
+            return done
+        done += count
+        on_batch(count)
+
+
+def _rewrap(session: Session, keyring: LiveKeyring, active: str, limit: int) -> int:
+    rows = session.exec(
+        select(CaseDataKey)
+        .where(_wrapped_under_old_keys(active))
+        .order_by(col(CaseDataKey.case_id))
+        .limit(limit)
+    ).all()
+    for row in rows:
+        identity.rewrap(keyring, row)
+        session.add(row)
+    return len(rows)
+
+
+def _own_keys(session: Session, keyring: LiveKeyring, limit: int) -> int:
+    rows = session.exec(
+        select(CaseRecord).where(_without_own_key()).order_by(col(CaseRecord.id)).limit(limit)
+    ).all()
+    now = datetime.now(UTC)
+    for record in rows:
+        identity.reseal_legacy(session, keyring, record, now)
+        session.add(record)
+    return len(rows)

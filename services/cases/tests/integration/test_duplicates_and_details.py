@@ -1,4 +1,4 @@
-"""Duplicate links and merges, need-to-know referral details, encryption at rest."""
+"""Duplicate links and merges, encryption at rest."""
 
 from __future__ import annotations
 
@@ -112,70 +112,6 @@ def test_only_coordinators_of_the_province_decide_links(cases_api: CasesApi):
     assert cases_api.get("/duplicates", saigon).json() == []
 
 
-def router(api: CasesApi) -> str:
-    return api.token("referrals-service", "referrals", ["referral_router"], ["*"])
-
-
-def test_referral_details_carry_only_what_the_agency_may_know(cases_api: CasesApi):
-    trafficking = create(cases_api)
-    police = cases_api.get(
-        f"/cases/{trafficking}/referral-details", router(cases_api), agency="police"
-    )
-    assert police.status_code == 200, police.text
-    assert police.json()["case_type"] == "child_trafficking"
-    assert police.json()["details"] == {
-        "child_name": "Phạm Thị Ngọc Ánh",
-        "date_of_birth": "2013-04-02",
-        "address": "số 12 ngõ Hàng Bông",
-        "guardian_name": "Phạm Văn Toản",
-        "guardian_phone": "0912345678",
-        "sex": "female",
-        "summary": "Người gọi cho biết em làm việc ban đêm ở quán karaoke.",
-    }
-    workplace = {
-        "name": "Xưởng may Phát Đạt",
-        "address": "Lô 4 KCN Sài Đồng",
-        "industry": "garment",
-    }
-    labour = create(
-        cases_api,
-        channel="labour_inspection",
-        case_type="hazardous_child_labour",
-        risk_level="high",
-        workplace=workplace,
-    )
-    inspection = cases_api.get(
-        f"/cases/{labour}/referral-details", router(cases_api), agency="labour_inspection"
-    ).json()
-    assert inspection["details"] == {
-        "sex": "female",
-        "workplace_name": "Xưởng may Phát Đạt",
-        "workplace_address": "Lô 4 KCN Sài Đồng",
-        "industry": "garment",
-    }
-    audits = [
-        a
-        for a in cases_api.events("vn.lienganh.audit.recorded.v1")
-        if a["resource_type"] == "referral_details"
-    ]
-    assert [(a["actor"], a["action"], a["outcome"]) for a in audits] == [
-        ("referrals-service", "read", "allowed")
-    ] * 2
-
-
-def test_referral_details_need_the_router_role_and_a_known_case(cases_api: CasesApi):
-    case_id = create(cases_api)
-    path = f"/cases/{case_id}/referral-details"
-    assert cases_api.get(path, cases_api.case_worker(), agency="police").status_code == 403
-    assert (
-        cases_api.get(
-            "/cases/nope/referral-details", router(cases_api), agency="police"
-        ).status_code
-        == 404
-    )
-    assert cases_api.get(path, router(cases_api)).status_code == 422
-
-
 def test_the_sqlite_file_holds_no_plaintext_identity(cases_api: CasesApi, tmp_path: Path):
     if cases_api.engine.dialect.name != "sqlite":
         return  # the file check is about SQLite; PostgreSQL stores the same tokens
@@ -196,7 +132,7 @@ def test_the_sqlite_file_holds_no_plaintext_identity(cases_api: CasesApi, tmp_pa
         assert secret.encode() not in content, secret
     with sqlite3.connect(database) as connection:
         token = connection.execute("select child_name_enc from cases").fetchone()[0]
-    assert token.startswith("k1:")
+    assert token.startswith("sv1.")  # sealed under the case's own data key
     assert datetime.now(UTC)  # the file was read after the write committed
 
 

@@ -34,6 +34,7 @@ from notifications.bootstrap import TABLES, subscriptions
 from notifications.delivery import DeliveryLoop, RetryPolicy
 from notifications.domain.recipients import ChannelAddress, Directory, Officer
 from notifications.handlers import NotifyContext
+from tests.support.keys import throwaway_dead_letter_keys
 from tests.support.system import eventually
 
 CHILD_NAME = "Phạm Thị Bé Na"
@@ -94,6 +95,7 @@ def harness(database_url: str, mail_sink, http_sink) -> Iterator[Harness]:
         consumer="notifications.referrals.events.v1",
         engine=engine,
         handlers=subscriptions(context)[REFERRALS_EVENTS],
+        dead_letter_sealer=throwaway_dead_letter_keys().sealer,
     )
     senders = {
         "email": SmtpSender("127.0.0.1", mail_sink.port, "no-reply@example.vn", 10),
@@ -310,6 +312,7 @@ def test_an_escalation_reaches_the_supervisor_and_a_missed_case_deadline_the_own
         handlers=subscriptions(
             NotifyContext(load_rules(default_rules_path()), "http://inbox.test/inbox", utc_now)
         )[CASES_EVENTS],
+        dead_letter_sealer=throwaway_dead_letter_keys().sealer,
     )
     escalation = encode(ReferralEscalated.example(), topic=REFERRALS_EVENTS, source="/referrals")
     missed = encode(CaseDeadlineMissed.example(), topic=CASES_EVENTS, source="/cases")

@@ -15,25 +15,34 @@ from chassis.consumer import Handler
 from chassis.runtime import api_app, open_service, worker_app
 from contracts.agencies.registry import agency_registry
 from contracts.base import EventModel
-from contracts.cases.v1 import CaseConsentRecorded, CaseMerged, CaseReceived
+from contracts.cases.v1 import (
+    CaseConsentRecorded,
+    CaseIdentityErased,
+    CaseMerged,
+    CaseReceived,
+)
 from contracts.referrals.lifecycle import ACTION_TARGETS
 from contracts.topics import CASES_EVENTS, agency_updates_topic
 from referrals import handlers
-from referrals.adapters.case_details import (
-    CasesApiDetails,
-    DetailsSource,
-    SealedFor,
-    no_details,
-)
 from referrals.adapters.policy_file import default_policy_path, load_policy
-from referrals.adapters.tables import ConsentHold, ReferralRecord, ReferralTransition
+from referrals.adapters.tables import (
+    CaseIdentityViews,
+    ConsentHold,
+    ReferralRecord,
+    ReferralTransition,
+)
 from referrals.api.routes import router
 from referrals.config import ReferralsSettings
 from referrals.deadlines import DeadlineSweep
 from referrals.domain.routing import RoutingPolicy
 
 SERVICE = "referrals"
-TABLES: list[type[SQLModel]] = [ReferralRecord, ReferralTransition, ConsentHold]
+TABLES: list[type[SQLModel]] = [
+    ReferralRecord,
+    ReferralTransition,
+    ConsentHold,
+    CaseIdentityViews,
+]
 
 
 def utc_now() -> datetime:
@@ -55,26 +64,16 @@ def create_api(settings: ReferralsSettings | None = None) -> FastAPI:
     return app
 
 
-def details_source(settings: ReferralsSettings) -> DetailsSource:
-    if not settings.cases_api_url:
-        return no_details
-    fetched = CasesApiDetails(settings.cases_api_url, settings.token_path())
-    return SealedFor(fetched, settings.details_keys_dir or settings.data_dir / "keys")
-
-
 def subscriptions(
-    settings: ReferralsSettings, policy: RoutingPolicy, details: DetailsSource
+    settings: ReferralsSettings, policy: RoutingPolicy
 ) -> dict[str, Mapping[type[EventModel], Handler]]:
     """Which handler each consumed event goes to: the whole map of the worker."""
     subscribed: dict[str, Mapping[type[EventModel], Handler]] = {
         CASES_EVENTS: {
-            CaseReceived: partial(
-                handlers.open_referrals, policy=policy, details=details, now=utc_now
-            ),
-            CaseConsentRecorded: partial(
-                handlers.release_consent_hold, policy=policy, details=details, now=utc_now
-            ),
+            CaseReceived: partial(handlers.open_referrals, policy=policy, now=utc_now),
+            CaseConsentRecorded: partial(handlers.release_consent_hold, policy=policy, now=utc_now),
             CaseMerged: handlers.follow_merge,
+            CaseIdentityErased: handlers.erase_views,
         }
     }
     for agency in settings.agencies:
@@ -83,14 +82,13 @@ def subscriptions(
             topic_agency=agency,
             registry=agency_registry(),
             policy=policy,
-            details=details,
         )
         subscribed[agency_updates_topic(agency)] = dict.fromkeys(ACTION_TARGETS, apply)
     return subscribed
 
 
 def create_sweep(settings: ReferralsSettings, engine: Engine) -> DeadlineSweep:
-    return DeadlineSweep(engine, load_routing_policy(settings), details_source(settings))
+    return DeadlineSweep(engine, load_routing_policy(settings))
 
 
 def create_worker(settings: ReferralsSettings | None = None) -> faust.App:
@@ -101,6 +99,6 @@ def create_worker(settings: ReferralsSettings | None = None) -> faust.App:
         settings,
         service=SERVICE,
         engine=engine,
-        subscriptions=subscriptions(settings, sweep.policy, sweep.details),
+        subscriptions=subscriptions(settings, sweep.policy),
         jobs=[sweep.job(settings.deadline_sweep_interval_s)],
     )

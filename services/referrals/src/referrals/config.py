@@ -20,24 +20,6 @@ class ReferralsSettings(ServiceSettings):
     agencies: tuple[str, ...] = Field(
         default=DEFAULT_AGENCIES, description="Agencies whose updates topics are consumed."
     )
-    cases_api_url: str | None = Field(
-        default=None,
-        description="Base URL of the cases API for need-to-know referral details; when unset "
-        "referrals carry case facts only.",
-    )
-    cases_api_token_file: Path | None = Field(
-        default=None,
-        description="File holding the service's bearer token (role referral_router); "
-        "data_dir/keys/referrals-service.token when unset.",
-    )
-    details_keys_dir: Path | None = Field(
-        default=None,
-        description="Folder of the per-agency keyrings that seal referral details "
-        "(referral-details-<agency>.keyring.json); data_dir/keys when unset.",
-    )
     deadline_sweep_interval_s: float = Field(
         default=30.0, gt=0, description="How often the worker looks for missed deadlines."
     )
-
-    def token_path(self) -> Path:
-        return self.cases_api_token_file or self.data_dir / "keys" / "referrals-service.token"

@@ -20,7 +20,6 @@ from contracts.referrals.lifecycle import OPEN_STATES
 from contracts.referrals.v1 import ReferralEscalated
 from contracts.topics import REFERRALS_EVENTS
 from contracts.vocabulary import CaseType, ReferralState, RiskLevel
-from referrals.adapters.case_details import DetailsSource
 from referrals.adapters.referral_store import (
     Change,
     aware,
@@ -40,7 +39,6 @@ SWEEP_ACTOR = "referrals-deadline-sweep"
 class DeadlineSweep:
     engine: Engine
     policy: RoutingPolicy
-    details: DetailsSource
     batch_size: int = 200
 
     def job(self, interval_s: float) -> ScheduledJob:
@@ -111,8 +109,6 @@ class DeadlineSweep:
     def _reroute(self, uow: UnitOfWork, old: ReferralRecord, agency: str, now: datetime) -> None:
         reason = f"re-routed to {agency}: {old.agency} missed the {old.state} deadline"
         new = replacement_of(old, agency, reason)
-        created = open_referral(
-            uow, new, policy=self.policy, details=self.details, actor=SWEEP_ACTOR, at=now
-        )
+        created = open_referral(uow, new, policy=self.policy, actor=SWEEP_ACTOR, at=now)
         change = Change(SWEEP_ACTOR, now, reason, linked_referral_id=created.id)
         move(uow, old, ReferralState.CANCELLED, change, policy=self.policy)

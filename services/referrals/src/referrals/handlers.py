@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import col, select
 
 from chassis.consumer import RejectedEvent
 from chassis.unit_of_work import UnitOfWork
@@ -18,20 +18,26 @@ from contracts.agencies.v1 import (
     ReferralCompleted,
     ReferralTransferred,
 )
-from contracts.cases.v1 import CaseConsentRecorded, CaseMerged, CaseReceived
+from contracts.cases.v1 import (
+    CaseConsentRecorded,
+    CaseIdentityErased,
+    CaseMerged,
+    CaseReceived,
+)
 from contracts.referrals.lifecycle import ACTION_TARGETS
-from contracts.referrals.v1 import ReferralUpdateRefused
-from contracts.topics import REFERRALS_EVENTS
+from contracts.referrals.v1 import ReferralIdentityErased, ReferralUpdateRefused
+from contracts.topics import REFERRALS_EVENTS, agency_referrals_topic
 from contracts.vocabulary import ConsentBasis, ReferralState
-from referrals.adapters.case_details import DetailsSource
 from referrals.adapters.referral_store import (
     Change,
     NewReferral,
+    drop_views,
+    keep_views,
     move,
     open_referral,
     replacement_of,
 )
-from referrals.adapters.tables import ConsentHold, ReferralRecord
+from referrals.adapters.tables import CaseIdentityViews, ConsentHold, ReferralRecord
 from referrals.domain.lifecycle import refusal_reason
 from referrals.domain.routing import CaseProfile, RoutingPolicy, route
 
@@ -50,10 +56,12 @@ def open_referrals(
     case: CaseReceived,
     *,
     policy: RoutingPolicy,
-    details: DetailsSource,
     now: Clock,
 ) -> None:
-    """Fan a new case out to its lead and supporting agencies (needs consent or an override)."""
+    """Fan a new case out to its lead and supporting agencies (needs consent or an override).
+
+    The case's sealed identity views are kept, unopened, for every referral made from it."""
+    keep_views(uow, case.case_id, case.identity_views)
     if case.consent_basis == ConsentBasis.NONE:
         # A valid case that may not be shared: held with the reason, nothing is sent.
         if uow.session.get(ConsentHold, case.case_id) is None:
@@ -63,13 +71,13 @@ def open_referrals(
                     province_code=case.province_code,
                     case_type=case.case_type.value,
                     reason=NO_CONSENT_REASON,
-                    case_event=case.model_dump(mode="json"),
+                    case_event=case.model_dump(mode="json", exclude={"identity_views"}),
                     held_at=now(),
                 )
             )
         logger.warning("case has neither consent nor a legal override; referrals held")
         return
-    _fan_out(uow, case, policy=policy, details=details, at=now())
+    _fan_out(uow, case, policy=policy, at=now())
 
 
 def release_consent_hold(
@@ -77,7 +85,6 @@ def release_consent_hold(
     consent: CaseConsentRecorded,
     *,
     policy: RoutingPolicy,
-    details: DetailsSource,
     now: Clock,
 ) -> None:
     """Consent or an override is now on record: open the referrals held for it."""
@@ -90,7 +97,7 @@ def release_consent_hold(
     case = CaseReceived.model_validate(
         {**hold.case_event, "consent_basis": consent.consent_basis.value}
     )
-    _fan_out(uow, case, policy=policy, details=details, at=at)
+    _fan_out(uow, case, policy=policy, at=at)
 
 
 def _fan_out(
@@ -98,7 +105,6 @@ def _fan_out(
     case: CaseReceived,
     *,
     policy: RoutingPolicy,
-    details: DetailsSource,
     at: datetime,
 ) -> None:
     for decision in route(policy, CaseProfile.of(case)):
@@ -115,7 +121,7 @@ def _fan_out(
             circumstances=case.circumstances,
             owner_agency=case.owner_agency,
         )
-        open_referral(uow, new, policy=policy, details=details, actor=SERVICE_ACTOR, at=at)
+        open_referral(uow, new, policy=policy, actor=SERVICE_ACTOR, at=at)
 
 
 def follow_merge(uow: UnitOfWork, merged: CaseMerged) -> None:
@@ -138,6 +144,28 @@ def follow_merge(uow: UnitOfWork, merged: CaseMerged) -> None:
         )
     if hold is not None:
         uow.session.delete(hold)
+    # The referrals now carry the surviving case's views; the duplicate's are not needed.
+    if uow.session.get(CaseIdentityViews, merged.case_id) is not None:
+        drop_views(uow, merged.merged_case_id)
+
+
+def erase_views(uow: UnitOfWork, erased: CaseIdentityErased) -> None:
+    """The child's identity was erased: drop the kept views and tell every agency holding a
+    referral of the case to drop its sealed copy (nothing would open it any more)."""
+    drop_views(uow, erased.case_id)
+    referrals = uow.session.exec(
+        select(ReferralRecord).where(col(ReferralRecord.case_id) == erased.case_id)
+    ).all()
+    for referral in referrals:
+        uow.publish(
+            ReferralIdentityErased(
+                referral_id=referral.id,
+                case_id=referral.case_id,
+                agency=referral.agency,
+                erased_at=erased.erased_at,
+            ),
+            topic=agency_referrals_topic(referral.agency),
+        )
 
 
 def apply_agency_action(
@@ -147,7 +175,6 @@ def apply_agency_action(
     topic_agency: str,
     policy: RoutingPolicy,
     registry: AgencyRegistry,
-    details: DetailsSource,
 ) -> None:
     """Apply an agency's update if it is based on the current version and allowed."""
     referral = uow.session.get(ReferralRecord, action.referral_id)
@@ -177,7 +204,6 @@ def apply_agency_action(
             uow,
             new,
             policy=policy,
-            details=details,
             actor=action.actor,
             at=action.occurred_at,
             referral_id=replacement_id,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,8 +13,11 @@ from sqlmodel import Session, col, select
 
 from chassis.consumer import Delivery, EventProcessor, Result
 from chassis.db import create_db_engine, create_tables
+from chassis.identity_views import open_view, seal_view, view_key
 from chassis.inbox import ProcessedEvent
 from chassis.outbox import OutboxEvent
+from chassis.sealing import DataKey
+from contracts.agencies.registry import agency_registry
 from contracts.base import EventModel
 from contracts.envelope import encode
 from contracts.referrals.field_policy import field_policy
@@ -23,9 +25,11 @@ from referrals.bootstrap import TABLES, subscriptions
 from referrals.config import ReferralsSettings
 from referrals.deadlines import DeadlineSweep
 from referrals.domain.routing import RoutingPolicy
+from tests.support.keys import throwaway_dead_letter_keys
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-# Every field the cases API could hold; the real API minimises, the handler must too.
+# Every field the cases service could hold; it minimises each agency's view, and this
+# service cuts them again by name (it cannot open them).
 ALL_DETAILS = {
     "child_name": "Lò Thị Mẩy",
     "date_of_birth": "2012-03-09",
@@ -42,9 +46,28 @@ ALL_DETAILS = {
 }
 
 
-def all_details(case_id: str, agency: str) -> dict[str, str]:
+CASE_KEYS: dict[str, DataKey] = {}
+
+
+def oversharing_views(case_id: str) -> dict[str, dict[str, str]]:
+    """Every field sealed for every agency, as a careless cases service might send them."""
     assert set(ALL_DETAILS) == set(field_policy().fields)
-    return dict(ALL_DETAILS)
+    key = CASE_KEYS.setdefault(case_id, DataKey.generate())
+    return {
+        agency: seal_view(
+            view_key(key, case_id=case_id, agency=agency),
+            case_id=case_id,
+            agency=agency,
+            fields=ALL_DETAILS,
+        )
+        for agency in agency_registry().codes()
+    }
+
+
+def opened(case_id: str, agency: str, details: dict[str, str]) -> dict[str, str]:
+    """What the agency's API would show, with the view key the cases service releases."""
+    key = view_key(CASE_KEYS[case_id], case_id=case_id, agency=agency)
+    return open_view(key, case_id=case_id, agency=agency, tokens=details)
 
 
 @dataclass
@@ -77,17 +100,21 @@ class Worker:
         return [{"topic": row.topic, **json.loads(row.value)} for row in rows]
 
 
-def build_worker(engine: Engine, settings: ReferralsSettings, details: Callable) -> Worker:
+def build_worker(engine: Engine, settings: ReferralsSettings) -> Worker:
     from referrals.bootstrap import load_routing_policy
 
     policy = load_routing_policy(settings)
     processors = {
         topic: EventProcessor(
-            service="referrals", consumer=f"referrals.{topic}", engine=engine, handlers=handlers
+            service="referrals",
+            consumer=f"referrals.{topic}",
+            engine=engine,
+            handlers=handlers,
+            dead_letter_sealer=throwaway_dead_letter_keys().sealer,
         )
-        for topic, handlers in subscriptions(settings, policy, details).items()
+        for topic, handlers in subscriptions(settings, policy).items()
     }
-    return Worker(engine, policy, processors, DeadlineSweep(engine, policy, details))
+    return Worker(engine, policy, processors, DeadlineSweep(engine, policy))
 
 
 @pytest.fixture
@@ -104,4 +131,4 @@ def engine(settings: ReferralsSettings) -> Engine:
 
 @pytest.fixture
 def worker(engine: Engine, settings: ReferralsSettings) -> Worker:
-    return build_worker(engine, settings, all_details)
+    return build_worker(engine, settings)

@@ -20,7 +20,7 @@ from referrals.bootstrap import create_sweep
 from referrals.config import ReferralsSettings
 from referrals.metrics import REFERRAL_ESCALATIONS
 
-from .conftest import Worker, all_details, build_worker
+from .conftest import Worker, build_worker
 
 ESCALATED = "vn.lienganh.referral.escalated.v1"
 HOUR = timedelta(hours=1)
@@ -144,7 +144,7 @@ def test_a_deadline_stored_before_a_restart_fires_after_it(
     engine = create_db_engine(settings.database_url_for("referrals"))
     restarted = create_sweep(settings, engine)
     assert restarted.run(due(police) + timedelta(seconds=1)) == 2
-    again = build_worker(engine, settings, all_details)
+    again = build_worker(engine, settings)
     escalated = [e for e in again.staged(ESCALATED) if e["referral_id"] == police.id]
     assert [e["reminder"] for e in escalated] == [0]
     assert escalated[0]["deadline"].startswith(due(police).astimezone(UTC).isoformat()[:19])

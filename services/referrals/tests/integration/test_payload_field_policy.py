@@ -1,5 +1,5 @@
 """Contract: each agency's referral topic carries exactly the fields the field policy allows
-that agency for that kind of case — whatever the cases API hands over."""
+that agency for that kind of case — whatever the case event carried — still sealed."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from contracts.referrals.field_policy import field_policy
 from contracts.referrals.v1 import ReferralRequested
 from contracts.topics import agency_referrals_topic
 from contracts.vocabulary import AgeBand, CaseType, RiskLevel
-from referrals.adapters.referral_store import NewReferral, open_referral
+from referrals.adapters.referral_store import NewReferral, keep_views, open_referral
 
-from .conftest import Worker, all_details
+from .conftest import ALL_DETAILS, Worker, opened, oversharing_views
 
 IDENTITY = field_policy().identity_fields()
 
@@ -41,9 +41,8 @@ def test_each_agency_topic_carries_exactly_its_allowed_fields(
         owner_agency="dolisa",
     )
     with unit_of_work(worker.engine, source="/tests") as uow:
-        open_referral(
-            uow, new, policy=worker.policy, details=all_details, actor="t", at=datetime.now(UTC)
-        )
+        keep_views(uow, new.case_id, oversharing_views(new.case_id))
+        open_referral(uow, new, policy=worker.policy, actor="t", at=datetime.now(UTC))
     [staged] = worker.staged(ReferralRequested.ce_type)
     assert staged["topic"] == agency_referrals_topic(agency)
     carried = set(
@@ -61,16 +60,11 @@ def test_identity_reaches_police_only_for_trafficking_and_forced_labour():
     assert not policy.allowed_fields("labour_inspection", CaseType.CHILD_LABOUR) & IDENTITY
 
 
-def test_details_leave_the_referrals_service_sealed_for_their_agency(engine, settings, tmp_path):
+def test_details_travel_unopened_and_open_only_with_their_agency_view_key(worker: Worker):
     from chassis.crypto import DecryptionError
-    from chassis.sealed_details import details_cipher, open_details
-    from referrals.adapters.case_details import SealedFor
 
-    from .conftest import ALL_DETAILS, build_worker
-
-    keys = tmp_path / "agency-keys"
-    worker = build_worker(engine, settings, SealedFor(all_details, keys))
     case_id = str(uuid.uuid4())
+    views = oversharing_views(case_id)
     new = NewReferral(
         case_id=case_id,
         agency="dolisa",
@@ -85,23 +79,13 @@ def test_details_leave_the_referrals_service_sealed_for_their_agency(engine, set
         owner_agency="dolisa",
     )
     with unit_of_work(worker.engine, source="/tests") as uow:
-        open_referral(
-            uow,
-            new,
-            policy=worker.policy,
-            details=worker.sweep.details,
-            actor="t",
-            at=datetime.now(UTC),
-        )
+        keep_views(uow, case_id, views)
+        open_referral(uow, new, policy=worker.policy, actor="t", at=datetime.now(UTC))
     [staged] = worker.staged(ReferralRequested.ce_type)
     sealed = staged["details"]
     assert set(sealed) == field_policy().allowed_fields("dolisa", CaseType.CHILD_TRAFFICKING)
+    assert all(sealed[field] == views["dolisa"][field] for field in sealed)  # attached as is
     assert ALL_DETAILS["child_name"] not in str(staged)
-    opened = open_details(
-        details_cipher(keys, "dolisa"), case_id=case_id, agency="dolisa", details=sealed
-    )
-    assert opened["child_name"] == ALL_DETAILS["child_name"]
+    assert opened(case_id, "dolisa", sealed)["child_name"] == ALL_DETAILS["child_name"]
     with pytest.raises(DecryptionError):
-        open_details(
-            details_cipher(keys, "police"), case_id=case_id, agency="dolisa", details=sealed
-        )
+        opened(case_id, "police", sealed)

@@ -23,16 +23,28 @@ from contracts.agencies.v1 import (
     ReferralStarted,
     ReferralTransferred,
 )
-from contracts.cases.v1 import CaseCircumstances, CaseConsentRecorded, CaseMerged, CaseReceived
+from contracts.cases.v1 import (
+    CaseCircumstances,
+    CaseConsentRecorded,
+    CaseIdentityErased,
+    CaseMerged,
+    CaseReceived,
+)
 from contracts.envelope import encode
 from contracts.referrals.field_policy import field_policy
 from contracts.topics import CASES_EVENTS, REFERRALS_EVENTS, agency_referrals_topic
 from contracts.topics import agency_updates_topic as updates
 from contracts.vocabulary import CaseType, ConsentBasis
-from referrals.adapters.tables import ConsentHold, ReferralRecord, ReferralTransition
+from referrals.adapters.tables import (
+    CaseIdentityViews,
+    ConsentHold,
+    ReferralRecord,
+    ReferralTransition,
+)
 from referrals.handlers import NO_CONSENT_REASON
+from tests.support.keys import throwaway_dead_letter_keys
 
-from .conftest import Worker
+from .conftest import ALL_DETAILS, Worker, opened, oversharing_views
 
 REQUESTED = "vn.lienganh.referral.requested.v1"
 CHANGED = "vn.lienganh.referral.state_changed.v1"
@@ -40,7 +52,10 @@ REFUSED = "vn.lienganh.referral.update_refused.v1"
 
 
 def new_case(**update: object) -> CaseReceived:
-    return CaseReceived.example().model_copy(update={"case_id": str(uuid.uuid4()), **update})
+    case_id = str(uuid.uuid4())
+    return CaseReceived.example().model_copy(
+        update={"case_id": case_id, "identity_views": oversharing_views(case_id), **update}
+    )
 
 
 def referrals_of(worker: Worker, case_id: str) -> dict[str, ReferralRecord]:
@@ -117,6 +132,41 @@ def test_recorded_consent_opens_the_held_referrals(worker: Worker):
         assert session.get(ConsentHold, case.case_id).released_at is not None  # type: ignore[union-attr]
     worker.deliver(CASES_EVENTS, consent.model_copy())  # a second record opens nothing more
     assert len(worker.staged(REQUESTED)) == 2
+    # The held case's sealed views were kept (not in the hold itself) and travel now.
+    with Session(worker.engine) as session:
+        assert "identity_views" not in session.get(ConsentHold, case.case_id).case_event  # type: ignore[union-attr]
+    [police] = worker.staged(REQUESTED, agency_referrals_topic("police"))
+    assert (
+        opened(case.case_id, "police", police["details"])["child_name"] == ALL_DETAILS["child_name"]
+    )
+
+
+def test_an_erased_identity_is_dropped_and_every_agency_holding_a_referral_told(
+    worker: Worker,
+):
+    case = new_case()
+    worker.deliver(CASES_EVENTS, case)
+    referrals = referrals_of(worker, case.case_id)
+    erased = CaseIdentityErased.example().model_copy(update={"case_id": case.case_id})
+    assert worker.deliver(CASES_EVENTS, erased)[0].outcome is Outcome.PROCESSED
+    with Session(worker.engine) as session:
+        assert session.get(CaseIdentityViews, case.case_id) is None
+    for agency, referral in referrals.items():
+        [notice] = worker.staged(
+            "vn.lienganh.referral.identity_erased.v1", agency_referrals_topic(agency)
+        )
+        assert (notice["referral_id"], notice["agency"]) == (referral.id, agency)
+    # A referral made after the erasure (here a transfer) carries nothing to open.
+    transfer = action(
+        ReferralTransferred,
+        referrals["police"],
+        1,
+        to_agency="labour_inspection",
+        reason="Lao động",
+    )
+    worker.deliver(updates("police"), transfer)
+    [requested] = worker.staged(REQUESTED, agency_referrals_topic("labour_inspection"))
+    assert requested["details"] == {}
 
 
 def test_the_full_closed_loop_with_an_agency_outcome(worker: Worker):
@@ -230,6 +280,7 @@ def test_two_replicas_racing_on_one_version_exactly_one_wins(worker: Worker):
             consumer=f"referrals.{topic}",
             engine=worker.engine,
             handlers=worker.processors[topic]._handlers,
+            dead_letter_sealer=throwaway_dead_letter_keys().sealer,
         )
         for _ in range(2)
     ]
@@ -276,6 +327,9 @@ def test_a_transfer_rejects_and_opens_a_linked_referral(worker: Worker):
     assert set(requested["details"]) == field_policy().allowed_fields(
         "labour_inspection", CaseType.CHILD_TRAFFICKING
     )
+    # The new agency's own view, as the case event sealed it for labour inspection.
+    shown = opened(case.case_id, "labour_inspection", requested["details"])
+    assert shown["workplace_name"] == ALL_DETAILS["workplace_name"]
 
 
 def test_an_agency_cannot_act_on_another_agencys_referral(worker: Worker):

@@ -22,7 +22,10 @@ class InboxReferral(SQLModel, table=True):
     commune_code: str = Field(max_length=5)
     age_band: str
     reason: str
+    # Sealed for this agency by the cases service: opened only in the API, for an officer
+    # acting on the referral, with a key the cases service releases. Dropped on erasure.
     details: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
+    identity_erased_at: datetime | None = None
     accept_by: datetime
     # Deadline of the current state as the referrals service set it (None once closed).
     due_at: datetime | None = Field(default=None, index=True)

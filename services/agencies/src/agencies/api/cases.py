@@ -1,11 +1,16 @@
-"""`POST /cases`: an agency reports a case it detected (interface C)."""
+"""`POST /cases`: an agency reports a case it detected (interface C).
+
+The child's identity, workplace and summary are sealed here, to the cases service's intake
+public key, before anything is stored: the outbox row, the topic and any dead-letter copy
+hold them only sealed, and this service could not open them again.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from agencies import handlers
@@ -13,7 +18,12 @@ from agencies.api.deps import ActingOfficer, Context
 from chassis.audit import stage_audit
 from chassis.logs import current_correlation_id
 from chassis.unit_of_work import unit_of_work
-from contracts.agencies.v1 import CaseReported, ReportedChild, ReportedWorkplace
+from contracts.agencies.v1 import (
+    CaseReported,
+    ReportedChild,
+    ReportedIdentity,
+    ReportedWorkplace,
+)
 from contracts.vocabulary import AuditAction, CaseType, Channel, RiskLevel
 
 router = APIRouter(prefix="/cases", tags=["case reports"])
@@ -51,9 +61,24 @@ class CaseReportAccepted(BaseModel):
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CaseReportAccepted)
 def report_case(body: CaseReport, officer: ActingOfficer, context: Context) -> CaseReportAccepted:
     """Sent to the cases service on this agency's updates topic (through the outbox)."""
+    if not officer.serves_province(body.province_code):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "province_code: outside the provinces you serve"
+        )
     case_id = str(body.case_id or uuid.uuid4())
+    identity = ReportedIdentity(child=body.child, workplace=body.workplace, summary=body.summary)
+    try:
+        sealer = context.intake_sealer()
+    except (FileNotFoundError, ValueError) as error:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot seal the report: {error}"
+        ) from None
+    sealed = sealer.seal(
+        identity.model_dump_json(), context=ReportedIdentity.context(case_id, context.agency)
+    )
     report = CaseReported(
-        **body.model_dump(exclude={"case_id"}),
+        **body.model_dump(exclude={"case_id", "child", "workplace", "summary"}),
+        sealed_identity=sealed,
         case_id=case_id,
         agency=context.agency,
         reported_by=officer.subject,

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.engine import Engine
 
+from agencies.adapters.view_keys import CasesViewKeys
 from chassis.audit import record_audit
 from chassis.auth import CurrentPrincipal, Principal
-from chassis.crypto import FieldCipher
+from chassis.sealing import PublicSealer
 from contracts.agencies.registry import Agency
 from contracts.vocabulary import AuditAction, AuditOutcome
 
 ACTING_ROLES = ("inspector", "case_worker", "supervisor")
+
+
+def _no_intake_key() -> PublicSealer:
+    raise FileNotFoundError("no intake public key of the cases service is configured")
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,8 @@ class AgencyContext:
     agency: str
     engine: Engine
     profile: Agency
-    details_cipher: FieldCipher | None = None
+    view_keys: CasesViewKeys | None = None  # unset: sealed details never open here
+    intake_sealer: Callable[[], PublicSealer] = _no_intake_key  # seals case reports
     webhook_secret: bytes | None = None
     webhook_tolerance_s: int = 300
 

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from agencies import handlers
 from agencies.adapters.tables import InboxReferral
+from agencies.adapters.view_keys import ViewKeyRefused
 from agencies.api.deps import ActingOfficer, AgencyContext, Context, Officer
 from agencies.domain.actions import ForbiddenTransition, StaleVersion
 from chassis.audit import record_audit, stage_audit
-from chassis.auth import Principal
+from chassis.auth import BearerToken, Principal
 from chassis.crypto import DecryptionError
+from chassis.identity_views import open_view
 from chassis.logs import current_correlation_id
-from chassis.sealed_details import open_details
+from chassis.timestamps import aware
 from chassis.unit_of_work import unit_of_work
 from contracts.agencies.registry import agency_registry
 from contracts.agencies.v1 import (
@@ -35,11 +37,16 @@ from contracts.agencies.v1 import (
     ReferralStarted,
     ReferralTransferred,
 )
+from contracts.referrals.field_policy import field_policy
 from contracts.referrals.lifecycle import OPEN_STATES
 from contracts.vocabulary import AuditAction, ReferralState
 
 router = APIRouter(prefix="/referrals", tags=["inbox"])
 logger = logging.getLogger(__name__)
+
+DetailsStatus = Literal["opened", "sealed", "withheld", "erased", "unavailable", "none"]
+# Referrals this agency gave up or never took: their details stop opening at once.
+_ENDED = frozenset({ReferralState.REJECTED, ReferralState.CANCELLED})
 
 
 class InboxReferralOut(BaseModel):
@@ -56,7 +63,16 @@ class InboxReferralOut(BaseModel):
     commune_code: str
     age_band: str
     reason: str
-    details: dict[str, str]
+    details: dict[str, str] = Field(
+        description="The child's details this agency may know, opened only when one referral "
+        "is read by an officer acting on it (see details_status)."
+    )
+    details_status: DetailsStatus = Field(
+        default="none",
+        description="opened; sealed (read the one referral to open them); withheld (your role "
+        "or the referral's state does not open them); erased; unavailable (try again); none.",
+    )
+    details_note: str | None = Field(default=None, description="Why, when not opened.")
     accept_by: datetime
     due_at: datetime | None
     linked_referral_id: str | None
@@ -120,18 +136,30 @@ def list_inbox(
         query = query.where(late if overdue else ~late)
     with Session(context.engine) as session:
         rows = list(session.exec(query.offset(offset).limit(limit)))
-    _audit_read(context, officer, "inbox", f"listed {len(rows)} referrals")
-    return [_out(row, now, context) for row in rows]
+    _audit_read(context, officer, "inbox", f"listed {len(rows)} referrals, details sealed")
+    return [_out(row, now) for row in rows]
 
 
 @router.get("/{referral_id}", response_model=InboxReferralOut)
-def read_referral(referral_id: str, officer: Officer, context: Context) -> InboxReferralOut:
+def read_referral(
+    referral_id: str, officer: Officer, token: BearerToken, context: Context, response: Response
+) -> InboxReferralOut:
+    """One referral; its sealed details are opened for an officer who acts on referrals,
+    while the referral is active, with the key the cases service releases for it."""
     with Session(context.engine) as session:
         referral = session.get(InboxReferral, referral_id)
     if referral is None or not officer.serves_province(referral.province_code):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found")
-    _audit_read(context, officer, referral_id, "referral shown with its details")
-    return _out(referral, datetime.now(UTC), context)
+    out = _out(referral, datetime.now(UTC))
+    if out.details_status == "sealed":
+        out = _opened(out, referral, officer, token, context)
+    if out.details_status == "opened":
+        response.headers["Cache-Control"] = "no-store"
+        detail = f"referral shown with details: {', '.join(sorted(out.details))}"
+    else:
+        detail = f"referral shown, details {out.details_status}"
+    _audit_read(context, officer, referral_id, detail)
+    return out
 
 
 @router.post("/{referral_id}/acknowledge", response_model=InboxReferralOut)
@@ -271,7 +299,7 @@ def _act(
             resource_id=referral_id,
             detail=action.ce_type,
         )
-        return _out(updated, datetime.now(UTC), context)
+        return _out(updated, datetime.now(UTC))
 
 
 def _audit_read(context: AgencyContext, officer: Principal, resource_id: str, detail: str) -> None:
@@ -286,27 +314,46 @@ def _audit_read(context: AgencyContext, officer: Principal, resource_id: str, de
     )
 
 
-def _opened(referral: InboxReferral, context: AgencyContext) -> dict[str, str]:
-    """Details are stored sealed (encrypted at rest); officers of the agency read them here."""
-    if not referral.details or context.details_cipher is None:
-        return {}
+def _opened(
+    out: InboxReferralOut,
+    referral: InboxReferral,
+    officer: Principal,
+    token: str,
+    context: AgencyContext,
+) -> InboxReferralOut:
+    """Open the sealed details for this officer, or say why not (never a plaintext guess)."""
+    if not field_policy().opens_for(officer.roles):
+        return _withheld(out, "withheld", "your role does not open a child's details")
+    if ReferralState(referral.state) in _ENDED:
+        return _withheld(out, "withheld", "the referral has ended")
+    if context.view_keys is None:
+        return _withheld(out, "unavailable", "this inbox is not connected to the cases service")
     try:
-        return open_details(
-            context.details_cipher,
-            case_id=referral.case_id,
-            agency=context.agency,
-            details=referral.details,
+        released = context.view_keys.release(
+            token, case_id=referral.case_id, referral_id=referral.id
         )
+        details = open_view(
+            released.key, case_id=referral.case_id, agency=context.agency, tokens=referral.details
+        )
+    except ViewKeyRefused as refused:
+        return _withheld(out, refused.status, refused.message)
     except DecryptionError:
-        logger.warning("referral details cannot be opened with this agency's keyring")
-        return dict.fromkeys(referral.details, "[không mở được / cannot be opened]")
+        logger.warning("referral details do not open with the released key")
+        return _withheld(out, "unavailable", "the details cannot be opened")
+    return out.model_copy(update={"details": details, "details_status": "opened"})
 
 
-def _out(referral: InboxReferral, now: datetime, context: AgencyContext) -> InboxReferralOut:
-    due = referral.due_at
-    if due is not None and due.tzinfo is None:
-        due = due.replace(tzinfo=UTC)
+def _withheld(out: InboxReferralOut, status: DetailsStatus, note: str) -> InboxReferralOut:
+    return out.model_copy(update={"details": {}, "details_status": status, "details_note": note})
+
+
+def _out(referral: InboxReferral, now: datetime) -> InboxReferralOut:
+    """The referral with its details still sealed (they open only in `read_referral`)."""
+    due = aware(referral.due_at)
     is_open = ReferralState(referral.state) in OPEN_STATES
     out = InboxReferralOut.model_validate(referral)
     overdue = is_open and due is not None and due < now
-    return out.model_copy(update={"overdue": overdue, "details": _opened(referral, context)})
+    status: DetailsStatus = "sealed" if referral.details else "none"
+    if referral.identity_erased_at is not None:
+        status = "erased"
+    return out.model_copy(update={"overdue": overdue, "details": {}, "details_status": status})

@@ -1,17 +1,17 @@
-"""The identity keyring as running processes see it: reloaded when the file changes.
+"""The service keyring as running processes see it: reloaded when the file changes.
 
-A key rotation (`python -m cases rotate-keys`) adds a key to the file and re-seals rows while
-the API and worker keep serving; they must open rows sealed under the new key at once, and
-seal new rows under it, so they re-read the file whenever its stamp changes (a stat per call).
+It wraps each case's data key. A key rotation (`python -m cases rotate-keys`) adds a key to
+the file and re-wraps the data keys while the API and worker keep serving; they must unwrap
+keys wrapped under the new key at once, and wrap new ones under it.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Protocol
 
 from chassis.crypto import FieldCipher, load_or_create_keyring
+from chassis.keypairs import Reloading
 
 
 class Cipher(Protocol):
@@ -23,22 +23,11 @@ class Cipher(Protocol):
 
 class LiveKeyring:
     def __init__(self, path: Path) -> None:
-        self._path = Path(path)
-        self._lock = threading.Lock()
-        self._cipher = load_or_create_keyring(self._path)
-        self._stamp = self._read_stamp()
-
-    def _read_stamp(self) -> tuple[int, int, int]:
-        stat = self._path.stat()
-        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        load_or_create_keyring(path)  # the first local run creates it
+        self._file = Reloading(Path(path), load_or_create_keyring)
 
     def current(self) -> FieldCipher:
-        stamp = self._read_stamp()
-        if stamp != self._stamp:
-            with self._lock:
-                self._cipher = load_or_create_keyring(self._path)
-                self._stamp = stamp
-        return self._cipher
+        return self._file.current()
 
     @property
     def active_key_id(self) -> str:

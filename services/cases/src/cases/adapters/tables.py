@@ -1,4 +1,4 @@
-"""The cases service's tables. Identity columns hold AES-GCM tokens, never plaintext."""
+"""The cases service's tables. Identity columns hold sealed tokens, never plaintext."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from datetime import date, datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-# Columns sealed with `FieldCipher`; the AEAD context is "case:<id>:<field>" so a token
-# copied to another row or column does not open. Rotation re-seals exactly these.
+# Columns sealed under the case's own data key (`sv1.` tokens; cases stored before per-case
+# keys hold keyring tokens until `rotate-keys` moves them). The AEAD context is
+# "case:<id>:<field>", so a token copied to another row or column does not open.
 SEALED_COLUMNS: dict[str, str] = {
     "child_name_enc": "child_name",
     "date_of_birth_enc": "date_of_birth",
@@ -63,7 +64,11 @@ class CaseRecord(SQLModel, table=True):
     dedup_key: str | None = Field(default=None, index=True, max_length=64)
     dedup_key_folded: str | None = Field(default=None, index=True, max_length=64)
     merged_into: str | None = Field(default=None, max_length=36)
-    # Encrypted identity (tokens carry their key id, so keys can rotate).
+    # Set when an agency reported the case sealed to an intake key: that key id. Its copy on
+    # the agency's topic is shredded when that intake key is retired.
+    reported_under_key: str | None = Field(default=None, max_length=32)
+    identity_erased_at: datetime | None = None
+    # Sealed identity, all cleared on erasure.
     child_name_enc: str
     date_of_birth_enc: str | None = None
     address_enc: str | None = None
@@ -74,6 +79,22 @@ class CaseRecord(SQLModel, table=True):
     workplace_address_enc: str | None = None
     employer_name_enc: str | None = None
     summary_enc: str | None = None
+
+
+class CaseDataKey(SQLModel, table=True):
+    """One case's data key, wrapped by the service keyring (envelope encryption).
+
+    Rotation re-wraps these rows only. Erasure destroys the wrapped key: every copy sealed
+    under it — this store, the topics, dead letters, agency inboxes — stops opening.
+    """
+
+    __tablename__ = "case_data_keys"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    wrapped_key: str | None = Field(default=None, description="Keyring token; None once erased.")
+    created_at: datetime
+    erased_at: datetime | None = None
+    erased_by: str | None = None
 
 
 class CaseStageHistory(SQLModel, table=True):
@@ -116,6 +137,8 @@ class CaseReferral(SQLModel, table=True):
     lead: bool
     state: str
     version: int
+    # When the current state began: identity stops opening a grace period after closure.
+    state_since: datetime | None = None
 
 
 class DuplicateLink(SQLModel, table=True):

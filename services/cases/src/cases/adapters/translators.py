@@ -1,16 +1,17 @@
-"""Contracts → domain: an agency's `CaseReported` event as an intake command."""
+"""Contracts → domain: an agency's `CaseReported` event (its sealed identity opened) as an
+intake command."""
 
 from __future__ import annotations
 
 from cases.domain.commands import ChildIdentity, RecordCase, Workplace
 from cases.domain.intake import ConsentRecord
-from contracts.agencies.v1 import CaseReported
+from contracts.agencies.v1 import CaseReported, ReportedIdentity
 from contracts.cases.v1 import CaseCircumstances
 
 
-def record_case_from_report(event: CaseReported) -> RecordCase:
-    child = event.child
-    workplace = event.workplace
+def record_case_from_report(event: CaseReported, identity: ReportedIdentity) -> RecordCase:
+    child = identity.child
+    workplace = identity.workplace
     return RecordCase(
         case_id=event.case_id,
         channel=event.channel,
@@ -38,7 +39,7 @@ def record_case_from_report(event: CaseReported) -> RecordCase:
             guardian_consented=event.guardian_consented,
             legal_override_reason=event.legal_override_reason,
         ),
-        summary=event.summary,
+        summary=identity.summary,
         reported_by=event.reported_by,
         received_at=event.reported_at,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request
@@ -25,6 +26,8 @@ T = TypeVar("T")
 class CasesContext:
     engine: Engine
     deps: CaseDeps
+    # How long a completed or failed referral keeps opening the identity (0: not at all).
+    identity_grace: timedelta = timedelta(0)
 
 
 def _context(request: Request) -> CasesContext:
@@ -88,6 +91,10 @@ def run_audited(
 def _refusal(decision: Access, action: AuditAction, resource_type: str) -> HTTPException:
     if decision is Access.HIDDEN:
         return HTTPException(404, f"{resource_type.replace('_', ' ')} not found")
+    if decision is Access.CLOSED:
+        return HTTPException(403, "the referral has ended: the identity no longer opens for it")
+    if decision is Access.ERASED:
+        return HTTPException(410, "the child's identity was erased")
     return HTTPException(
         403, f"your agency or role may not {action.value} this {resource_type.replace('_', ' ')}"
     )

@@ -5,16 +5,16 @@ Every read and write of a case, allowed or denied, leaves an `AuditRecorded` eve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlmodel import Session, col, select
 
 from cases import handlers
 from cases.adapters import identity
-from cases.adapters.keyring import Cipher
 from cases.adapters.tables import CaseRecord, CaseReferral, CaseStageHistory
 from cases.api.context import Context, invalid, run_audited
 from cases.api.schemas import (
@@ -28,19 +28,29 @@ from cases.api.schemas import (
     ConsentIn,
     ConsentOut,
     HistoryOut,
-    ReferralDetailsOut,
     StageChangeIn,
     StageOut,
+    ViewKeyIn,
+    ViewKeyOut,
 )
 from cases.domain import access
-from cases.domain.access import Access
+from cases.domain.access import Access, ReferralLink
 from cases.domain.intake import ConsentRecord, missing_for_channel
 from cases.domain.process import ForbiddenTransition, IncompleteStep, Plan, StageRequest
 from cases.domain.referral_status import combined_status
 from chassis.auth import CurrentPrincipal, Principal
+from chassis.identity_views import view_key
+from chassis.timestamps import aware
 from chassis.unit_of_work import UnitOfWork
 from contracts.referrals.field_policy import field_policy
-from contracts.vocabulary import AuditAction, CaseStage, CaseType, Channel, RiskLevel
+from contracts.vocabulary import (
+    AuditAction,
+    CaseStage,
+    CaseType,
+    Channel,
+    ReferralState,
+    RiskLevel,
+)
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 Province = Annotated[str | None, Query(pattern=r"^\d{2}$")]
@@ -108,7 +118,9 @@ def list_cases(
 
 
 @router.get("/{case_id}", response_model=CaseOut)
-def get_case(case_id: str, principal: CurrentPrincipal, context: Context) -> CaseOut:
+def get_case(
+    case_id: str, principal: CurrentPrincipal, context: Context, response: Response
+) -> CaseOut:
     decision, record = _case_decision(context, principal, case_id, access.READ_ROLES)
     shows_identity = access.sees_identity(principal, context.deps.owner_agency)
 
@@ -117,9 +129,15 @@ def get_case(case_id: str, principal: CurrentPrincipal, context: Context) -> Cas
         referrals = uow.session.exec(
             select(CaseReferral).where(CaseReferral.case_id == case_id)
         ).all()
-        return _case_out(record, referrals, context.deps.cipher if shows_identity else None)
+        child = None
+        if shows_identity and not record.identity_erased_at:
+            child = _identity(identity.open_all(uow.session, context.deps.cipher, record))
+        return _case_out(record, referrals, child)
 
-    detail = "identity shown" if shows_identity else "no identity"
+    shown = identity.present_fields(record) if record and shows_identity else frozenset()
+    detail = f"identity shown: {', '.join(sorted(shown))}" if shown else "no identity"
+    if shown:
+        response.headers["Cache-Control"] = "no-store"
     return run_audited(
         context, principal, decision, AuditAction.READ, "case", act, case_id, detail=detail
     )
@@ -212,41 +230,80 @@ def record_consent(
     )
 
 
-@router.get("/{case_id}/referral-details", response_model=ReferralDetailsOut)
-def referral_details(
+@router.post("/{case_id}/view-key", response_model=ViewKeyOut)
+def release_view_key(
     case_id: str,
-    agency: Annotated[str, Query(min_length=1, max_length=64)],
+    body: ViewKeyIn,
     principal: CurrentPrincipal,
     context: Context,
-) -> ReferralDetailsOut:
-    """Interface A: the need-to-know fields of a case for one agency's referral."""
+    response: Response,
+) -> ViewKeyOut:
+    """The key of one agency's sealed view of the case, for an officer who acts on an active
+    referral of that agency (its API asks with the officer's token when the officer reads
+    the referral). The views travel with the events; only this key is released, audited."""
+    now = datetime.now(UTC)
     with Session(context.engine) as session:
         record = session.get(CaseRecord, case_id)
-    if not principal.has_role(*access.REFERRAL_ROUTER_ROLES):
-        decision = Access.FORBIDDEN
-    else:
-        decision = Access.ALLOWED if record else Access.HIDDEN
+        link = session.get(CaseReferral, body.referral_id)
+        if (
+            link is not None
+            and record is not None
+            and link.case_id
+            not in (
+                record.id,
+                record.merged_into,
+            )
+        ):
+            link = None  # a referral of another case
+    decision = access.view_key_access(
+        principal,
+        referral=_link(link),
+        case_province=record.province_code if record else None,
+        now=now,
+        grace=context.identity_grace,
+    )
+    if decision is Access.ALLOWED and record is not None and record.identity_erased_at:
+        decision = Access.ERASED
+    agency = principal.agency
+    fields = (
+        sorted(
+            field_policy().allowed_fields(agency, CaseType(record.case_type))
+            & identity.present_fields(record)
+        )
+        if record
+        else []
+    )
 
-    def act(uow: UnitOfWork) -> ReferralDetailsOut:
-        assert record is not None
-        case_type = CaseType(record.case_type)
-        available = {**identity.open_all(context.deps.cipher, record), "sex": record.sex}
-        available["industry"] = record.industry
-        details = field_policy().minimise(agency, case_type, available)
-        return ReferralDetailsOut(
-            case_id=case_id, agency=agency, case_type=case_type, details=details
+    def act(uow: UnitOfWork) -> ViewKeyOut:
+        data_key = identity.data_key(uow.session, context.deps.cipher, case_id)
+        if data_key is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "this case has no sealed views")
+        key = view_key(data_key, case_id=case_id, agency=agency)
+        return ViewKeyOut(
+            case_id=case_id,
+            referral_id=body.referral_id,
+            agency=agency,
+            key=base64.urlsafe_b64encode(key.material).decode("ascii"),
+            fields=fields,
         )
 
+    response.headers["Cache-Control"] = "no-store"
     return run_audited(
         context,
         principal,
         decision,
         AuditAction.READ,
-        "referral_details",
+        "case_identity",
         act,
         case_id,
-        detail=f"for agency {agency}",
+        detail=f"view of {agency} for referral {body.referral_id}: {', '.join(fields)}",
     )
+
+
+def _link(row: CaseReferral | None) -> ReferralLink | None:
+    if row is None:
+        return None
+    return ReferralLink(row.agency, ReferralState(row.state), aware(row.state_since))
 
 
 def _case_decision(
@@ -264,7 +321,7 @@ def _case_decision(
 
 
 def _case_out(
-    record: CaseRecord, referrals: Sequence[CaseReferral], cipher: Cipher | None
+    record: CaseRecord, referrals: Sequence[CaseReferral], child: ChildOut | None
 ) -> CaseOut:
     clocks = {
         "emergency_intervention": ClockOut(
@@ -282,7 +339,7 @@ def _case_out(
             "needs": [code for code in record.needs.split(",") if code],
             "plan_agencies": [code for code in record.plan_agencies.split(",") if code],
             "clocks": clocks,
-            "child": _identity(record, cipher) if cipher else None,
+            "child": child,
             "referrals": [
                 CaseReferralOut.model_validate(r, from_attributes=True) for r in referrals
             ],
@@ -291,11 +348,10 @@ def _case_out(
     )
 
 
-def _identity(record: CaseRecord, cipher: Cipher) -> ChildOut:
-    opened = identity.open_all(cipher, record)
+def _identity(opened: Mapping[str, str | None]) -> ChildOut:
     return ChildOut(
         full_name=opened["child_name"] or "",
-        date_of_birth=identity.date_of_birth(cipher, record),
+        date_of_birth=identity.date_of_birth(opened),
         address=opened["address"],
         phone=opened["phone"],
         guardian_name=opened["guardian_name"],

@@ -171,7 +171,10 @@ class CaseOut(BaseModel):
         default="none", description="Combined: none, open, completed or ended_unresolved."
     )
     child: ChildOut | None = Field(
-        default=None, description="Identity, shown only to the owning agency."
+        default=None, description="Identity, shown only to the owning agency's case workers."
+    )
+    identity_erased_at: datetime | None = Field(
+        default=None, description="When the child's identity was erased (crypto-shredded)."
     )
 
 
@@ -224,11 +227,20 @@ class ConsentOut(BaseModel):
     version: int
 
 
-class ReferralDetailsOut(BaseModel):
+class ViewKeyIn(_Strict):
+    referral_id: str = Field(
+        min_length=1, max_length=36, description="The active referral the officer acts on."
+    )
+
+
+class ViewKeyOut(BaseModel):
+    """The key that opens one agency's sealed view of one case (and nothing else)."""
+
     case_id: str
+    referral_id: str
     agency: str
-    case_type: CaseType
-    details: dict[str, str]
+    key: str = Field(description="The view key, base64url; keep it in memory only.")
+    fields: list[str] = Field(description="The fields the view holds (field policy).")
 
 
 class DuplicateLinkOut(BaseModel):

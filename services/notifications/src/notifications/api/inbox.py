@@ -86,8 +86,13 @@ class Visit:
             "deadline": lambda value: _deadline(value, self.language),
             "detail_label": lambda key: text["details"].get(key, key),
         }
+        # Pages show an officer's referrals (and, opened, a child's details): never cached.
         return _templates().TemplateResponse(
-            self.request, name, {**helpers, **context}, status_code=status_code
+            self.request,
+            name,
+            {**helpers, **context},
+            status_code=status_code,
+            headers={"Cache-Control": "no-store"},
         )
 
 

@@ -7,6 +7,7 @@ Each change stages its events in the same transaction (outbox): `ReferralStateCh
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +22,7 @@ from contracts.referrals.field_policy import field_policy
 from contracts.referrals.v1 import ReferralRequested, ReferralStateChanged
 from contracts.topics import REFERRALS_EVENTS, agency_referrals_topic
 from contracts.vocabulary import AgeBand, CaseType, ReferralState, RiskLevel
-from referrals.adapters.case_details import DetailsSource
-from referrals.adapters.tables import ReferralRecord, ReferralTransition
+from referrals.adapters.tables import CaseIdentityViews, ReferralRecord, ReferralTransition
 from referrals.domain.routing import CaseProfile, RoutingPolicy, deadline_for
 from referrals.metrics import REFERRAL_TRANSITIONS
 
@@ -60,6 +60,29 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def keep_views(uow: UnitOfWork, case_id: str, views: Mapping[str, Mapping[str, str]]) -> None:
+    """Keep the case's sealed views (unopened) for the referrals made from it."""
+    if views and uow.session.get(CaseIdentityViews, case_id) is None:
+        uow.session.add(
+            CaseIdentityViews(case_id=case_id, views={a: dict(v) for a, v in views.items()})
+        )
+
+
+def drop_views(uow: UnitOfWork, case_id: str) -> None:
+    row = uow.session.get(CaseIdentityViews, case_id)
+    if row is not None:
+        uow.session.delete(row)
+
+
+def _view_for(uow: UnitOfWork, case_id: str, agency: str, case_type: CaseType) -> dict[str, str]:
+    """The agency's sealed view, cut to the fields the policy gives it (by name: the values
+    stay sealed, this service cannot open them)."""
+    row = uow.session.get(CaseIdentityViews, case_id)
+    view = row.views.get(agency, {}) if row else {}
+    allowed = field_policy().allowed_fields(agency, case_type)
+    return {field: token for field, token in view.items() if field in allowed}
+
+
 def profile(referral: ReferralRecord) -> CaseProfile:
     return CaseProfile(
         CaseType(referral.case_type),
@@ -93,12 +116,11 @@ def open_referral(
     new: NewReferral,
     *,
     policy: RoutingPolicy,
-    details: DetailsSource,
     actor: str,
     at: datetime,
     referral_id: str | None = None,
 ) -> ReferralRecord:
-    """A new referral in `requested`, its need-to-know details, and its events."""
+    """A new referral in `requested`, its need-to-know details (sealed), and its events."""
     case = CaseProfile(new.case_type, new.risk_level, new.province_code, new.circumstances)
     accept_by = deadline_for(policy, case, ReferralState.REQUESTED, entered_at=at, requested_at=at)
     assert accept_by is not None, "the policy schema requires a requested deadline"
@@ -125,10 +147,6 @@ def open_referral(
         updated_at=at,
     )
     uow.session.add(referral)
-    # Defence in depth: whatever the cases API returns, only allowed fields travel.
-    allowed = field_policy().minimise(
-        new.agency, new.case_type, dict(details(new.case_id, new.agency))
-    )
     uow.publish(
         ReferralRequested(
             referral_id=referral.id,
@@ -142,7 +160,7 @@ def open_referral(
             commune_code=new.commune_code,
             age_band=new.age_band,
             reason=new.reason,
-            details=allowed,
+            details=_view_for(uow, new.case_id, new.agency, new.case_type),
             accept_by=accept_by,
             requested_at=at,
         ),

@@ -1,4 +1,5 @@
-"""Referral records, their transition history, and cases held back for consent."""
+"""Referral records, their transition history, cases held back for consent, and the sealed
+identity views referrals carry."""
 
 from __future__ import annotations
 
@@ -64,3 +65,14 @@ class ConsentHold(SQLModel, table=True):
     case_event: dict[str, Any] = Field(sa_column=Column(JSON))
     held_at: datetime
     released_at: datetime | None = None
+
+
+class CaseIdentityViews(SQLModel, table=True):
+    """Each agency's sealed view of a case, as `CaseReceived` carried them. This service
+    cannot open them; it keeps them to attach to referrals made later (consent released,
+    transfer, re-route) and drops them when the child's identity is erased."""
+
+    __tablename__ = "case_identity_views"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    views: dict[str, dict[str, str]] = Field(default_factory=dict, sa_column=Column(JSON))
