@@ -15,6 +15,17 @@ from pydantic import BaseModel, Field
 from chassis.api import create_service_app
 from chassis.logs import current_correlation_id
 
+from .policies import OPEN, rules_for
+
+RULES = rules_for(
+    {
+        "GET /things/{thing_id}": {**OPEN, "auth": "none", "allow": {}, "scope": None},
+        "GET /sync-things/{thing_id}": {**OPEN, "auth": "none", "allow": {}, "scope": None},
+        "POST /reports": {**OPEN, "auth": "none", "allow": {}, "scope": None, "action": "create"},
+    }
+)
+OPS_ONLY = rules_for({})
+
 
 class Child(BaseModel):
     full_name: str = Field(min_length=1)
@@ -56,7 +67,9 @@ def service() -> str:
 
 @pytest.fixture
 async def client(service: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_service_app(service=service, title="api test", routers=[_router()])
+    app = create_service_app(
+        service=service, title="api test", routers=[_router()], access_rules=RULES
+    )
     async with await _client(app) as client:
         yield client
 
@@ -71,7 +84,10 @@ async def test_readyz_is_ready_when_every_check_passes():
         return None
 
     app = create_service_app(
-        service="ready-test", title="t", readiness_checks=[lambda: None, broker_reachable]
+        service="ready-test",
+        title="t",
+        readiness_checks=[lambda: None, broker_reachable],
+        access_rules=OPS_ONLY,
     )
     async with await _client(app) as client:
         response = await client.get("/readyz")
@@ -93,7 +109,9 @@ async def test_readyz_is_503_naming_the_failed_check(kind: str):
         fine,
         database_answers if kind == "sync" else broker_answers,
     ]
-    app = create_service_app(service="ready-test", title="t", readiness_checks=checks)
+    app = create_service_app(
+        service="ready-test", title="t", readiness_checks=checks, access_rules=OPS_ONLY
+    )
     async with await _client(app) as client:
         response = await client.get("/readyz")
     assert response.status_code == 503

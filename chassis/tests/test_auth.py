@@ -17,17 +17,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 
+from chassis.access import Granted
 from chassis.api import create_service_app
-from chassis.auth import (
-    CurrentPrincipal,
-    InvalidToken,
-    LocalIssuer,
-    Principal,
-    TokenVerifier,
-    require_roles,
-)
+from chassis.auth import InvalidToken, LocalIssuer, Principal, TokenVerifier
+
+from .policies import OPEN, rules_for
 
 
 @pytest.fixture
@@ -182,6 +178,10 @@ def test_tampered_claims_are_rejected(issuer: LocalIssuer):
         ({"roles": ["inspector", 3]}, "roles must be a list of strings"),
         ({"provinces": "01"}, "provinces must be a list of strings"),
         ({"provinces": ["1"]}, "province codes"),
+        # NumericDate is a number: a string that happens to parse is not one.
+        ({"exp": str(int(time.time()) + 600)}, "exp must be a number"),
+        ({"iat": str(int(time.time()))}, "iat must be a number"),
+        ({"exp": True}, "exp"),
     ],
 )
 def test_missing_or_ill_typed_claims_are_rejected(
@@ -245,16 +245,22 @@ def _app(issuer: LocalIssuer | None) -> FastAPI:
     router = APIRouter()
 
     @router.get("/me")
-    async def me(principal: CurrentPrincipal) -> dict:
-        return {"subject": principal.subject, "agency": principal.agency}
+    async def me(grant: Granted) -> dict:
+        return {"subject": grant.officer.subject, "agency": grant.officer.agency}
 
     @router.get("/coordination")
-    async def coordination(
-        principal: Principal = Depends(require_roles("coordinator", "supervisor")),
-    ) -> dict:
-        return {"subject": principal.subject}
+    async def coordination(grant: Granted) -> dict:
+        return {"subject": grant.officer.subject}
 
-    app = create_service_app(service="auth-test", title="auth test", routers=[router])
+    rules = rules_for(
+        {
+            "GET /me": OPEN,
+            "GET /coordination": {**OPEN, "allow": {"*": ["coordinator", "supervisor"]}},
+        }
+    )
+    app = create_service_app(
+        service="auth-test", title="auth test", routers=[router], access_rules=rules
+    )
     if issuer is not None:
         app.state.token_verifier = issuer.verifier()
     return app
@@ -301,11 +307,11 @@ async def test_good_token_is_200(client: httpx.AsyncClient, issuer: LocalIssuer)
     assert response.json() == {"subject": "police-inspector-hn-01", "agency": "police"}
 
 
-async def test_require_roles(client: httpx.AsyncClient, issuer: LocalIssuer):
+async def test_the_policy_refuses_other_roles(client: httpx.AsyncClient, issuer: LocalIssuer):
     inspector = issuer.mint("s", "police", ["inspector"], ["01"])
     response = await client.get("/coordination", headers=_bearer(inspector))
     assert response.status_code == 403
-    assert response.json()["detail"] == "requires role coordinator or supervisor"
+    assert response.json()["detail"] == "your agency or role may not read this thing"
 
     supervisor = issuer.mint("boss", "molisa", ["supervisor"], ["*"])
     response = await client.get("/coordination", headers=_bearer(supervisor))

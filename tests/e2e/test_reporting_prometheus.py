@@ -1,6 +1,7 @@
-"""Reporting against the running system: a real Prometheus scrapes every process and
-answers for open referrals; a replay of every topic gives identical figures; the canary
-identity never reaches the reporting store or its exports."""
+"""Reporting against the running system: a real Prometheus scrapes every process and never
+holds a small cell (1-4) of a person count, nor one it could work back from a total, while
+a statistician gets the exact figures from the report API; a replay of every topic gives
+identical figures; the canary identity never reaches the reporting store or its exports."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer
 from openpyxl import load_workbook
+from prometheus_client.parser import text_string_to_metric_families
 
 from chassis.auth import LocalIssuer
 from contracts.envelope import KafkaRecord
@@ -34,6 +36,10 @@ pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 PROVINCE, COMMUNE = "92", "31135"  # Cần Thơ: no other end-to-end test reports cases there
 CANARY = "Canary Lý Thị Chèo Bẻo"
 OPEN = {state.value for state in OPEN_STATES}
+# The reporting gauges that count children, cases or referrals (not the count of hidden cells).
+PERSON_COUNTS = (
+    '{__name__=~"lienganh_report_(cases|referrals|referrals_open|referrals_overdue|escalations)"}'
+)
 AS_OF = "2030-01-01T00:00:00Z"  # judge every clock at one instant, in both stores
 
 
@@ -75,21 +81,31 @@ def read_all(bootstrap: str, topics: list[str]) -> list[KafkaRecord]:
         consumer.close()
 
 
-def open_referrals_on_the_topic(bootstrap: str) -> dict[str, int]:
-    """Open referrals of the province by agency, from the referrals service's own events."""
-    latest: dict[str, tuple[int, str, str]] = {}
+def open_referrals_on_the_topic(bootstrap: str) -> dict[tuple[str, str, str], int]:
+    """Open referrals by agency, state and province, from the referrals service's events."""
+    latest: dict[str, tuple[int, str, str, str]] = {}
     for record in read_all(bootstrap, [REFERRALS_EVENTS]):
         event = json.loads(record.value)
-        if "to_state" not in event or event["province_code"] != PROVINCE:
+        if "to_state" not in event:
             continue
         known = latest.get(event["referral_id"])
         if known is None or event["version"] > known[0]:
-            latest[event["referral_id"]] = (event["version"], event["agency"], event["to_state"])
-    counts: dict[str, int] = {}
-    for _, agency, state in latest.values():
+            latest[event["referral_id"]] = (
+                event["version"], event["agency"], event["to_state"], event["province_code"]
+            )  # fmt: skip
+    counts: dict[tuple[str, str, str], int] = {}
+    for _, agency, state, province in latest.values():
         if state in OPEN:
-            counts[agency] = counts.get(agency, 0) + 1
+            counts[(agency, state, province)] = counts.get((agency, state, province), 0) + 1
     return counts
+
+
+def scraped(exposition: str) -> dict[str, dict[frozenset[tuple[str, str]], float]]:
+    found: dict[str, dict[frozenset[tuple[str, str]], float]] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            found.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +125,12 @@ def known_cases(system: RunningSystem) -> list[str]:
     return ids
 
 
-def test_prometheus_answers_for_open_referrals(
+def test_prometheus_holds_no_small_cell_and_statisticians_get_exact_counts(
     system: RunningSystem, prometheus: str, known_cases: list[str]
 ):
     police = system.token("police-inspector-ct-01", "police", ["inspector"], [PROVINCE])
+    statistician = system.token("statistician-national", "dolisa", ["statistician"], ["*"])
+    case_worker = system.token("case-worker-ct-01", "dolisa", ["case_worker"], [PROVINCE])
 
     def police_inbox() -> list[dict]:
         inbox = system.get("agency-police", "/referrals", police).json()
@@ -126,23 +144,63 @@ def test_prometheus_answers_for_open_referrals(
     )
     assert accepted.status_code == 200, accepted.text
 
-    def police_open_in_prometheus() -> None:
-        expected = open_referrals_on_the_topic(system.bootstrap)
-        assert expected.get("police") == len(known_cases)  # 1 accepted + 2 requested: all open
-        by_agency = promql(
-            prometheus,
-            f'sum by (agency) (lienganh_report_referrals_open{{province="{PROVINCE}"}})',
-        )
-        got = {r["metric"]["agency"]: int(float(r["value"][1])) for r in by_agency}
-        assert got == expected
-        accepted_now = promql(
-            prometheus,
-            f'lienganh_report_referrals_open{{province="{PROVINCE}", agency="police", '
-            'state="accepted"}',
-        )
-        assert [float(r["value"][1]) for r in accepted_now] == [1.0]
+    def open_by_agency(token: str) -> dict[str, Any]:
+        body = system.get("reporting", "/reports/referrals", token, province=PROVINCE).json()
+        open_columns = [c for c, state in enumerate(body["column_labels"]) if state in OPEN]
+        return {
+            agency: [body["cells"][r][c] for c in open_columns]
+            for r, agency in enumerate(body["row_labels"])
+        }
 
-    eventually(police_open_in_prometheus, timeout_s=120)
+    def statisticians_count_exactly() -> None:
+        expected: dict[str, int] = {}
+        for (agency, _, province), n in open_referrals_on_the_topic(system.bootstrap).items():
+            if province == PROVINCE:
+                expected[agency] = expected.get(agency, 0) + n
+        assert expected.get("police") == len(known_cases)  # 1 accepted + 2 requested: all open
+        exact = open_by_agency(statistician)
+        assert {agency: sum(cells) for agency, cells in exact.items() if sum(cells)} == expected
+        # The province's own case worker gets the same table with the small cells hidden.
+        hidden = open_by_agency(case_worker)["police"]
+        assert "<5" in hidden and all(isinstance(c, str) or c == 0 for c in hidden)
+
+    eventually(statisticians_count_exactly, timeout_s=120)
+
+    def withheld_in_prometheus() -> None:
+        withheld = promql(prometheus, 'lienganh_report_suppressed_cells{report="referrals_open"}')
+        assert [float(r["value"][1]) >= 2 for r in withheld] == [True]  # police: 1 and 2
+        assert promql(prometheus, f'lienganh_report_referrals_open{{province="{PROVINCE}"}}') == []
+
+    eventually(withheld_in_prometheus, timeout_s=60)
+    # Not once in this run did Prometheus store a small person count, from any process.
+    assert promql(prometheus, f"min_over_time({PERSON_COUNTS}[1h]) < 5") == []
+
+    # The scrape itself, without a token: no small cell, and no withheld open cell comes back
+    # as the referrals total of its (agency, state) minus the open cells shown, even to
+    # someone who knows every province with an open referral.
+    metrics = scraped(system.get("reporting", "/metrics", None).text)
+    person_counts = [
+        value
+        for name, samples in metrics.items()
+        if name.startswith("lienganh_report_") and name != "lienganh_report_suppressed_cells"
+        for value in samples.values()
+    ]
+    assert not [v for v in person_counts if 1 <= v <= 4]
+    truth = open_referrals_on_the_topic(system.bootstrap)
+    provinces = {province for _, _, province in truth}
+    totals, shown = (
+        metrics.get("lienganh_report_referrals", {}),
+        metrics.get("lienganh_report_referrals_open", {}),
+    )
+    for agency, state in {(a, s) for a, s, _ in truth}:
+        if frozenset({("agency", agency), ("state", state)}) not in totals:
+            continue
+        unknown = [
+            p
+            for p in provinces
+            if frozenset({("agency", agency), ("state", state), ("province", p)}) not in shown
+        ]
+        assert len(unknown) != 1 or not truth.get((agency, state, unknown[0])), (agency, state)
 
     def every_process_up() -> None:
         up = promql(prometheus, 'up{job=~"lienganh-.*"}')
@@ -157,7 +215,7 @@ def test_prometheus_answers_for_open_referrals(
 def test_replaying_every_topic_into_a_fresh_store_gives_identical_figures(
     system: RunningSystem, known_cases: list[str], tmp_path: Path
 ):
-    national = system.token("case-worker-national", "dolisa", ["case_worker"], ["*"])
+    national = system.token("statistician-national", "dolisa", ["statistician"], ["*"])
     fresh = _fresh_api(tmp_path)
     queries = [
         ("/reports/cases", {"rows": "province", "columns": "case_type"}),
@@ -190,14 +248,14 @@ def _fresh_api(tmp_path: Path) -> TestClient:
     url = f"sqlite:///{tmp_path / 'replay.db'}"
     app = create_api(ReportingSettings(data_dir=tmp_path, database_url=url))
     app.state.store = open_store(url, tmp_path)
-    app.state.token = issuer.mint("case-worker-replay", "dolisa", ["case_worker"], ["*"])
+    app.state.token = issuer.mint("statistician-replay", "dolisa", ["statistician"], ["*"])
     return TestClient(app)
 
 
 def test_the_canary_never_reaches_the_reporting_store_or_exports(
     system: RunningSystem, known_cases: list[str]
 ):
-    worker = system.token("case-worker-ct-01", "dolisa", ["case_worker"], [PROVINCE])
+    worker = system.token("statistician-ct-01", "dolisa", ["statistician"], [PROVINCE])
     eventually(
         lambda: (
             system.get("reporting", "/reports/cases", worker).json()["total"] >= len(known_cases)
@@ -222,9 +280,10 @@ def test_the_canary_never_reaches_the_reporting_store_or_exports(
 
     def exports_audited() -> None:
         audits = [json.loads(r.value) for r in read_all(system.bootstrap, [AUDIT_EVENTS])]
-        mine = [a for a in audits if a["actor"] == "case-worker-ct-01" and a["action"] == "export"]
+        mine = [a for a in audits if a["actor"] == "statistician-ct-01" and a["action"] == "export"]
         assert {a["resource_id"] for a in mine} == {"cases-province-by-case_type",
                                                     "referrals-agency-by-state"}  # fmt: skip
         assert len(mine) == 4  # one per file: the reporting worker's relay published them
+        assert all(a["detail"].split()[1] == "exact" for a in mine)
 
     eventually(exports_audited)

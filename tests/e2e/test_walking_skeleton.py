@@ -99,9 +99,11 @@ def test_hotline_case_reaches_police_and_dolisa_and_closes_the_loop(system: Runn
         )
     )
 
+    statistician = system.token("statistician-01", "molisa", ["statistician"], ["*"])
+
     def counted() -> dict:
-        # A case worker sees exact counts; other roles get small cells suppressed ("<5").
-        summary = system.get("reporting", "/summary", dolisa).json()
+        # A statistician sees exact counts; every other role gets small cells suppressed.
+        summary = system.get("reporting", "/summary", statistician).json()
         referrals = {(r["agency"], r["state"]): r["count"] for r in summary["referrals"]}
         assert referrals.get(("police", "accepted"), 0) >= 1
         return summary
@@ -123,7 +125,8 @@ def test_hotline_case_reaches_police_and_dolisa_and_closes_the_loop(system: Runn
     assert correlation_id in worker_logs
 
     metrics = system.get("reporting", "/metrics", None).text
-    assert metric_value(metrics, "lienganh_report_referrals", agency="police", state="accepted")
+    accepted = metric_value(metrics, "lienganh_report_referrals", agency="police", state="accepted")
+    assert accepted is None or accepted >= 5  # an unauthenticated scrape shows no small cell
     assert CANARY_NAME not in metrics
 
 

@@ -1,8 +1,9 @@
 """The FastAPI factory every service uses: ops routes, request metrics, correlation ids, and
 422 errors that name the offending field.
 
-Ops routes (/healthz, /readyz, /metrics) are unauthenticated and reveal nothing about cases;
-authorisation of everything else is up to the service's routers.
+Every route goes through the access policy (`chassis.access`): ops routes (/healthz, /readyz,
+/metrics) are declared public there and reveal nothing about cases; the app refuses to be
+built when a route has no rule.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -23,8 +24,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chassis.access import Refused, audit_refusal, authorize, enforce
 from chassis.logs import bind_event_context, get_logger
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from contracts.access.policy import ServiceRules
 
 __all__ = ["CORRELATION_HEADER", "ReadinessCheck", "create_service_app"]
 
@@ -48,16 +51,22 @@ def create_service_app(
     title: str,
     version: str = "0.1.0",
     routers: Sequence[APIRouter] = (),
+    access_rules: ServiceRules,
     lifespan: Any = None,
     readiness_checks: Sequence[ReadinessCheck] = (),
 ) -> FastAPI:
-    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    # One dependency of every route: the access policy, before anything else of the route.
+    app = FastAPI(
+        title=title, version=version, lifespan=lifespan, dependencies=[Depends(authorize)]
+    )
     app.state.service = service
     app.add_middleware(RequestContextMiddleware, service=service)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Refused, audit_refusal)
     app.include_router(_ops_router(readiness_checks))
     for router in routers:
         app.include_router(router)
+    enforce(app, access_rules)
     return app
 
 

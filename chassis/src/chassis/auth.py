@@ -14,7 +14,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,8 +32,9 @@ __all__ = [
     "LocalIssuer",
     "Principal",
     "TokenVerifier",
+    "bearer_scheme",
     "current_principal",
-    "require_roles",
+    "verified_principal",
 ]
 
 ALL_PROVINCES = "*"
@@ -121,6 +122,11 @@ class TokenVerifier:
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name)
+        # NumericDate (RFC 7519): a number, never a string that happens to parse as one.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise InvalidToken(f"claim {name} must be a number (NumericDate)")
     subject = claims.get("sub")
     agency = claims.get("agency")
     if not isinstance(subject, str) or not subject:
@@ -260,7 +266,7 @@ def _fingerprint(private_key: rsa.RSAPrivateKey) -> str:
 
 # --- FastAPI integration ------------------------------------------------------------------
 
-_bearer = HTTPBearer(auto_error=False)
+bearer_scheme = HTTPBearer(auto_error=False)
 
 
 def _unauthorized(reason: str, *, invalid: bool) -> HTTPException:
@@ -275,9 +281,15 @@ def _unauthorized(reason: str, *, invalid: bool) -> HTTPException:
 
 async def current_principal(
     request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
 ) -> Principal:
     """The verified caller; 401 when the bearer token is missing or cannot be trusted."""
+    return verified_principal(request, credentials)
+
+
+def verified_principal(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
     verifier = getattr(request.app.state, "token_verifier", None)
     if not isinstance(verifier, TokenVerifier):
         # Fail closed: a composition root that forgot the verifier must not serve anyone.
@@ -295,7 +307,7 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 async def bearer_token(
     principal: CurrentPrincipal,
-    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
 ) -> str:
     """The verified caller's own token, to relay to another service on their behalf (so
     that service checks the same officer, not a service account that may do anything)."""
@@ -304,16 +316,3 @@ async def bearer_token(
 
 
 BearerToken = Annotated[str, Depends(bearer_token)]
-
-
-def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
-    """Dependency factory: the caller must hold at least one of `roles`, else 403."""
-    if not roles:
-        raise ValueError("require_roles needs at least one role")
-
-    async def dependency(principal: CurrentPrincipal) -> Principal:
-        if not principal.has_role(*roles):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"requires role {' or '.join(roles)}")
-        return principal
-
-    return dependency

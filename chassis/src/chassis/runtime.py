@@ -24,6 +24,7 @@ from chassis.logs import configure_logging
 from chassis.outbox import OutboxEvent
 from chassis.settings import ServiceSettings
 from chassis.worker import ScheduledJob, WorkerSpec, build_worker_app
+from contracts.access.policy import ServiceRules, access_policy
 from contracts.base import EventModel
 
 Subscriptions = Mapping[str, Mapping[type[EventModel], Handler]]
@@ -46,12 +47,16 @@ def api_app(
     title: str,
     engine: Engine,
     routers: Sequence[APIRouter],
+    access_rules: ServiceRules | None = None,
 ) -> FastAPI:
-    """The service's FastAPI app: ops routes, token verification, `app.state.engine`."""
+    """The service's FastAPI app: ops routes, the access policy on every route (the
+    service's own rules unless a deployment resolves them), token verification,
+    `app.state.engine`."""
     app = create_service_app(
         service=service,
         title=title,
         routers=routers,
+        access_rules=access_rules or access_policy().for_service(service),
         readiness_checks=[lambda: check_database(engine)],
     )
     app.state.token_verifier = load_token_verifier(settings)

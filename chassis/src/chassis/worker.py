@@ -96,6 +96,7 @@ def build_worker_app(spec: WorkerSpec) -> faust.App:
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_host=spec.web_host,
+        web_bind=spec.web_host,  # Faust listens on web_bind (0.0.0.0 by default), not web_host
         web_port=spec.web_port,
         producer_acks=-1,
         broker_credentials=spec.kafka_security.faust_credentials(),

@@ -129,6 +129,7 @@ class AuditAction(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     EXPORT = "export"
+    DELETE = "delete"
     ERASE = "erase"  # a child's identity destroyed (crypto-shredding)
     REPLAY = "replay"  # a dead letter put back on its topic
 

@@ -1,25 +1,36 @@
-"""Real servers for the channels: an SMTP server (aiosmtpd) and an HTTP server, on loopback.
+"""Real servers for the channels: an SMTP server (aiosmtpd) and an HTTP server, on loopback;
+and the web inbox served by the real app (TestClient over https), with a recording stand-in
+for the agency API.
 
-Each can be told to fail or to hold a request until released, so tests drive failures and
-slowness by events, never by timing.
+Each server can be told to fail or to hold a request until released, so tests drive failures
+and slowness by events, never by timing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 
+from chassis.auth import LocalIssuer
 from localrun.kafka import free_port
+from notifications.adapters.agency_api import AgencyReply
+from notifications.bootstrap import create_api
+from notifications.config import NotificationsSettings
 
 
 @dataclass
@@ -129,3 +140,93 @@ def mail_sink() -> Iterator[MailSink]:
     sink = MailSink()
     yield sink
     sink.stop()
+
+
+# --- the web inbox --------------------------------------------------------------------------
+
+SITE = "https://testserver"  # Secure cookies travel over https only, in httpx as in browsers
+_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]*)"')
+
+
+class RecordingAgencyApi:
+    """The agency API the inbox calls on the officer's behalf: one referral, every action kept."""
+
+    def __init__(self) -> None:
+        self.referral: dict[str, Any] = {
+            "id": "ref-1",
+            "case_type": "child_labour",
+            "risk_level": "high",
+            "overdue": False,
+            "state": "requested",
+            "province_code": "01",
+            "accept_by": "2030-01-01T08:00:00+00:00",
+            "lead": True,
+            "reason": "workplace inspection",
+            "details": {},
+            "details_status": "sealed",
+            "version": 1,
+        }
+        self.actions: list[tuple[str, str, dict[str, Any]]] = []
+
+    def list_referrals(self, agency: str, token: str) -> AgencyReply:
+        return AgencyReply(200, [self.referral])
+
+    def read_referral(self, agency: str, token: str, referral_id: str) -> AgencyReply:
+        return AgencyReply(200, self.referral)
+
+    def act(
+        self, agency: str, token: str, referral_id: str, action: str, body: dict[str, Any]
+    ) -> AgencyReply:
+        self.actions.append((referral_id, action, body))
+        self.referral = {**self.referral, "state": f"{action}ed", "version": 2}
+        return AgencyReply(200, self.referral)
+
+
+@dataclass
+class InboxSite:
+    client: TestClient
+    issuer: LocalIssuer
+    engine: Engine
+
+    def token(self, subject: str = "police-inspector-hn-01", ttl_s: int = 3600) -> str:
+        return self.issuer.mint(subject, "police", ["inspector"], ["01"], ttl_s=ttl_s)
+
+    def csrf(self, path: str, action: str) -> str:
+        """The CSRF token in the form posting to `action` on the page at `path`."""
+        page = self.client.get(path)
+        assert page.status_code == 200, page.text
+        form = re.search(rf'action="{re.escape(action)}".*?</form>', page.text, re.S)
+        assert form is not None, f"no form posting to {action} on {path}"
+        [token] = _CSRF_FIELD.findall(form.group(0))
+        assert token
+        return token
+
+    def sign_in(self, token: str) -> httpx.Response:
+        csrf = self.csrf("/inbox/login", "/inbox/login")
+        return self.client.post("/inbox/login", data={"token": token, "csrf_token": csrf})
+
+    def session_cookie(self) -> str:
+        return self.client.cookies.get("lienganh_inbox_session", path="/inbox") or ""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[InboxSite]:
+    issuer = LocalIssuer(tmp_path / "keys")
+    issuer.public_key_pem()
+    # Police's API is configured but nothing listens there; education has none at all.
+    settings = NotificationsSettings(
+        data_dir=tmp_path,
+        agency_api_urls={"police": f"http://127.0.0.1:{free_port()}"},
+        send_timeout_s=2,
+    )
+    app = create_api(settings)
+    with TestClient(app, base_url=SITE, follow_redirects=False) as client:
+        yield InboxSite(client, issuer, app.state.engine)
+
+
+@pytest.fixture
+def agency_api(site: InboxSite) -> RecordingAgencyApi:
+    """Installs the recording agency API in `site`."""
+    api = RecordingAgencyApi()
+    site.client.app.state.agency_api = api  # type: ignore[attr-defined]
+    return api

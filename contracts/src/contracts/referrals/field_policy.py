@@ -27,11 +27,6 @@ class FieldPolicy(BaseModel):
     version: int
     fields: dict[str, FieldClass]
     agencies: dict[str, AgencyFields]
-    opened_by_roles: tuple[str, ...] = Field(
-        min_length=1,
-        description="Roles that act on referrals: the only ones for whom a referral's sealed "
-        "details open, and only in their own agency and provinces.",
-    )
 
     @model_validator(mode="after")
     def _only_known_fields(self) -> FieldPolicy:
@@ -55,10 +50,6 @@ class FieldPolicy(BaseModel):
         """Keep only the allowed fields that have a value."""
         allowed = self.allowed_fields(agency, case_type)
         return {name: value for name, value in available.items() if name in allowed and value}
-
-    def opens_for(self, roles: frozenset[str] | set[str]) -> bool:
-        """Whether an officer with these roles may have a referral's details opened."""
-        return not set(self.opened_by_roles).isdisjoint(roles)
 
     def identity_fields(self) -> frozenset[str]:
         return frozenset(name for name, kind in self.fields.items() if kind == "identity")

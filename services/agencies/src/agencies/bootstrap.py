@@ -21,6 +21,7 @@ from chassis.keypairs import Reloading, load_sealer
 from chassis.runtime import Subscriptions, api_app, open_service, worker_app
 from chassis.sealing import PublicSealer
 from chassis.worker import ScheduledJob
+from contracts.access.policy import access_policy
 from contracts.agencies.registry import agency_registry
 from contracts.referrals.v1 import (
     ReferralIdentityErased,
@@ -49,6 +50,7 @@ def create_api(settings: AgencySettings | None = None) -> FastAPI:
         title=f"Liên Ngành — {settings.agency} inbox",
         engine=engine,
         routers=[router, cases.router, bridge.router],
+        access_rules=access_policy().for_service("agencies", self_agency=settings.agency),
     )
     profile = agency_registry().get(settings.agency)
     assert profile is not None  # the settings checked the registry

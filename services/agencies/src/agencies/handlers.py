@@ -95,11 +95,10 @@ def act_on_referral(
     action: ReferralAction,
     *,
     agency: str,
-    visible_provinces: frozenset[str],
 ) -> InboxReferral:
     """Record the officer's action locally and send it to the referrals service."""
     referral = uow.session.get(InboxReferral, action.referral_id)
-    if referral is None or not _visible(referral, visible_provinces):
+    if referral is None:  # the caller applied its provinces (access policy) already
         raise ReferralNotFound(action.referral_id)
     decision = decide(
         type(action),
@@ -136,7 +135,3 @@ def report_case(uow: UnitOfWork, report: CaseReported, *, agency: str) -> None:
     if report.agency != agency:
         raise ValueError(f"{agency} cannot report a case as {report.agency}")
     uow.publish(report, topic=agency_updates_topic(agency))
-
-
-def _visible(referral: InboxReferral, provinces: frozenset[str]) -> bool:
-    return "*" in provinces or referral.province_code in provinces

@@ -175,9 +175,10 @@ def test_another_agencys_officer_cannot_read_or_act(police: Agency):
     assert police.sent() == []
     denied = [e for e in audited(police) if e["outcome"] == "denied"]
     assert {(e["actor"], e["action"], e["resource_id"]) for e in denied} == {
-        ("dolisa-case_worker-01", "read", "inbox"),
+        ("dolisa-case_worker-01", "read", "*"),
         ("dolisa-case_worker-01", "read", referral.referral_id),
         ("dolisa-case_worker-01", "update", referral.referral_id),
+        ("police-viewer-01", "update", referral.referral_id),  # every refusal is audited
     }
 
 

@@ -27,6 +27,7 @@ from cases.deadlines import sweep_missed_clocks
 from chassis.keypairs import Reloading, load_opener, load_or_create_keypair
 from chassis.runtime import api_app, open_service, worker_app
 from chassis.worker import ScheduledJob
+from contracts.access.policy import access_policy
 from contracts.agencies.v1 import CaseReported
 from contracts.referrals.v1 import ReferralStateChanged
 from contracts.topics import REFERRALS_EVENTS, agency_updates_topic
@@ -66,6 +67,7 @@ def create_api(settings: CasesSettings | None = None) -> FastAPI:
         title="Liên Ngành — cases",
         engine=engine,
         routers=[routes.router, duplicates.router],
+        access_rules=access_policy().for_service(SERVICE, owner=settings.owner_agency),
     )
     app.state.cases = CasesContext(
         engine=engine,

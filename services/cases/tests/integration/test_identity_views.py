@@ -162,7 +162,7 @@ def test_an_officer_acting_on_an_active_referral_gets_the_key_of_that_view_only(
         ("police", "inspector", "79", 404),  # another province: not disclosed
         ("dolisa", "case_worker", "01", 404),  # no referral of dolisa for this case
         ("education", "inspector", "01", 404),
-        ("referrals", "referral_router", "*", 404),  # the old back door is gone
+        ("referrals", "referral_router", "*", 403),  # the old back door is gone
     ],
 )
 def test_need_to_know_by_relationship(

@@ -23,8 +23,10 @@ from notifications.adapters.directory_store import (
     load_rules,
     seed_directory,
 )
-from notifications.adapters.tables import Notification, OfficerRow, utc_now
+from notifications.adapters.tables import InboxSession, Notification, OfficerRow, utc_now
+from notifications.api.directory import Stewardship
 from notifications.api.directory import router as directory_router
+from notifications.api.inbox import FormRefused, InboxHeaders, answer_form_refused
 from notifications.api.inbox import router as inbox_router
 from notifications.api.routes import router
 from notifications.config import NotificationsSettings
@@ -32,7 +34,7 @@ from notifications.delivery import DeliveryLoop, RetryPolicy
 
 SERVICE = "notifications"
 SOURCE = "/notifications"
-TABLES: list[type[SQLModel]] = [Notification, OfficerRow]
+TABLES: list[type[SQLModel]] = [Notification, OfficerRow, InboxSession]
 
 
 def open_notifications(settings: NotificationsSettings) -> Engine:
@@ -50,8 +52,15 @@ def create_api(settings: NotificationsSettings | None = None) -> FastAPI:
         engine=open_notifications(settings),
         routers=[router, directory_router, inbox_router],
     )
+    app.state.stewardship = Stewardship(
+        rules=load_rules(settings.rules_file or default_rules_path()),
+        webhook_hosts=tuple(settings.webhook_allowed_hosts),
+    )
     app.state.agency_api = AgencyApi(settings.agency_api_urls, settings.send_timeout_s)
-    app.state.inbox_cookie_secure = settings.inbox_cookie_secure
+    app.state.inbox_url = settings.inbox_url
+    app.state.inbox_session_max_s = settings.inbox_session_max_s
+    app.add_middleware(InboxHeaders)
+    app.add_exception_handler(FormRefused, answer_form_refused)
     return app
 
 

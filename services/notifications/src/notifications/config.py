@@ -20,10 +20,13 @@ class NotificationsSettings(ServiceSettings):
         default=None, description="Who hears of what; the shipped rules.v1.yaml when unset."
     )
     inbox_url: str = Field(
-        default="http://127.0.0.1:8003/inbox", description="Public URL of the web inbox."
+        default="http://127.0.0.1:8003/inbox",
+        description="Public URL of the web inbox (its origin is trusted for form posts).",
     )
-    inbox_cookie_secure: bool = Field(
-        default=False, description="Send the inbox cookie over HTTPS only (on behind TLS)."
+    inbox_session_max_s: int = Field(
+        default=8 * 3600,
+        gt=0,
+        description="Longest a web inbox session lasts; never past its token's own expiry.",
     )
     agency_api_urls: dict[str, str] = Field(
         default_factory=dict,
@@ -55,3 +58,8 @@ class NotificationsSettings(ServiceSettings):
     sms_sender: str = "LienNganh"
     # Webhooks: signing secrets by the name officers' channels refer to (secret_ref).
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts a directory admin may point an officer's webhook at (HTTPS only; "
+        'JSON list, e.g. ["hooks.police.gov.vn"]). Empty: no webhook may be set by the API.',
+    )

@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 
 from chassis.consumer import Handler
 from chassis.runtime import api_app, open_service, worker_app
+from contracts.access.policy import access_policy
 from contracts.agencies.registry import agency_registry
 from contracts.base import EventModel
 from contracts.cases.v1 import (
@@ -58,7 +59,12 @@ def create_api(settings: ReferralsSettings | None = None) -> FastAPI:
     settings = settings or ReferralsSettings()
     engine = open_service(settings, SERVICE, TABLES)
     app = api_app(
-        settings, service=SERVICE, title="Liên Ngành — referrals", engine=engine, routers=[router]
+        settings,
+        service=SERVICE,
+        title="Liên Ngành — referrals",
+        engine=engine,
+        routers=[router],
+        access_rules=access_policy().for_service(SERVICE, owner=settings.owner_agency),
     )
     app.state.policy = load_routing_policy(settings)
     return app

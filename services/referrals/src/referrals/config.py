@@ -17,6 +17,10 @@ class ReferralsSettings(ServiceSettings):
     policy_file: Path | None = Field(
         default=None, description="Routing policy YAML; the shipped routing.v1.yaml when unset."
     )
+    owner_agency: str = Field(
+        default="dolisa",
+        description="The agency that owns case management (the access policy's $owner).",
+    )
     agencies: tuple[str, ...] = Field(
         default=DEFAULT_AGENCIES, description="Agencies whose updates topics are consumed."
     )

@@ -47,7 +47,7 @@ def create_api(settings: ReportingSettings | None = None) -> FastAPI:
     app.state.settings = settings
     # One calendar per process: loading a year's holidays is the slow part of a report.
     app.state.plan_clock = PlanClock(WorkingCalendar(), settings.plan_working_days)
-    gauges.install(engine)
+    gauges.install(engine, settings.suppression_threshold)
     return app
 
 

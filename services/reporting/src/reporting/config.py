@@ -12,10 +12,10 @@ class ReportingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="REPORTING_", extra="ignore")
 
     suppression_threshold: int = Field(
-        default=5, ge=1, description="Counts from 1 to threshold-1 are hidden (1 = off)."
-    )
-    unsuppressed_roles: tuple[str, ...] = Field(
-        default=("case_worker",), description="Roles that see exact small counts."
+        default=5,
+        ge=1,
+        description="Counts from 1 to threshold-1 are hidden from every role but statistician "
+        "(domain/disclosure.py) and from the Prometheus gauges (1 = off).",
     )
     plan_working_days: int = Field(
         default=5, ge=1, description="Working days to approve a support plan (Decree 56)."

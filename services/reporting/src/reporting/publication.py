@@ -1,5 +1,5 @@
-"""A count table as it may be shown to a caller: suppressed unless the caller is a case
-worker, rendered as JSON, CSV or XLSX."""
+"""A count table as it may be shown to a caller: suppressed unless the caller may see exact
+counts (`domain/disclosure.py`), rendered as JSON, CSV or XLSX."""
 
 from __future__ import annotations
 

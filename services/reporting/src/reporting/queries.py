@@ -258,14 +258,13 @@ def _deliveries(session: Session, filters: Filters) -> dict[str, dict[str, int]]
 # --- Business gauges (bounded labels: agency, state, province, case type) -----------------
 
 
-def open_referrals(engine: Engine, open_states: Sequence[str]) -> list[tuple[str, str, str, int]]:
+def referral_counts(engine: Engine) -> list[tuple[str, str, str, int]]:
+    """Referrals by agency, current state and province: every state, one read."""
     with Session(engine) as session:
         rows = session.exec(
             select(
                 ReferralFact.agency, ReferralFact.state, ReferralFact.province_code, func.count()
-            )
-            .where(col(ReferralFact.state).in_(list(open_states)))
-            .group_by(ReferralFact.agency, ReferralFact.state, ReferralFact.province_code)
+            ).group_by(ReferralFact.agency, ReferralFact.state, ReferralFact.province_code)
         ).all()
     return [(a, s, p, n) for a, s, p, n in rows]
 
@@ -294,13 +293,3 @@ def escalation_counts(engine: Engine) -> list[tuple[str, str, int]]:
             .group_by(EscalationFact.agency, EscalationFact.province_code)
         ).all()
     return [(a, p, n) for a, p, n in rows]
-
-
-def case_counts(engine: Engine) -> list[tuple[str, str, int]]:
-    table = case_table(engine, CaseDimension.CASE_TYPE, CaseDimension.PROVINCE, Filters())
-    return [
-        (case_type, province, table.cells[r][c])
-        for r, case_type in enumerate(table.row_labels)
-        for c, province in enumerate(table.column_labels)
-        if table.cells[r][c]
-    ]

@@ -1,4 +1,5 @@
-"""The report API: filters, suppression by role, CSV/XLSX exports and their audit events."""
+"""The report API: filters, suppression by role (exact counts for statisticians only),
+CSV/XLSX exports and their audit events."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlmodel import Session, select
 
 from chassis.auth import LocalIssuer
 from chassis.outbox import OutboxEvent
-from contracts.topics import AUDIT_EVENTS
+from contracts.topics import AUDIT_EVENTS, DEFAULT_AGENCIES
 from contracts.vocabulary import CaseType
 from reporting.bootstrap import create_api
 from reporting.config import ReportingSettings
@@ -31,11 +32,23 @@ def client(store: Store, database_url: str, tmp_path: Path) -> TestClient:
     return TestClient(app)
 
 
-def token(client: TestClient, role: str, provinces: tuple[str, ...] = ("*",)) -> dict:
+def token(
+    client: TestClient,
+    role: str | list[str],
+    provinces: tuple[str, ...] = ("*",),
+    agency: str = "dolisa",
+) -> dict:
+    roles = [role] if isinstance(role, str) else role
     minted = client.app.state.issuer.mint(  # type: ignore[attr-defined]
-        f"{role}-hn-01", "dolisa", [role], list(provinces)
+        f"{agency}-{'-'.join(roles)}-01", agency, roles, list(provinces)
     )
     return {"Authorization": f"Bearer {minted}"}
+
+
+AGENCIES = [*DEFAULT_AGENCIES, "hotline_111"]
+# Every role of the access policy but `statistician`, and names that only look like it.
+OTHER_ROLES = ["case_worker", "coordinator", "intake", "inspector", "supervisor", "admin",
+               "viewer", "referral_router", "Statistician", "statisticians"]  # fmt: skip
 
 
 # Province by case type, hand-counted: 01 has 3 child labour and 12 trafficking cases,
@@ -57,8 +70,8 @@ def cases(store: Store) -> None:
     )
 
 
-def test_case_workers_see_exact_counts(client: TestClient, cases: None):
-    body = client.get("/reports/cases", headers=token(client, "case_worker")).json()
+def test_statisticians_see_exact_counts(client: TestClient, cases: None):
+    body = client.get("/reports/cases", headers=token(client, "statistician")).json()
     assert body["suppressed"] is False
     assert body["row_labels"] == ["01", "79"]
     assert body["column_labels"] == ["child_labour", "child_trafficking"]
@@ -71,6 +84,55 @@ def test_other_roles_get_primary_and_secondary_suppression(client: TestClient, c
     assert body["suppressed"] is True
     assert body["cells"] == [["<5", "x"], ["x", "x"]]
     assert (body["row_totals"], body["column_totals"], body["total"]) == ([15, 29], [23, 21], 44)
+
+
+def test_every_role_but_statistician_of_every_agency_is_suppressed(client: TestClient, cases: None):
+    for agency in AGENCIES:
+        exact = client.get("/reports/cases", headers=token(client, "statistician", agency=agency))
+        assert exact.json()["cells"] == [[3, 12], [20, 9]], agency
+        for role in OTHER_ROLES:
+            headers = token(client, role, agency=agency)
+            body = client.get("/reports/cases", headers=headers).json()
+            assert (body["suppressed"], body["cells"]) == (True, [["<5", "x"], ["x", "x"]]), (
+                agency,
+                role,
+            )
+            summary = client.get("/summary", headers=headers).json()
+            assert {c["count"] for c in summary["cases"]} == {"<5", "x"}, (agency, role)
+    # Another role beside `statistician` takes nothing away; many roles add nothing.
+    both = client.get("/reports/cases", headers=token(client, ["case_worker", "statistician"]))
+    assert both.json()["suppressed"] is False
+    many = client.get("/reports/cases", headers=token(client, OTHER_ROLES))
+    assert many.json()["suppressed"] is True
+
+
+def test_statisticians_export_exact_files_and_the_audit_says_so(
+    client: TestClient, cases: None, store: Store
+):
+    headers = token(client, "statistician")
+    exported = client.get("/reports/cases", headers=headers, params={"format": "csv"})
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert rows[1:] == [
+        ["01", "3", "12", "15"],
+        ["79", "20", "9", "29"],
+        ["total", "23", "21", "44"],
+    ]
+    workbook = client.get("/reports/cases", headers=headers, params={"format": "xlsx"})
+    sheet = load_workbook(io.BytesIO(workbook.content)).active
+    assert [list(r) for r in sheet.iter_rows(min_row=2, max_row=2, values_only=True)] == [
+        ["01", 3, 12, 15]
+    ]
+    case_worker = token(client, "case_worker", agency="police")
+    suppressed = client.get("/reports/cases", headers=case_worker, params={"format": "csv"})
+    assert suppressed.content.decode("utf-8-sig").splitlines()[1] == "01,<5,x,15"
+    with Session(store.engine) as session:
+        audits = session.exec(select(OutboxEvent).where(OutboxEvent.topic == AUDIT_EVENTS)).all()
+    details = [(json.loads(a.value)["actor"], json.loads(a.value)["detail"]) for a in audits]
+    assert [(actor, detail.split()[:2]) for actor, detail in details] == [
+        ("dolisa-statistician-01", ["csv", "exact"]),
+        ("dolisa-statistician-01", ["xlsx", "exact"]),
+        ("police-case_worker-01", ["csv", "suppressed"]),
+    ]
 
 
 def test_the_summary_hides_the_same_cells(client: TestClient, cases: None):
@@ -150,7 +212,7 @@ def test_csv_and_xlsx_exports_open_and_are_audited(client: TestClient, cases: No
     assert (payload["action"], payload["resource_type"], payload["actor"]) == (
         "export",
         "report",
-        "coordinator-hn-01",
+        "dolisa-coordinator-01",
     )
     assert payload["resource_id"] == "cases-province-by-case_type"
 
@@ -163,10 +225,11 @@ def test_json_reads_are_not_exports(client: TestClient, cases: None, store: Stor
 
 def test_indicators_hide_small_counts_and_their_percentages(client: TestClient, store: Store):
     store.feed([case("one")])
-    body = client.get("/reports/indicators", headers=token(client, "coordinator")).json()
-    assert body["cases"] == "<5"
-    assert body["hotline_funnel"]["reports"] == "<5"
-    exact = client.get("/reports/indicators", headers=token(client, "case_worker")).json()
+    for role in ("coordinator", "case_worker"):
+        body = client.get("/reports/indicators", headers=token(client, role)).json()
+        assert body["cases"] == "<5" and body["suppressed"] is True
+        assert body["hotline_funnel"]["reports"] == "<5"
+    exact = client.get("/reports/indicators", headers=token(client, "statistician")).json()
     assert exact["cases"] == 1 and exact["hotline_funnel"] == {
         "reports": 1,
         "referred": 0,

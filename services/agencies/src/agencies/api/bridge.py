@@ -92,9 +92,7 @@ def _apply(context: AgencyContext, key: str, event: ReferralAction | CaseReporte
             if isinstance(event, CaseReported):
                 handlers.report_case(uow, event, agency=context.agency)
             else:
-                handlers.act_on_referral(
-                    uow, event, agency=context.agency, visible_provinces=frozenset({"*"})
-                )
+                handlers.act_on_referral(uow, event, agency=context.agency)
         except handlers.ReferralNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found") from None
         except (StaleVersion, ForbiddenTransition) as conflict:

@@ -14,7 +14,8 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from agencies import handlers
-from agencies.api.deps import ActingOfficer, Context
+from agencies.api.deps import Context
+from chassis.access import Granted
 from chassis.audit import stage_audit
 from chassis.logs import current_correlation_id
 from chassis.unit_of_work import unit_of_work
@@ -24,7 +25,7 @@ from contracts.agencies.v1 import (
     ReportedIdentity,
     ReportedWorkplace,
 )
-from contracts.vocabulary import AuditAction, CaseType, Channel, RiskLevel
+from contracts.vocabulary import CaseType, Channel, RiskLevel
 
 router = APIRouter(prefix="/cases", tags=["case reports"])
 
@@ -59,12 +60,10 @@ class CaseReportAccepted(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CaseReportAccepted)
-def report_case(body: CaseReport, officer: ActingOfficer, context: Context) -> CaseReportAccepted:
+def report_case(body: CaseReport, grant: Granted, context: Context) -> CaseReportAccepted:
     """Sent to the cases service on this agency's updates topic (through the outbox)."""
-    if not officer.serves_province(body.province_code):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "province_code: outside the provinces you serve"
-        )
+    grant.require_province(body.province_code, resource_id="new")
+    officer = grant.officer
     case_id = str(body.case_id or uuid.uuid4())
     identity = ReportedIdentity(child=body.child, workplace=body.workplace, summary=body.summary)
     try:
@@ -94,8 +93,8 @@ def report_case(body: CaseReport, officer: ActingOfficer, context: Context) -> C
             uow,
             officer,
             service=f"agencies-{context.agency}",
-            action=AuditAction.CREATE,
-            resource_type="case",
+            action=grant.rule.action,
+            resource_type=grant.rule.resource,
             resource_id=case_id,
             detail="case reported by the agency",
         )

@@ -14,10 +14,11 @@ from sqlmodel import Session, col, select
 from agencies import handlers
 from agencies.adapters.tables import InboxReferral
 from agencies.adapters.view_keys import ViewKeyRefused
-from agencies.api.deps import ActingOfficer, AgencyContext, Context, Officer
+from agencies.api.deps import AgencyContext, Context
 from agencies.domain.actions import ForbiddenTransition, StaleVersion
+from chassis.access import Grant, Granted
 from chassis.audit import record_audit, stage_audit
-from chassis.auth import BearerToken, Principal
+from chassis.auth import BearerToken
 from chassis.crypto import DecryptionError
 from chassis.identity_views import open_view
 from chassis.logs import current_correlation_id
@@ -37,9 +38,8 @@ from contracts.agencies.v1 import (
     ReferralStarted,
     ReferralTransferred,
 )
-from contracts.referrals.field_policy import field_policy
 from contracts.referrals.lifecycle import OPEN_STATES
-from contracts.vocabulary import AuditAction, ReferralState
+from contracts.vocabulary import ReferralState
 
 router = APIRouter(prefix="/referrals", tags=["inbox"])
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class Transfer(VersionedAction):
 
 @router.get("", response_model=list[InboxReferralOut])
 def list_inbox(
-    officer: Officer,
+    grant: Granted,
     context: Context,
     state: ReferralState | None = None,
     province_code: str | None = Query(default=None, pattern=r"^\d{2}$"),
@@ -125,8 +125,9 @@ def list_inbox(
         query = query.where(InboxReferral.state == state.value)
     if province_code:
         query = query.where(InboxReferral.province_code == province_code)
-    if "*" not in officer.provinces:
-        query = query.where(col(InboxReferral.province_code).in_(officer.provinces))
+    provinces = grant.visible_provinces()
+    if provinces is not None:
+        query = query.where(col(InboxReferral.province_code).in_(provinces))
     if overdue is not None:
         late = (
             col(InboxReferral.state).in_([s.value for s in OPEN_STATES])
@@ -136,77 +137,74 @@ def list_inbox(
         query = query.where(late if overdue else ~late)
     with Session(context.engine) as session:
         rows = list(session.exec(query.offset(offset).limit(limit)))
-    _audit_read(context, officer, "inbox", f"listed {len(rows)} referrals, details sealed")
+    _audit_read(context, grant, "inbox", f"listed {len(rows)} referrals, details sealed")
     return [_out(row, now) for row in rows]
 
 
 @router.get("/{referral_id}", response_model=InboxReferralOut)
 def read_referral(
-    referral_id: str, officer: Officer, token: BearerToken, context: Context, response: Response
+    referral_id: str, grant: Granted, token: BearerToken, context: Context, response: Response
 ) -> InboxReferralOut:
     """One referral; its sealed details are opened for an officer who acts on referrals,
     while the referral is active, with the key the cases service releases for it."""
     with Session(context.engine) as session:
         referral = session.get(InboxReferral, referral_id)
-    if referral is None or not officer.serves_province(referral.province_code):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found")
+    province = referral.province_code if referral else None
+    grant.require_province(province, resource_id=referral_id, what="referral")
+    assert referral is not None
     out = _out(referral, datetime.now(UTC))
     if out.details_status == "sealed":
-        out = _opened(out, referral, officer, token, context)
+        out = _opened(out, referral, grant, token, context)
     if out.details_status == "opened":
         response.headers["Cache-Control"] = "no-store"
         detail = f"referral shown with details: {', '.join(sorted(out.details))}"
     else:
         detail = f"referral shown, details {out.details_status}"
-    _audit_read(context, officer, referral_id, detail)
+    _audit_read(context, grant, referral_id, detail)
     return out
 
 
 @router.post("/{referral_id}/acknowledge", response_model=InboxReferralOut)
 def acknowledge(
-    referral_id: str, body: VersionedAction, officer: ActingOfficer, context: Context
+    referral_id: str, body: VersionedAction, grant: Granted, context: Context
 ) -> InboxReferralOut:
-    return _act(ReferralAcknowledged, referral_id, body, officer, context)
+    return _act(ReferralAcknowledged, referral_id, body, grant, context)
 
 
 @router.post("/{referral_id}/accept", response_model=InboxReferralOut)
 def accept(
-    referral_id: str, body: VersionedAction, officer: ActingOfficer, context: Context
+    referral_id: str, body: VersionedAction, grant: Granted, context: Context
 ) -> InboxReferralOut:
-    return _act(ReferralAccepted, referral_id, body, officer, context)
+    return _act(ReferralAccepted, referral_id, body, grant, context)
 
 
 @router.post("/{referral_id}/reject", response_model=InboxReferralOut)
-def reject(
-    referral_id: str, body: Rejection, officer: ActingOfficer, context: Context
-) -> InboxReferralOut:
-    return _act(ReferralRejected, referral_id, body, officer, context, reason=body.reason)
+def reject(referral_id: str, body: Rejection, grant: Granted, context: Context) -> InboxReferralOut:
+    return _act(ReferralRejected, referral_id, body, grant, context, reason=body.reason)
 
 
 @router.post("/{referral_id}/start", response_model=InboxReferralOut)
 def start(
-    referral_id: str, body: VersionedAction, officer: ActingOfficer, context: Context
+    referral_id: str, body: VersionedAction, grant: Granted, context: Context
 ) -> InboxReferralOut:
-    return _act(ReferralStarted, referral_id, body, officer, context)
+    return _act(ReferralStarted, referral_id, body, grant, context)
 
 
 @router.post("/{referral_id}/hold", response_model=InboxReferralOut)
-def hold(
-    referral_id: str, body: WithReason, officer: ActingOfficer, context: Context
-) -> InboxReferralOut:
-    return _act(ReferralHeld, referral_id, body, officer, context, reason=body.reason)
+def hold(referral_id: str, body: WithReason, grant: Granted, context: Context) -> InboxReferralOut:
+    return _act(ReferralHeld, referral_id, body, grant, context, reason=body.reason)
 
 
 @router.post("/{referral_id}/resume", response_model=InboxReferralOut)
 def resume(
-    referral_id: str, body: VersionedAction, officer: ActingOfficer, context: Context
+    referral_id: str, body: VersionedAction, grant: Granted, context: Context
 ) -> InboxReferralOut:
-    return _act(ReferralResumed, referral_id, body, officer, context)
+    return _act(ReferralResumed, referral_id, body, grant, context)
 
 
 @router.post("/{referral_id}/complete", response_model=InboxReferralOut)
 def complete(
-    referral_id: str, body: Completion, officer: ActingOfficer, context: Context
+    referral_id: str, body: Completion, grant: Granted, context: Context
 ) -> InboxReferralOut:
     problems = context.profile.outcome_problems(body.outcome)
     if problems:
@@ -221,19 +219,17 @@ def complete(
                 for name in problems
             ]
         )
-    return _act(ReferralCompleted, referral_id, body, officer, context, outcome=body.outcome)
+    return _act(ReferralCompleted, referral_id, body, grant, context, outcome=body.outcome)
 
 
 @router.post("/{referral_id}/fail", response_model=InboxReferralOut)
-def fail(
-    referral_id: str, body: WithReason, officer: ActingOfficer, context: Context
-) -> InboxReferralOut:
-    return _act(ReferralFailed, referral_id, body, officer, context, reason=body.reason)
+def fail(referral_id: str, body: WithReason, grant: Granted, context: Context) -> InboxReferralOut:
+    return _act(ReferralFailed, referral_id, body, grant, context, reason=body.reason)
 
 
 @router.post("/{referral_id}/transfer", response_model=InboxReferralOut)
 def transfer(
-    referral_id: str, body: Transfer, officer: ActingOfficer, context: Context
+    referral_id: str, body: Transfer, grant: Granted, context: Context
 ) -> InboxReferralOut:
     if agency_registry().get(body.to_agency) is None or body.to_agency == context.agency:
         raise RequestValidationError(
@@ -250,7 +246,7 @@ def transfer(
         ReferralTransferred,
         referral_id,
         body,
-        officer,
+        grant,
         context,
         to_agency=body.to_agency,
         reason=body.reason,
@@ -261,18 +257,20 @@ def _act(
     action_type: type[ReferralAction],
     referral_id: str,
     body: VersionedAction,
-    officer: Principal,
+    grant: Grant,
     context: AgencyContext,
     **extra: Any,
 ) -> InboxReferralOut:
+    officer = grant.officer
     with unit_of_work(
         context.engine,
         source=f"/agencies/{context.agency}",
         correlation_id=current_correlation_id(),
     ) as uow:
         referral = uow.session.get(InboxReferral, referral_id)
-        if referral is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found")
+        province = referral.province_code if referral else None
+        grant.require_province(province, resource_id=referral_id, what="referral")
+        assert referral is not None
         action = action_type(
             referral_id=referral_id,
             case_id=referral.case_id,
@@ -283,9 +281,7 @@ def _act(
             **extra,
         )
         try:
-            updated = handlers.act_on_referral(
-                uow, action, agency=context.agency, visible_provinces=officer.provinces
-            )
+            updated = handlers.act_on_referral(uow, action, agency=context.agency)
         except handlers.ReferralNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found") from None
         except (StaleVersion, ForbiddenTransition) as conflict:
@@ -294,21 +290,21 @@ def _act(
             uow,
             officer,
             service=f"agencies-{context.agency}",
-            action=AuditAction.UPDATE,
-            resource_type="referral",
+            action=grant.rule.action,
+            resource_type=grant.rule.resource,
             resource_id=referral_id,
             detail=action.ce_type,
         )
         return _out(updated, datetime.now(UTC))
 
 
-def _audit_read(context: AgencyContext, officer: Principal, resource_id: str, detail: str) -> None:
+def _audit_read(context: AgencyContext, grant: Grant, resource_id: str, detail: str) -> None:
     record_audit(
         context.engine,
-        officer,
+        grant.officer,
         service=f"agencies-{context.agency}",
-        action=AuditAction.READ,
-        resource_type="referral",
+        action=grant.rule.action,
+        resource_type=grant.rule.resource,
         resource_id=resource_id,
         detail=detail,
     )
@@ -317,12 +313,12 @@ def _audit_read(context: AgencyContext, officer: Principal, resource_id: str, de
 def _opened(
     out: InboxReferralOut,
     referral: InboxReferral,
-    officer: Principal,
+    grant: Grant,
     token: str,
     context: AgencyContext,
 ) -> InboxReferralOut:
     """Open the sealed details for this officer, or say why not (never a plaintext guess)."""
-    if not field_policy().opens_for(officer.roles):
+    if not grant.shows_identity():
         return _withheld(out, "withheld", "your role does not open a child's details")
     if ReferralState(referral.state) in _ENDED:
         return _withheld(out, "withheld", "the referral has ended")

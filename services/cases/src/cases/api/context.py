@@ -1,4 +1,5 @@
-"""What every route needs: the service context, audited execution, field-named 422s."""
+"""What every route needs: the service context, audited execution, field-named 422s.
+Who may call a route, and in which provinces, is the access policy's (`chassis.access`)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.engine import Engine
 
 from cases.adapters import audit
-from cases.domain.access import Access
 from cases.handlers import CaseDeps, CaseNotFound
-from chassis.auth import Principal
+from chassis.access import Grant
 from chassis.logs import current_correlation_id
 from chassis.unit_of_work import UnitOfWork, unit_of_work
-from contracts.vocabulary import AuditAction
 
 T = TypeVar("T")
 
@@ -50,51 +49,23 @@ def invalid(*fields: str, message: str) -> RequestValidationError:
 
 def run_audited(
     context: CasesContext,
-    principal: Principal,
-    decision: Access,
-    action: AuditAction,
-    resource_type: str,
+    grant: Grant,
     act: Callable[[UnitOfWork], T],
     resource_id: str | Callable[[T], str],
     *,
     detail: str | None = None,
 ) -> T:
-    """Run `act` in one transaction with its audit event, or audit the denial and refuse."""
-    source = "/cases"
-    if decision is not Access.ALLOWED:
-        denied_id = resource_id if isinstance(resource_id, str) else "new"
-        with unit_of_work(
-            context.engine, source=source, correlation_id=current_correlation_id()
-        ) as uow:
-            audit.record_access(
-                uow,
-                principal,
-                action,
-                resource_type,
-                denied_id,
-                allowed=False,
-                detail=decision.name.lower(),
-            )
-        raise _refusal(decision, action, resource_type)
+    """Run `act` in one transaction with its audit event (the rule names the action and the
+    resource); a case that vanished meanwhile is a 404."""
     try:
         with unit_of_work(
-            context.engine, source=source, correlation_id=current_correlation_id()
+            context.engine, source="/cases", correlation_id=current_correlation_id()
         ) as uow:
             result = act(uow)
             rid = resource_id if isinstance(resource_id, str) else resource_id(result)
-            audit.record_access(uow, principal, action, resource_type, rid, detail=detail)
+            audit.record_access(
+                uow, grant.officer, grant.rule.action, grant.rule.resource, rid, detail=detail
+            )
     except CaseNotFound:
         raise HTTPException(404, "case not found") from None
     return result
-
-
-def _refusal(decision: Access, action: AuditAction, resource_type: str) -> HTTPException:
-    if decision is Access.HIDDEN:
-        return HTTPException(404, f"{resource_type.replace('_', ' ')} not found")
-    if decision is Access.CLOSED:
-        return HTTPException(403, "the referral has ended: the identity no longer opens for it")
-    if decision is Access.ERASED:
-        return HTTPException(410, "the child's identity was erased")
-    return HTTPException(
-        403, f"your agency or role may not {action.value} this {resource_type.replace('_', ' ')}"
-    )

@@ -38,13 +38,12 @@ from cases.domain.access import Access, ReferralLink
 from cases.domain.intake import ConsentRecord, missing_for_channel
 from cases.domain.process import ForbiddenTransition, IncompleteStep, Plan, StageRequest
 from cases.domain.referral_status import combined_status
-from chassis.auth import CurrentPrincipal, Principal
+from chassis.access import Grant, Granted
 from chassis.identity_views import view_key
 from chassis.timestamps import aware
 from chassis.unit_of_work import UnitOfWork
 from contracts.referrals.field_policy import field_policy
 from contracts.vocabulary import (
-    AuditAction,
     CaseStage,
     CaseType,
     Channel,
@@ -57,19 +56,17 @@ Province = Annotated[str | None, Query(pattern=r"^\d{2}$")]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseAccepted)
-def report_case(body: CaseReportIn, principal: CurrentPrincipal, context: Context) -> CaseAccepted:
-    command = body.to_command(reported_by=principal.subject, received_at=datetime.now(UTC))
+def report_case(body: CaseReportIn, grant: Granted, context: Context) -> CaseAccepted:
+    grant.require_province(body.province_code, resource_id="new")
+    command = body.to_command(reported_by=grant.officer.subject, received_at=datetime.now(UTC))
     missing = missing_for_channel(body.channel, command.present_fields())
     if missing:
         raise invalid(*missing, message=f"required for channel {body.channel.value}")
-    decision = access.intake_access(principal, body.province_code)
 
     def act(uow: UnitOfWork) -> CaseRecord:
         return handlers.record_case(uow, command, context.deps)
 
-    record = run_audited(
-        context, principal, decision, AuditAction.CREATE, "case", act, resource_id=_new_id
-    )
+    record = run_audited(context, grant, act, resource_id=_new_id)
     return CaseAccepted(case_id=record.id, status=record.status, received_at=record.received_at)
 
 
@@ -79,7 +76,7 @@ def _new_id(record: CaseRecord) -> str:
 
 @router.get("", response_model=list[CaseSummaryOut])
 def list_cases(
-    principal: CurrentPrincipal,
+    grant: Granted,
     context: Context,
     province_code: Province = None,
     status_: Annotated[CaseStage | None, Query(alias="status")] = None,
@@ -90,17 +87,14 @@ def list_cases(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[CaseSummaryOut]:
     """The owning agency's cases in the caller's provinces, newest first, without identity."""
-    decision = access.list_access(
-        principal,
-        owner_agency=context.deps.owner_agency,
-        province_code=province_code,
-        roles=access.READ_ROLES,
-    )
+    if province_code is not None and not grant.serves(province_code):
+        raise grant.refuse(403, "province_code: outside the provinces you serve")
+    provinces = grant.visible_provinces()
 
     def act(uow: UnitOfWork) -> list[CaseRecord]:
         query = select(CaseRecord).where(CaseRecord.owner_agency == context.deps.owner_agency)
-        if "*" not in principal.provinces:
-            query = query.where(col(CaseRecord.province_code).in_(principal.provinces))
+        if provinces is not None:
+            query = query.where(col(CaseRecord.province_code).in_(provinces))
         for column, value in (
             (CaseRecord.province_code, province_code),
             (CaseRecord.status, status_),
@@ -113,19 +107,16 @@ def list_cases(
         query = query.order_by(col(CaseRecord.received_at).desc(), col(CaseRecord.id))
         return list(uow.session.exec(query.offset(offset).limit(limit)).all())
 
-    rows = run_audited(context, principal, decision, AuditAction.READ, "case_list", act, "*")
+    rows = run_audited(context, grant, act, "*")
     return [CaseSummaryOut.model_validate(row, from_attributes=True) for row in rows]
 
 
 @router.get("/{case_id}", response_model=CaseOut)
-def get_case(
-    case_id: str, principal: CurrentPrincipal, context: Context, response: Response
-) -> CaseOut:
-    decision, record = _case_decision(context, principal, case_id, access.READ_ROLES)
-    shows_identity = access.sees_identity(principal, context.deps.owner_agency)
+def get_case(case_id: str, grant: Granted, context: Context, response: Response) -> CaseOut:
+    record = _case_in_scope(context, grant, case_id)
+    shows_identity = grant.shows_identity()
 
     def act(uow: UnitOfWork) -> CaseOut:
-        assert record is not None
         referrals = uow.session.exec(
             select(CaseReferral).where(CaseReferral.case_id == case_id)
         ).all()
@@ -134,21 +125,17 @@ def get_case(
             child = _identity(identity.open_all(uow.session, context.deps.cipher, record))
         return _case_out(record, referrals, child)
 
-    shown = identity.present_fields(record) if record and shows_identity else frozenset()
+    shown = identity.present_fields(record) if shows_identity else frozenset()
     detail = f"identity shown: {', '.join(sorted(shown))}" if shown else "no identity"
     if shown:
         response.headers["Cache-Control"] = "no-store"
-    return run_audited(
-        context, principal, decision, AuditAction.READ, "case", act, case_id, detail=detail
-    )
+    return run_audited(context, grant, act, case_id, detail=detail)
 
 
 @router.post("/{case_id}/stage", response_model=StageOut)
-def change_stage(
-    case_id: str, body: StageChangeIn, principal: CurrentPrincipal, context: Context
-) -> StageOut:
+def change_stage(case_id: str, body: StageChangeIn, grant: Granted, context: Context) -> StageOut:
     """One step of the six-step process; 409 when the process or the version forbids it."""
-    decision, _ = _case_decision(context, principal, case_id, access.MANAGE_ROLES)
+    _case_in_scope(context, grant, case_id)
     request = StageRequest(
         to_stage=body.to_stage,
         reason=body.reason,
@@ -163,7 +150,7 @@ def change_stage(
             record,
             request,
             expected_version=body.version,
-            actor=principal.subject,
+            actor=grant.officer.subject,
             now=datetime.now(UTC),
         )
         return StageOut(
@@ -175,9 +162,7 @@ def change_stage(
 
     detail = f"stage → {body.to_stage.value}"
     try:
-        return run_audited(
-            context, principal, decision, AuditAction.UPDATE, "case", act, case_id, detail=detail
-        )
+        return run_audited(context, grant, act, case_id, detail=detail)
     except ForbiddenTransition as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     except handlers.StaleVersion as error:
@@ -187,8 +172,8 @@ def change_stage(
 
 
 @router.get("/{case_id}/history", response_model=list[HistoryOut])
-def stage_history(case_id: str, principal: CurrentPrincipal, context: Context) -> list[HistoryOut]:
-    decision, _ = _case_decision(context, principal, case_id, access.READ_ROLES)
+def stage_history(case_id: str, grant: Granted, context: Context) -> list[HistoryOut]:
+    _case_in_scope(context, grant, case_id)
 
     def act(uow: UnitOfWork) -> list[HistoryOut]:
         rows = uow.session.exec(
@@ -198,17 +183,13 @@ def stage_history(case_id: str, principal: CurrentPrincipal, context: Context) -
         ).all()
         return [HistoryOut.model_validate(row, from_attributes=True) for row in rows]
 
-    return run_audited(
-        context, principal, decision, AuditAction.READ, "case", act, case_id, detail="history"
-    )
+    return run_audited(context, grant, act, case_id, detail="history")
 
 
 @router.post("/{case_id}/consent", response_model=ConsentOut)
-def record_consent(
-    case_id: str, body: ConsentIn, principal: CurrentPrincipal, context: Context
-) -> ConsentOut:
+def record_consent(case_id: str, body: ConsentIn, grant: Granted, context: Context) -> ConsentOut:
     """Consent of the child (7+) and guardian, or a legal override with its reason."""
-    decision, _ = _case_decision(context, principal, case_id, access.MANAGE_ROLES)
+    _case_in_scope(context, grant, case_id)
     consent = ConsentRecord(**body.model_dump())
 
     def act(uow: UnitOfWork) -> ConsentOut:
@@ -218,61 +199,47 @@ def record_consent(
             record,
             consent,
             deps=context.deps,
-            actor=principal.subject,
+            actor=grant.officer.subject,
             now=datetime.now(UTC),
         )
         return ConsentOut(
             case_id=case_id, consent_basis=event.consent_basis, version=record.version
         )
 
-    return run_audited(
-        context, principal, decision, AuditAction.UPDATE, "case", act, case_id, detail="consent"
-    )
+    return run_audited(context, grant, act, case_id, detail="consent")
 
 
 @router.post("/{case_id}/view-key", response_model=ViewKeyOut)
 def release_view_key(
-    case_id: str,
-    body: ViewKeyIn,
-    principal: CurrentPrincipal,
-    context: Context,
-    response: Response,
+    case_id: str, body: ViewKeyIn, grant: Granted, context: Context, response: Response
 ) -> ViewKeyOut:
     """The key of one agency's sealed view of the case, for an officer who acts on an active
     referral of that agency (its API asks with the officer's token when the officer reads
     the referral). The views travel with the events; only this key is released, audited."""
-    now = datetime.now(UTC)
+    officer = grant.officer
     with Session(context.engine) as session:
         record = session.get(CaseRecord, case_id)
         link = session.get(CaseReferral, body.referral_id)
-        if (
-            link is not None
-            and record is not None
-            and link.case_id
-            not in (
-                record.id,
-                record.merged_into,
-            )
-        ):
-            link = None  # a referral of another case
+    if (
+        link is not None
+        and record is not None
+        and link.case_id not in (record.id, record.merged_into)
+    ):
+        link = None  # a referral of another case
     decision = access.view_key_access(
-        principal,
+        officer,
         referral=_link(link),
         case_province=record.province_code if record else None,
-        now=now,
+        now=datetime.now(UTC),
         grace=context.identity_grace,
     )
-    if decision is Access.ALLOWED and record is not None and record.identity_erased_at:
-        decision = Access.ERASED
-    agency = principal.agency
-    fields = (
-        sorted(
-            field_policy().allowed_fields(agency, CaseType(record.case_type))
-            & identity.present_fields(record)
-        )
-        if record
-        else []
-    )
+    if record is None or decision is not Access.ALLOWED:
+        raise _refused(grant, decision, case_id)
+    if record.identity_erased_at:
+        raise grant.refuse(410, "the child's identity was erased", resource_id=case_id)
+    agency = officer.agency
+    allowed = field_policy().allowed_fields(agency, CaseType(record.case_type))
+    fields = sorted(allowed & identity.present_fields(record))
 
     def act(uow: UnitOfWork) -> ViewKeyOut:
         data_key = identity.data_key(uow.session, context.deps.cipher, case_id)
@@ -288,16 +255,15 @@ def release_view_key(
         )
 
     response.headers["Cache-Control"] = "no-store"
-    return run_audited(
-        context,
-        principal,
-        decision,
-        AuditAction.READ,
-        "case_identity",
-        act,
-        case_id,
-        detail=f"view of {agency} for referral {body.referral_id}: {', '.join(fields)}",
-    )
+    detail = f"view of {agency} for referral {body.referral_id}: {', '.join(fields)}"
+    return run_audited(context, grant, act, case_id, detail=detail)
+
+
+def _refused(grant: Grant, decision: Access, case_id: str) -> HTTPException:
+    if decision is Access.CLOSED:
+        message = "the referral has ended: the identity no longer opens for it"
+        return grant.refuse(403, message, resource_id=case_id)
+    return grant.refuse(404, "case identity not found", resource_id=case_id)
 
 
 def _link(row: CaseReferral | None) -> ReferralLink | None:
@@ -306,18 +272,15 @@ def _link(row: CaseReferral | None) -> ReferralLink | None:
     return ReferralLink(row.agency, ReferralState(row.state), aware(row.state_since))
 
 
-def _case_decision(
-    context: Context, principal: Principal, case_id: str, roles: tuple[str, ...]
-) -> tuple[Access, CaseRecord | None]:
+def _case_in_scope(context: Context, grant: Grant, case_id: str) -> CaseRecord:
+    """The case, if the caller's provinces cover it (404 otherwise, audited)."""
     with Session(context.engine) as session:
         record = session.get(CaseRecord, case_id)
-    decision = access.case_access(
-        principal,
-        owner_agency=context.deps.owner_agency,
-        province_code=record.province_code if record else None,
-        roles=roles,
+    grant.require_province(
+        record.province_code if record else None, resource_id=case_id, what="case"
     )
-    return decision, record
+    assert record is not None
+    return record
 
 
 def _case_out(

@@ -1,4 +1,4 @@
-"""Tables: the officers directory and the delivery log.
+"""Tables: the officers directory, the delivery log and the web inbox's sessions.
 
 The delivery log has one row per (event, recipient, channel) — a unique constraint — so a
 redelivered event sends nothing new. A row is `pending` until a delivery loop sends it, then
@@ -71,3 +71,19 @@ class Notification(SQLModel, table=True):
     created_at: datetime
     delivered_at: datetime | None = None
     read_at: datetime | None = None
+
+
+class InboxSession(SQLModel, table=True):
+    """A signed-in web inbox visit. Keyed by a hash of the cookie's session id, never the id
+    itself; the officer's token is sealed with a key derived from that id, so the table alone
+    lets no one act as the officer (see adapters/inbox_sessions.py)."""
+
+    __tablename__ = "inbox_sessions"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    subject: str = Field(max_length=64, index=True)
+    agency: str = Field(max_length=64)
+    sealed_token: str
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime
+    expires_at: datetime = Field(index=True)

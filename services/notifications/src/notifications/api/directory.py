@@ -1,20 +1,29 @@
-"""Admin API of the officers directory: who is told, on which channels, in which language."""
+"""Admin API of the officers directory: who is told, on which channels, in which language.
+
+An admin manages the officers of their own agency in their own provinces (the access
+policy's `own_agency` scope, applied here through `stewardship`); webhooks must point at an
+allow-listed HTTPS host; a change that would leave a notification rule with nobody to tell
+where it had somebody is refused (409), naming what would go unheard.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from chassis.auth import Principal, require_roles
+from chassis.access import Grant, Granted
 from chassis.db import transaction
 from notifications.adapters.directory_store import all_officers, to_officer, to_row
 from notifications.adapters.tables import OfficerRow, utc_now
 from notifications.domain.recipients import ChannelAddress, Language, Officer, Role
+from notifications.domain.rules import Rules
+from notifications.domain.stewardship import Admin, lost_coverage, manages, webhook_problems
 
 
 def _engine(request: Request) -> Engine:
@@ -22,8 +31,23 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
+def _stewardship(request: Request) -> Stewardship:
+    stewardship: Stewardship = request.app.state.stewardship
+    return stewardship
+
+
+class Stewardship(BaseModel):
+    """What the directory's rules need from the service: its notification rules and the
+    webhook hosts it may call."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    rules: Rules
+    webhook_hosts: tuple[str, ...] = ()
+
+
 EngineDep = Annotated[Engine, Depends(_engine)]
-Admin = Annotated[Principal, Depends(require_roles("admin"))]
+StewardshipDep = Annotated[Stewardship, Depends(_stewardship)]
 router = APIRouter(prefix="/directory/officers", tags=["directory"])
 
 
@@ -40,23 +64,28 @@ class OfficerUpdate(BaseModel):
     channels: tuple[ChannelAddress, ...] = (ChannelAddress(kind="in_app"),)
 
 
+def _admin(grant: Grant) -> Admin:
+    return Admin(grant.officer.agency, grant.officer.provinces)
+
+
 @router.get("", response_model=list[Officer])
-def list_officers(admin: Admin, engine: EngineDep) -> list[Officer]:
+def list_officers(grant: Granted, engine: EngineDep) -> list[Officer]:
+    admin = _admin(grant)
     with Session(engine) as session:
-        return all_officers(session)
+        return [officer for officer in all_officers(session) if manages(admin, officer)]
 
 
 @router.get("/{officer_id}", response_model=Officer)
-def read_officer(officer_id: str, admin: Admin, engine: EngineDep) -> Officer:
+def read_officer(officer_id: str, grant: Granted, engine: EngineDep) -> Officer:
     with Session(engine) as session:
-        row = session.get(OfficerRow, officer_id)
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "officer not found")
-        return to_officer(row)
+        return _managed(grant, session.get(OfficerRow, officer_id), officer_id)
 
 
 @router.post("", response_model=Officer, status_code=status.HTTP_201_CREATED)
-def create_officer(officer: Officer, admin: Admin, engine: EngineDep) -> Officer:
+def create_officer(
+    officer: Officer, grant: Granted, engine: EngineDep, stewardship: StewardshipDep
+) -> Officer:
+    _check_new(grant, officer, stewardship)
     try:
         with transaction(engine) as session:
             if session.get(OfficerRow, officer.id) is not None:
@@ -69,14 +98,20 @@ def create_officer(officer: Officer, admin: Admin, engine: EngineDep) -> Officer
 
 @router.put("/{officer_id}", response_model=Officer)
 def replace_officer(
-    officer_id: str, body: OfficerUpdate, admin: Admin, engine: EngineDep
+    officer_id: str,
+    body: OfficerUpdate,
+    grant: Granted,
+    engine: EngineDep,
+    stewardship: StewardshipDep,
 ) -> Officer:
     # Re-validated as a whole Officer, so the same rules apply as on creation.
     officer = Officer.model_validate({"id": officer_id, **body.model_dump()})
+    _check_new(grant, officer, stewardship)
     with transaction(engine) as session:
         row = session.get(OfficerRow, officer_id)
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "officer not found")
+        _managed(grant, row, officer_id)
+        assert row is not None
+        _keep_coverage(session, stewardship.rules, replaced=officer_id, by=officer)
         for field, value in to_row(officer, utc_now()).model_dump().items():
             setattr(row, field, value)
         session.add(row)
@@ -84,10 +119,51 @@ def replace_officer(
 
 
 @router.delete("/{officer_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_officer(officer_id: str, admin: Admin, engine: EngineDep) -> Response:
+def delete_officer(
+    officer_id: str, grant: Granted, engine: EngineDep, stewardship: StewardshipDep
+) -> Response:
     with transaction(engine) as session:
         row = session.get(OfficerRow, officer_id)
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "officer not found")
+        _managed(grant, row, officer_id)
+        _keep_coverage(session, stewardship.rules, replaced=officer_id, by=None)
         session.delete(row)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _managed(grant: Grant, row: OfficerRow | None, officer_id: str) -> Officer:
+    """The officer, if this admin manages them: another agency's is not disclosed (404)."""
+    officer = to_officer(row) if row is not None else None
+    if officer is None or not manages(_admin(grant), officer):
+        raise grant.refuse(404, "officer not found", resource_id=officer_id)
+    return officer
+
+
+def _check_new(grant: Grant, officer: Officer, stewardship: Stewardship) -> None:
+    if not manages(_admin(grant), officer):
+        raise grant.refuse(
+            403,
+            "agency and provinces: you may only manage officers of your agency in your provinces",
+            resource_id=officer.id,
+        )
+    problems = webhook_problems(officer, stewardship.webhook_hosts)
+    if problems:
+        raise RequestValidationError(
+            [
+                {"loc": ("body", "channels"), "msg": problem, "type": "webhook"}
+                for problem in problems
+            ]
+        )
+
+
+def _keep_coverage(session: Session, rules: Rules, *, replaced: str, by: Officer | None) -> None:
+    before = all_officers(session)
+    after = [o for o in before if o.id != replaced] + ([by] if by is not None else [])
+    lost = lost_coverage(rules, before, after)
+    if lost:
+        unheard = "; ".join(
+            f"{c.kind} for {c.agency or 'any agency'} in province {c.province}" for c in lost[:5]
+        )
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"nobody would be told of: {unheard}; add another officer first",
+        )

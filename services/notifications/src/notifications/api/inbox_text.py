@@ -57,6 +57,8 @@ UI_TEXT: dict[str, dict[str, Any]] = {
         "failed": "Không thực hiện được",
         "error": "Lỗi",
         "unknown_action": "Thao tác không hợp lệ.",
+        "refused": "Yêu cầu bị từ chối: biểu mẫu không đến từ trang này hoặc đã hết hạn. "
+        "Không có gì thay đổi. Vui lòng mở lại trang và thử lại.",
         "states": {
             "requested": "Mới gửi",
             "received": "Đã nhận",
@@ -121,6 +123,8 @@ UI_TEXT: dict[str, dict[str, Any]] = {
         "failed": "Could not be done",
         "error": "Error",
         "unknown_action": "Unknown action.",
+        "refused": "FormRefused: this form did not come from this site, or it has expired. "
+        "Nothing was changed. Please open the page again and retry.",
         "states": {
             "requested": "New",
             "received": "Received",

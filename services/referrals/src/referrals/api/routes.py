@@ -11,18 +11,15 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from chassis.access import Grant, Granted
 from chassis.audit import record_audit, stage_audit
-from chassis.auth import Principal, require_roles
 from chassis.logs import current_correlation_id
 from chassis.unit_of_work import unit_of_work
 from contracts.referrals.lifecycle import OPEN_STATES, can_transition
-from contracts.vocabulary import AuditAction, ReferralState
+from contracts.vocabulary import ReferralState
 from referrals.adapters.referral_store import Change, aware, move
 from referrals.adapters.tables import ConsentHold, ReferralRecord, ReferralTransition
 from referrals.domain.routing import RoutingPolicy
-
-COORDINATION_ROLES = ("coordinator", "supervisor", "case_worker")
-CANCELLING_ROLES = ("coordinator", "supervisor")
 
 
 class ReferralOut(BaseModel):
@@ -90,14 +87,12 @@ def _policy(request: Request) -> RoutingPolicy:
 
 EngineDep = Annotated[Engine, Depends(_engine)]
 PolicyDep = Annotated[RoutingPolicy, Depends(_policy)]
-Coordinator = Annotated[Principal, Depends(require_roles(*COORDINATION_ROLES))]
-Canceller = Annotated[Principal, Depends(require_roles(*CANCELLING_ROLES))]
 router = APIRouter(tags=["referrals"])
 
 
 @router.get("/referrals", response_model=list[ReferralOut])
 def list_referrals(
-    principal: Coordinator,
+    grant: Granted,
     engine: EngineDep,
     state: ReferralState | None = None,
     agency: str | None = Query(default=None, max_length=50),
@@ -123,16 +118,17 @@ def list_referrals(
         query = query.where(ReferralRecord.province_code == province_code)
     if overdue is not None:
         query = query.where(is_overdue if overdue else ~is_overdue)
-    if "*" not in principal.provinces:
-        query = query.where(col(ReferralRecord.province_code).in_(principal.provinces))
+    provinces = grant.visible_provinces()
+    if provinces is not None:
+        query = query.where(col(ReferralRecord.province_code).in_(provinces))
     with Session(engine) as session:
         rows = list(session.exec(query.offset(offset).limit(limit)))
-    _audit_read(engine, principal, "open-referrals", f"listed {len(rows)} referrals")
+    _audit_read(engine, grant, "*", f"listed {len(rows)} referrals")
     return [_out(row, now) for row in rows]
 
 
 @router.get("/cases/{case_id}/referrals", response_model=list[TransitionOut])
-def case_history(case_id: str, principal: Coordinator, engine: EngineDep) -> list[TransitionOut]:
+def case_history(case_id: str, grant: Granted, engine: EngineDep) -> list[TransitionOut]:
     """Every transition of every referral of the case: actor, time, reason, outcome."""
     with Session(engine) as session:
         referrals = {
@@ -140,8 +136,8 @@ def case_history(case_id: str, principal: Coordinator, engine: EngineDep) -> lis
             for r in session.exec(select(ReferralRecord).where(ReferralRecord.case_id == case_id))
         }
         first = next(iter(referrals.values()), None)
-        if first is None or not principal.serves_province(first.province_code):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "case not found")
+        province = first.province_code if first else None
+        grant.require_province(province, resource_id=case_id, what="case")
         transitions = session.exec(
             select(ReferralTransition)
             .where(col(ReferralTransition.referral_id).in_(list(referrals)))
@@ -151,7 +147,7 @@ def case_history(case_id: str, principal: Coordinator, engine: EngineDep) -> lis
             TransitionOut(**row.model_dump(), agency=referrals[row.referral_id].agency)
             for row in transitions
         ]
-    _audit_read(engine, principal, case_id, "referral history of the case")
+    _audit_read(engine, grant, case_id, "referral history of the case")
     return history
 
 
@@ -159,19 +155,20 @@ def case_history(case_id: str, principal: Coordinator, engine: EngineDep) -> lis
 def cancel_referral(
     referral_id: str,
     body: Cancellation,
-    principal: Canceller,
+    grant: Granted,
     engine: EngineDep,
     policy: PolicyDep,
 ) -> ReferralOut:
     """The sender withdraws a referral from any open state (409 on a stale version)."""
+    principal = grant.officer
     with unit_of_work(engine, source="/referrals", correlation_id=current_correlation_id()) as uow:
         referral = uow.session.get(ReferralRecord, referral_id)
-        if referral is None or not principal.serves_province(referral.province_code):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found")
-        if principal.agency != referral.owner_agency:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, "only the case owner's agency may cancel a referral"
-            )
+        province = referral.province_code if referral else None
+        grant.require_province(province, resource_id=referral_id, what="referral")
+        assert referral is not None
+        if principal.agency != referral.owner_agency:  # a case another agency owns
+            message = "only the case owner's agency may cancel a referral"
+            raise grant.refuse(status.HTTP_403_FORBIDDEN, message, resource_id=referral_id)
         if body.version != referral.version:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
@@ -188,8 +185,8 @@ def cancel_referral(
             uow,
             principal,
             service="referrals",
-            action=AuditAction.UPDATE,
-            resource_type="referral",
+            action=grant.rule.action,
+            resource_type=grant.rule.resource,
             resource_id=referral_id,
             detail="cancelled by the sender",
         )
@@ -198,7 +195,7 @@ def cancel_referral(
 
 @router.get("/consent-holds", response_model=list[ConsentHoldOut])
 def consent_holds(
-    principal: Coordinator,
+    grant: Granted,
     engine: EngineDep,
     province_code: str | None = Query(default=None, pattern=r"^\d{2}$"),
     released: bool = False,
@@ -212,19 +209,22 @@ def consent_holds(
     )
     if province_code:
         query = query.where(ConsentHold.province_code == province_code)
-    if "*" not in principal.provinces:
-        query = query.where(col(ConsentHold.province_code).in_(principal.provinces))
+    provinces = grant.visible_provinces()
+    if provinces is not None:
+        query = query.where(col(ConsentHold.province_code).in_(provinces))
     with Session(engine) as session:
-        return list(session.exec(query))
+        holds = list(session.exec(query))
+    _audit_read(engine, grant, "*", f"listed {len(holds)} consent holds")
+    return holds
 
 
-def _audit_read(engine: Engine, principal: Principal, resource_id: str, detail: str) -> None:
+def _audit_read(engine: Engine, grant: Grant, resource_id: str, detail: str) -> None:
     record_audit(
         engine,
-        principal,
+        grant.officer,
         service="referrals",
-        action=AuditAction.READ,
-        resource_type="referral",
+        action=grant.rule.action,
+        resource_type=grant.rule.resource,
         resource_id=resource_id,
         detail=detail,
     )

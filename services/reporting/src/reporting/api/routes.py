@@ -1,6 +1,7 @@
 """Aggregated figures for any signed-in user, limited to the provinces the caller serves.
 
-Small cells are suppressed for every role but the case workers'; exports are audited.
+Small cells are suppressed for every role but `statistician` (`domain/disclosure.py`);
+exports are audited.
 """
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
+from chassis.access import Granted
 from chassis.audit import stage_audit
-from chassis.auth import ALL_PROVINCES, CurrentPrincipal, Principal
+from chassis.auth import Principal
 from chassis.unit_of_work import unit_of_work
 from contracts.vocabulary import AgeBand, AuditAction, CaseType, Channel, RiskLevel
 from contracts.vocabulary import Sex as SexCode
 from reporting.config import ReportingSettings
+from reporting.domain.disclosure import sees_exact_counts
 from reporting.domain.indicators import PlanClock, Share
 from reporting.domain.periods import Period
 from reporting.publication import PublishedTable, publish, to_csv, to_xlsx
@@ -49,7 +52,7 @@ def _invalid(name: str, message: str) -> RequestValidationError:
 
 
 def _filters(
-    principal: CurrentPrincipal,
+    grant: Granted,
     date_from: Annotated[date | None, Query(alias="from", description="First local day.")] = None,
     date_to: Annotated[date | None, Query(alias="to", description="Last local day.")] = None,
     province: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
@@ -62,9 +65,8 @@ def _filters(
 ) -> Filters:
     if date_from and date_to and date_from > date_to:
         raise _invalid("from", "must not be after to")
-    national = ALL_PROVINCES in principal.provinces
-    if province and not principal.serves_province(province):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"province: {province} is not yours")
+    if province and not grant.serves(province):
+        raise grant.refuse(status.HTTP_403_FORBIDDEN, f"province: {province} is not yours")
     return Filters(
         date_from=date_from,
         date_to=date_to,
@@ -75,7 +77,7 @@ def _filters(
         age_band=age_band.value if age_band else None,
         risk=risk.value if risk else None,
         agency=agency,
-        provinces=None if national else frozenset(principal.provinces),
+        provinces=grant.visible_provinces(),
     )
 
 
@@ -87,8 +89,8 @@ def _settings(request: Request) -> ReportingSettings:
     return settings
 
 
-def _suppressed(principal: Principal, settings: ReportingSettings) -> bool:
-    return not principal.has_role(*settings.unsuppressed_roles)
+def _suppressed(principal: Principal) -> bool:
+    return not sees_exact_counts(principal.roles)
 
 
 def _respond(
@@ -101,13 +103,11 @@ def _respond(
 ) -> Any:
     settings = _settings(request)
     published = publish(
-        table,
-        threshold=settings.suppression_threshold,
-        suppressed=_suppressed(principal, settings),
+        table, threshold=settings.suppression_threshold, suppressed=_suppressed(principal)
     )
     if export is ExportFormat.JSON:
         return published
-    _audit_export(request, principal, name, export, filters)
+    _audit_export(request, principal, name, export, filters, exact=not published.suppressed)
     filename = f"{name}.{export.value}"
     if export is ExportFormat.CSV:
         content, media = to_csv(published), "text/csv; charset=utf-8"
@@ -122,9 +122,16 @@ def _respond(
 
 
 def _audit_export(
-    request: Request, principal: Principal, name: str, export: ExportFormat, filters: Filters
+    request: Request,
+    principal: Principal,
+    name: str,
+    export: ExportFormat,
+    filters: Filters,
+    *,
+    exact: bool,
 ) -> None:
     chosen = {k: str(v) for k, v in asdict(filters).items() if v is not None and k != "provinces"}
+    disclosed = "exact" if exact else "suppressed"
     service: str = request.app.state.service
     with unit_of_work(
         request.app.state.engine,
@@ -138,13 +145,13 @@ def _audit_export(
             action=AuditAction.EXPORT,
             resource_type="report",
             resource_id=name,
-            detail=f"{export.value} {sorted(chosen.items())}"[:500],
+            detail=f"{export.value} {disclosed} {sorted(chosen.items())}"[:500],
         )
 
 
 @router.get("/reports/cases", response_model=PublishedTable)
 def cases_report(
-    principal: CurrentPrincipal,
+    grant: Granted,
     request: Request,
     filters: FiltersDep,
     rows: CaseDimension = CaseDimension.PROVINCE,
@@ -156,12 +163,12 @@ def cases_report(
     if rows == columns:
         raise _invalid("columns", "must differ from rows")
     table = case_table(request.app.state.engine, rows, columns, filters, period)
-    return _respond(request, principal, table, f"cases-{rows}-by-{columns}", format, filters)
+    return _respond(request, grant.officer, table, f"cases-{rows}-by-{columns}", format, filters)
 
 
 @router.get("/reports/referrals", response_model=PublishedTable)
 def referrals_report(
-    principal: CurrentPrincipal,
+    grant: Granted,
     request: Request,
     filters: FiltersDep,
     rows: ReferralDimension = ReferralDimension.AGENCY,
@@ -172,7 +179,9 @@ def referrals_report(
     if rows == columns:
         raise _invalid("columns", "must differ from rows")
     table = referral_table(request.app.state.engine, rows, columns, filters)
-    return _respond(request, principal, table, f"referrals-{rows}-by-{columns}", format, filters)
+    return _respond(
+        request, grant.officer, table, f"referrals-{rows}-by-{columns}", format, filters
+    )
 
 
 class ShareOut(BaseModel):
@@ -204,7 +213,7 @@ class IndicatorsOut(BaseModel):
 
 @router.get("/reports/indicators", response_model=IndicatorsOut)
 def indicators_report(
-    principal: CurrentPrincipal,
+    grant: Granted,
     request: Request,
     filters: FiltersDep,
     as_of: Annotated[datetime | None, Query(description="Clocks judged at (UTC); now.")] = None,
@@ -216,7 +225,7 @@ def indicators_report(
     now = as_of or datetime.now(UTC)
     clock: PlanClock = request.app.state.plan_clock
     figures = indicator_figures(request.app.state.engine, filters, clock, now)
-    hide = _suppressed(principal, settings)
+    hide = _suppressed(grant.officer)
     threshold = settings.suppression_threshold
 
     def count(value: int) -> int | str:
@@ -288,11 +297,11 @@ def _nonzero(table: CountTable, published: PublishedTable) -> list[tuple[str, st
 
 
 @router.get("/summary", response_model=Summary)
-def get_summary(principal: CurrentPrincipal, request: Request, filters: FiltersDep) -> Summary:
+def get_summary(grant: Granted, request: Request, filters: FiltersDep) -> Summary:
     """Cases by type by province, referrals by agency by state, deliveries by channel: the
     cells of the same suppressed tables as /reports, so the two cannot be played off."""
     settings = _settings(request)
-    hide = _suppressed(principal, settings)
+    hide = _suppressed(grant.officer)
     threshold = settings.suppression_threshold
     engine = request.app.state.engine
     cases = case_table(engine, CaseDimension.CASE_TYPE, CaseDimension.PROVINCE, filters)

@@ -6,15 +6,22 @@ included), or subtracting the others from the total would reveal it. While some 
 exactly one hidden entry, hide the smallest other entry of that line (an inner cell rather
 than a total, a non-zero one rather than a zero). Zeros are not primary-suppressed: "nobody"
 identifies nobody.
+
+The same table asked for the other way round (rows and columns swapped) hides the same
+cells: the pattern is the union of the patterns found both ways, and a union of patterns in
+which no line has exactly one hidden entry has none either. Tables that publish a figure in
+common (one's cell is another's total) are suppressed together, so that a figure hidden in
+one is hidden in all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 Position = tuple[int, int]  # (row, column) in the table extended by a total row and column
+Entry = tuple[int, Position]  # (which table, position) among tables suppressed together
 
 
 class Hidden(StrEnum):
@@ -46,24 +53,82 @@ def extend_with_totals(cells: Sequence[Sequence[int]], columns: int) -> list[lis
 
 
 def suppress(
-    cells: Sequence[Sequence[int]], threshold: int, columns: int | None = None
+    cells: Sequence[Sequence[int]],
+    threshold: int,
+    columns: int | None = None,
+    *,
+    also_hidden: Collection[Position] = (),
 ) -> SuppressedTable:
     """Suppress `cells` (rows by columns, without totals) for publication; `columns` says
-    how wide a table without rows is."""
+    how wide a table without rows is. `also_hidden` are entries of the extended table that
+    another published table hides; the result hides them, everything the table hides on its
+    own, and what protects both."""
     table = extend_with_totals(cells, len(cells[0]) if cells else columns or 0)
-    hidden: dict[Position, Hidden] = {}
     if threshold <= 1:
-        return SuppressedTable(table, hidden)
+        return SuppressedTable(table, {})
+    hidden = _both_ways(table, threshold, set())
+    if also_hidden:
+        for position, how in _both_ways(table, threshold, set(also_hidden)).items():
+            hidden.setdefault(position, how)
+    return SuppressedTable(table, hidden)
+
+
+def suppress_together(
+    tables: Sequence[tuple[Sequence[Sequence[int]], int]],
+    threshold: int,
+    shared: Iterable[tuple[Entry, Entry]],
+) -> list[SuppressedTable]:
+    """Suppress `tables` (each as cells and number of columns) that publish some figures
+    twice: `shared` pairs two entries holding the same figure, e.g. a cell of one table
+    that is a row total of another. Whatever one hides, every other hides as well, so
+    neither can give back what the other withholds."""
+    pairs = list(shared)
+    forced: list[set[Position]] = [set() for _ in tables]
+    while True:
+        done = [
+            suppress(cells, threshold, columns, also_hidden=forced[t])
+            for t, (cells, columns) in enumerate(tables)
+        ]
+        grown = False
+        for first, second in pairs:
+            for (a, here), (b, there) in ((first, second), (second, first)):
+                if here in done[a].hidden and there not in done[b].hidden:
+                    forced[b].add(there)
+                    grown = True
+        if not grown:  # forced entries only grow, so this ends
+            return done
+
+
+def _both_ways(
+    table: list[list[int]], threshold: int, forced: set[Position]
+) -> dict[Position, Hidden]:
+    hidden = _pattern(table, threshold, forced)
+    flipped = _pattern(
+        [list(column) for column in zip(*table, strict=True)],
+        threshold,
+        {(c, r) for r, c in forced},
+    )
+    for (c, r), how in flipped.items():
+        hidden.setdefault((r, c), how)
+    return hidden
+
+
+def _pattern(
+    table: list[list[int]], threshold: int, forced: set[Position]
+) -> dict[Position, Hidden]:
+    hidden: dict[Position, Hidden] = {}
     for r, row in enumerate(table):
         for c, value in enumerate(row):
             if 0 < value < threshold:
                 hidden[(r, c)] = Hidden.PRIMARY
+    for position in forced:
+        hidden.setdefault(position, Hidden.SECONDARY)
     while (line := _line_with_one_hidden(table, hidden)) is not None:
         candidates = [p for p in line if p not in hidden]
         if not candidates:
             break  # cannot happen: a line with one hidden entry has others
         hidden[min(candidates, key=lambda p: _cost(table, p))] = Hidden.SECONDARY
-    return SuppressedTable(table, hidden)
+    return hidden
 
 
 def _lines(table: list[list[int]]) -> list[list[Position]]:
