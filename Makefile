@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 DATA ?= data
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install lint format bench bench-chaos clean
 
 run: install
 	$(BIN)/lienganh run --data-dir $(DATA)
@@ -38,6 +38,11 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/pipeline.py
+
+# A short chaos run; the issue's full one: CHAOS_ARGS="--kills 200 --broker-restarts 20".
+CHAOS_ARGS ?= --kills 20 --broker-restarts 4
+bench-chaos: install
+	$(BIN)/python benchmarks/chaos.py --seed 16 $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

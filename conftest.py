@@ -60,14 +60,27 @@ def postgres_server() -> Iterator[object]:
         shutil.rmtree(base_dir, ignore_errors=True)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database of each kind the services support."""
-    if request.param == "sqlite":
+def _fresh_database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
     server = request.getfixturevalue("postgres_server")
     url: str = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
     return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each kind the services support."""
+    return _fresh_database(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_database(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """For a store's contract test: None for its in-memory fake, else a fresh database of
+    each kind, so the fake and the real store are held to the same scenarios."""
+    if request.param == "memory":
+        return None
+    return _fresh_database(request.param, request, tmp_path)
 
 
 @pytest.fixture(scope="session")

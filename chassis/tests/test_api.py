@@ -1,4 +1,5 @@
-"""The service app factory: ops routes, bounded metrics, correlation ids, clear 422s."""
+"""The service app factory: ops routes, bounded metrics, correlation ids, clear 422s, and
+an OpenAPI document that declares the error bodies the app really sends."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import date
+from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
-from chassis.api import create_service_app
+from chassis.api import MAX_OFFSET, Offset, create_service_app, error_responses
+from chassis.auth import LocalIssuer
 from chassis.logs import current_correlation_id
 
 from .policies import OPEN, rules_for
@@ -22,6 +26,8 @@ RULES = rules_for(
         "GET /things/{thing_id}": {**OPEN, "auth": "none", "allow": {}, "scope": None},
         "GET /sync-things/{thing_id}": {**OPEN, "auth": "none", "allow": {}, "scope": None},
         "POST /reports": {**OPEN, "auth": "none", "allow": {}, "scope": None, "action": "create"},
+        "GET /pages": {**OPEN, "auth": "none", "allow": {}, "scope": None},
+        "POST /things/{thing_id}/claim": {**OPEN, "action": "update"},
     }
 )
 OPS_ONLY = rules_for({})
@@ -51,6 +57,14 @@ def _router() -> APIRouter:
     @router.post("/reports")
     async def report(body: Report) -> dict:
         return {"ok": True}
+
+    @router.get("/pages")
+    async def pages(offset: Offset = 0) -> dict:
+        return {"offset": offset}
+
+    @router.post("/things/{thing_id}/claim", responses=error_responses({409: "Claimed."}))
+    async def claim(thing_id: str) -> dict:
+        raise HTTPException(409, "already claimed")
 
     return router
 
@@ -202,3 +216,66 @@ async def test_malformed_json_is_422(client: httpx.AsyncClient):
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+def _app() -> FastAPI:
+    return create_service_app(
+        service="openapi-test", title="t", routers=[_router()], access_rules=RULES
+    )
+
+
+def _conforms(document: dict, schema_name: str, body: object) -> None:
+    """Validate `body` against a schema of the document's components, refs resolved."""
+    schema = {"$ref": f"#/components/schemas/{schema_name}", **document}
+    jsonschema.Draft202012Validator(schema).validate(body)
+
+
+async def test_every_422_is_declared_as_the_body_the_app_sends():
+    app = _app()
+    document = app.openapi()
+    declared = document["paths"]["/reports"]["post"]["responses"]["422"]
+    assert declared["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ValidationFailed"
+    }
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas  # FastAPI's, which the app never sends
+    assert "ValidationError" not in schemas
+    async with await _client(app) as client:
+        response = await client.post("/reports", json={"province_code": "1", "child": {}})
+    assert response.status_code == 422
+    _conforms(document, "ValidationFailed", response.json())
+    with pytest.raises(jsonschema.ValidationError):  # FastAPI's shape would not pass
+        _conforms(document, "ValidationFailed", {"detail": [{"loc": ["body"], "msg": "x"}]})
+
+
+async def test_declared_error_codes_carry_the_error_message_body(tmp_path: Path):
+    app = _app()
+    app.state.token_verifier = LocalIssuer(tmp_path / "keys").verifier()
+    document = app.openapi()
+    claim = document["paths"]["/things/{thing_id}/claim"]["post"]["responses"]
+    assert claim["409"]["description"] == "Claimed."
+    # The access policy's refusals, declared by `chassis.access`, get the body too.
+    for code in ("401", "403", "409"):
+        assert claim[code]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorMessage"
+        }
+    async with await _client(app) as client:
+        refused = await client.post("/things/1/claim")
+    assert refused.status_code == 401
+    _conforms(document, "ErrorMessage", refused.json())
+    assert app.openapi() == document  # building it twice changes nothing
+
+
+def test_an_unreadable_body_is_declared_where_there_is_a_body():
+    paths = _app().openapi()["paths"]
+    assert "400" in paths["/reports"]["post"]["responses"]
+    assert "400" not in paths["/pages"]["get"]["responses"]
+
+
+@pytest.mark.parametrize("offset", [MAX_OFFSET + 1, 2**63, -1])
+async def test_an_offset_out_of_bounds_is_422_not_a_database_overflow(offset: int):
+    async with await _client(_app()) as client:
+        response = await client.get("/pages", params={"offset": offset})
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["field"] == "query.offset"
+        assert (await client.get("/pages", params={"offset": MAX_OFFSET})).status_code == 200

@@ -24,3 +24,12 @@ def test_a_partition_never_committed_is_behind_by_what_is_left_in_the_log():
 
 def test_a_stale_end_offset_never_gives_negative_lag():
     assert lag_by_topic({("t", 0): 3}, {("t", 0): 5}, {}) == {"t": 0}
+
+
+def test_a_partition_with_no_commit_counts_what_the_log_still_holds():
+    from chassis.lag import partition_lag
+
+    assert partition_lag(end=40, committed=None, earliest=0) == 40
+    assert partition_lag(end=40, committed=None, earliest=25) == 15  # older records deleted
+    assert partition_lag(end=40, committed=40, earliest=0) == 0
+    assert partition_lag(end=40, committed=12, earliest=30) == 28

@@ -15,8 +15,11 @@ ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what a container needs, the point of 
 
 def _worker_web_host(settings: ServiceSettings) -> str:
     engine = create_db_engine(f"sqlite:///{settings.data_dir / 'w.db'}")
-    app = worker_app(settings, service="sample", engine=engine, subscriptions={})
-    host: str = app.conf.web_host
+    # A consumer the contracts give no topic: an empty handler map matches them.
+    app = worker_app(settings, service="sample", consumer="nobody", engine=engine, subscriptions={})
+    # Faust listens on `web_bind` (0.0.0.0 by default), whatever `web_host` says.
+    assert app.conf.web_bind == app.conf.web_host
+    host: str = app.conf.web_bind
     return host
 
 

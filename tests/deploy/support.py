@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import yaml
+
+from localrun.manifest import load_manifest, stand_in_names
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -18,20 +19,13 @@ KUSTOMIZE_DIR = REPO / ".cache" / "kustomize" / KUSTOMIZE_VERSION
 OVERLAYS = ("dev", "prod")
 # Development stand-ins among `make run`'s processes: compose runs a third-party image
 # instead, a cluster uses the province's own service (the `smtp-relay` name).
-LOCAL_STAND_INS = {"mail-sink": "mailpit"}
+LOCAL_STAND_INS = dict(stand_in_names(load_manifest()))
 
 
 def load_generator() -> ModuleType:
-    """deploy/k8s/generate.py is a script, not a package: load it by path."""
-    name = "k8s_generate"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, K8S / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # its dataclasses look their module up while being made
-    spec.loader.exec_module(module)
-    return module
+    """deploy/k8s/generate.py, the command line of the Kubernetes base (the repo root is on
+    the test path, so it imports as a module)."""
+    return importlib.import_module("deploy.k8s.generate")
 
 
 def build(kustomize: Path, directory: Path) -> list[dict[str, Any]]:

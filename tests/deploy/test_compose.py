@@ -19,7 +19,9 @@ import pytest
 import yaml
 
 from contracts.topics import DEFAULT_AGENCIES
-from localrun.system import CORE_SERVICES, Ports, system_processes
+from localrun import compose as compose_generator
+from localrun.manifest import load_manifest
+from localrun.system import Ports, system_processes
 from tests.deploy.support import LOCAL_STAND_INS, REPO
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -62,6 +64,34 @@ def _errors(document: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     # The schema names draft 2019-09 with a trailing "#" jsonschema does not recognise.
     validator = jsonschema.Draft201909Validator(schema)
     return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+
+
+# --- generated from deploy/processes.yaml: drift ------------------------------------------------
+
+
+def test_the_committed_file_is_what_the_manifest_renders() -> None:
+    assert not compose_generator.drifted(), "run: .venv/bin/python -m localrun.compose"
+
+
+def test_a_hand_edit_of_the_file_counts_as_drift(tmp_path: Path) -> None:
+    copy = tmp_path / "docker-compose.yml"
+    copy.write_text(compose_generator.render())
+    assert not compose_generator.drifted(copy)
+    copy.write_text(copy.read_text().replace("retries: 6", "retries: 7", 1))
+    assert compose_generator.drifted(copy)
+    assert compose_generator.drifted(tmp_path / "missing.yml")
+
+
+def test_the_check_command_fails_on_drift(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    stale = tmp_path / "docker-compose.yml"
+    stale.write_text(COMPOSE_FILE.read_text() + "# a hand edit\n")
+    monkeypatch.setattr(compose_generator, "COMPOSE_FILE", stale)
+    assert compose_generator.main(["--check"]) == 1
+    assert compose_generator.main([]) == 0  # rewrites it
+    assert compose_generator.main(["--check"]) == 0
+
+
+# --- the Compose Specification and the house rules ---------------------------------------------
 
 
 def test_the_file_follows_the_compose_specification(
@@ -139,7 +169,7 @@ def test_only_named_volumes_and_read_only_repo_files_are_mounted(
 
 
 def _local_system() -> dict[str, dict[str, str]]:
-    """Process name → env names of `make run` (deploy/local/src/localrun/system.py)."""
+    """Process name → env names of `make run` (localrun.system, from deploy/processes.yaml)."""
     specs = system_processes(
         data_dir=Path("/data"), bootstrap_servers="kafka:9092", ports=Ports.fixed(DEFAULT_AGENCIES)
     )
@@ -282,7 +312,7 @@ def test_every_process_seals_dead_letters_to_the_operators_public_key(
     services: dict[str, dict[str, Any]],
 ) -> None:
     processes = _app_processes(services)
-    assert len(processes) == 2 * (len(CORE_SERVICES) + len(DEFAULT_AGENCIES))
+    assert sorted(processes) == sorted(load_manifest().topology(DEFAULT_AGENCIES).process_names())
     for name, prefix in processes.items():
         environment = services[name]["environment"]
         assert environment[f"{prefix}_DEAD_LETTER_PUBLIC_KEY_FILE"] == DEAD_LETTER_PUBLIC, name

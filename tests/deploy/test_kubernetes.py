@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -11,7 +12,10 @@ import pytest
 import yaml
 
 from contracts.topics import DEFAULT_AGENCIES, declared_topics
-from localrun.system import CORE_SERVICES, Ports, system_processes
+from deploy.k8s.kubegen import kafka as strimzi
+from localrun.kafka import kafka_metadata_version, kafka_version
+from localrun.manifest import load_manifest
+from localrun.system import Ports, system_processes
 from tests.deploy.custom_kinds import CUSTOM_KINDS, missing_fields
 from tests.deploy.support import K8S, LOCAL_STAND_INS, OVERLAYS, REPO
 
@@ -308,7 +312,7 @@ def test_every_process_seals_dead_letters_to_the_operators_public_key(
 ) -> None:
     documents = overlays[overlay]
     deployments = by_name(documents, "Deployment")
-    assert len(deployments) == 2 * (len(CORE_SERVICES) + len(DEFAULT_AGENCIES))
+    assert len(deployments) == len(load_manifest().topology(DEFAULT_AGENCIES).process_names())
     for name, deployment in deployments.items():
         settings = _settings(documents, deployment)
         path = settings[f"{_env_prefix(settings)}_DEAD_LETTER_PUBLIC_KEY_FILE"]
@@ -645,12 +649,44 @@ def test_dashboards_become_config_maps_for_the_grafana_sidecar(
     assert config_map["data"] == {"referrals_overview.json": '{"title": "Referrals"}'}
 
 
+def test_local_compose_and_strimzi_run_the_one_kafka_version_of_the_pom(
+    overlays: Manifests,
+) -> None:
+    """deploy/local/kafka/pom.xml declares it; the generated files must say the same."""
+    version, metadata = kafka_version(), kafka_metadata_version()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+    assert metadata.startswith(".".join(version.split(".")[:2]) + "-IV"), metadata
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    assert compose["services"]["kafka"]["image"] == f"apache/kafka:{version}"
+    for name, documents in overlays.items():
+        (kafka,) = of_kind(documents, "Kafka")
+        assert kafka["spec"]["kafka"]["version"] == version, name
+        assert kafka["spec"]["kafka"]["metadataVersion"] == metadata, name
+
+
+def test_strimzi_runs_the_kafka_release_of_the_pom() -> None:
+    """Strimzi refuses a Kafka it does not ship ("Unsupported Kafka.spec.kafka.version"):
+    the generator refuses it first, and docs/deploy.md names the operator releases."""
+    assert kafka_version() in strimzi.STRIMZI_KAFKA_VERSIONS
+    deploy_doc = (REPO / "docs" / "deploy.md").read_text()
+    assert f"Strimzi {strimzi.STRIMZI_VERSIONS}" in deploy_doc
+    assert f"apache/kafka:{kafka_version()}" in deploy_doc
+
+
+def test_the_generator_refuses_a_kafka_strimzi_does_not_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(strimzi, "VERSION", "4.1.1")  # Strimzi 1.1 dropped 4.1.x
+    with pytest.raises(ValueError, match=r"Kafka 4\.1\.1 "):
+        strimzi.cluster()
+
+
 def test_the_custom_kind_checks_reject_what_an_operator_would() -> None:
     kafka = {
         "apiVersion": "kafka.strimzi.io/v1beta2",
         "kind": "Kafka",
         "metadata": {"name": "lienganh"},
-        "spec": {"kafka": {"version": "4.1.1", "replicas": 3}},
+        "spec": {"kafka": {"version": kafka_version(), "replicas": 3}},
     }
     assert missing_fields(kafka) == [
         "apiVersion kafka.strimzi.io/v1beta2, expected kafka.strimzi.io/v1",

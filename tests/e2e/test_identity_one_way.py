@@ -17,9 +17,9 @@ from kafka import KafkaConsumer, KafkaProducer
 from typer.testing import CliRunner
 
 from chassis.sealing import PublicSealer
+from contracts.access.policy import access_policy
 from contracts.agencies.v1 import ReportedChild, ReportedWorkplace
 from contracts.envelope import encode
-from contracts.referrals.field_policy import field_policy
 from contracts.topics import CASES_EVENTS, agency_updates_topic, declared_topics, dlq_topic
 from contracts.vocabulary import CaseType, Channel, RiskLevel, Sex
 from tests.e2e.test_walking_skeleton import read_topic, report
@@ -245,7 +245,7 @@ def test_identity_opens_only_for_acting_officers_of_an_agency_holding_the_referr
     holders = {
         agency: referral_of(system, agency, case_id)["id"] for agency in ("police", "dolisa")
     }
-    acting = set(field_policy().opened_by_roles)
+    acting = set(access_policy().role_set("acting"))
     wrongly: list[str] = []
     for agency in AGENCIES:
         for role in ROLES:

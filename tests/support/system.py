@@ -34,10 +34,10 @@ class RunningSystem:
         return f"http://127.0.0.1:{self.ports.api[service]}{path}"
 
     def get(self, service: str, path: str, token: str | None, **params: Any) -> httpx.Response:
-        return httpx.get(self.url(service, path), headers=_auth(token), params=params, timeout=10)
+        return httpx.get(self.url(service, path), headers=_auth(token), params=params, timeout=30)
 
     def post(self, service: str, path: str, token: str | None, body: Any) -> httpx.Response:
-        return httpx.post(self.url(service, path), headers=_auth(token), json=body, timeout=10)
+        return httpx.post(self.url(service, path), headers=_auth(token), json=body, timeout=30)
 
 
 def _auth(token: str | None) -> dict[str, str]:

@@ -19,12 +19,15 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from chassis.audit import record_audit
+from chassis.audit import record_audit, stage_audit
 from chassis.auth import ALL_PROVINCES, Principal, bearer_scheme, verified_principal
+from chassis.logs import current_correlation_id
+from chassis.unit_of_work import UnitOfWork, event_source, unit_of_work
 from contracts.access.policy import Rule, ServiceRules
-from contracts.vocabulary import AuditOutcome
+from contracts.vocabulary import AuditAction, AuditOutcome
 
 __all__ = [
     "Grant",
@@ -61,6 +64,7 @@ class Grant:
 
     rule: Rule
     principal: Principal | None
+    service: str = ""  # the service answering, as its audit records name it
 
     @property
     def officer(self) -> Principal:
@@ -101,6 +105,41 @@ class Grant:
         """A refusal by the rule's scope that only the route can see (audited)."""
         return Refused(self, code, message, resource_id, why or message)
 
+    def audit(
+        self,
+        uow: UnitOfWork,
+        resource_id: str,
+        *,
+        detail: str | None = None,
+        action: AuditAction | None = None,
+    ) -> None:
+        """Record this access — the rule's action (or a narrower one: a read that leaves as
+        an export file) on the rule's resource — in the caller's transaction, so the effect
+        and its audit record commit together."""
+        stage_audit(
+            uow,
+            self.officer,
+            service=self.service,
+            action=action or self.rule.action,
+            resource_type=self.rule.resource,
+            resource_id=resource_id,
+            detail=detail,
+        )
+
+    def audit_read(
+        self,
+        engine: Engine,
+        resource_id: str,
+        *,
+        detail: str | None = None,
+        action: AuditAction | None = None,
+    ) -> None:
+        """The same for a read, which has no transaction of its own to join."""
+        with unit_of_work(
+            engine, source=event_source(self.service), correlation_id=current_correlation_id()
+        ) as uow:
+            self.audit(uow, resource_id, detail=detail, action=action)
+
     def shows_identity(self) -> bool:
         """Whether this route shows this caller a child's identity (the rule's `identity`)."""
         return self.principal is not None and self.rule.shows_identity(self.principal.roles)
@@ -120,10 +159,11 @@ async def authorize(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Grant:
     rule = _rule_of(request)
+    service: str = request.app.state.service
     if rule.auth != "jwt":
-        return Grant(rule, None)
+        return Grant(rule, None, service)
     principal = verified_principal(request, credentials)
-    grant = Grant(rule, principal)
+    grant = Grant(rule, principal, service)
     if not rule.permits(principal.agency, principal.roles):
         resource_id = str(next(iter(request.path_params.values()), "*"))
         what = f"{rule.action.value} this {rule.resource.replace('_', ' ')}"
@@ -156,7 +196,7 @@ def _record_refusal(request: Request, refusal: Refused) -> None:
     record_audit(
         engine,
         principal,
-        service=request.app.state.service,
+        service=refusal.grant.service,
         action=rule.action,
         resource_type=rule.resource,
         resource_id=refusal.resource_id,

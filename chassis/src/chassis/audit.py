@@ -1,7 +1,8 @@
 """Audit trail: one `AuditRecorded` per read or write of a case or referral (ARCHITECTURE §7).
 
 Staged in the outbox of the caller's transaction, so the audit record and the effect commit
-together; a denied attempt is recorded in a transaction of its own.
+together; a denied attempt is recorded in a transaction of its own. Every record carries a
+correlation id (the request's or event's, else the trace's: see `chassis.unit_of_work`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from chassis.auth import Principal
-from chassis.unit_of_work import UnitOfWork, unit_of_work
+from chassis.unit_of_work import UnitOfWork, event_source, unit_of_work
 from contracts.audit.v1 import AuditRecorded
 from contracts.topics import AUDIT_EVENTS
 from contracts.vocabulary import AuditAction, AuditOutcome
@@ -46,5 +47,5 @@ def stage_audit(
 
 def record_audit(engine: Engine, principal: Principal, **fields: object) -> None:
     """The same, in its own transaction (reads, and attempts that were denied)."""
-    with unit_of_work(engine, source=f"/{fields['service']}") as uow:
+    with unit_of_work(engine, source=event_source(str(fields["service"]))) as uow:
         stage_audit(uow, principal, **fields)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""The consumer runner's core: decode → validate → deduplicate → handle → commit, or DLQ.
+"""The consumer runner's core: decode → check topic → validate → deduplicate → handle →
+commit, or DLQ.
 
 Transport-agnostic (the Faust agents in `chassis.worker` feed it), synchronous (it runs in a
 worker thread, never inside the event loop), and total: every record ends as processed,
@@ -6,18 +7,28 @@ duplicate, ignored or dead-lettered. Poison records go to `<topic>.dlq` with the
 headers and the partition moves on, their value sealed to the operators' key (see
 `chassis.dead_letters`); an unavailable database is retried until it is back, because
 dead-lettering a healthy event for an outage would lose it.
+
+Every record is checked before the consumer decides what to do with it: an event type not
+declared for the (declared) topic it arrived on (`contracts.registry.event_types_on`) is
+dead-lettered as `wrong_topic`, and every declared one is validated — an invalid event is
+dead-lettered even by a consumer with no handler for its type, a valid one it has no
+handler for is ignored (counted as `ignored`). Each event is handled inside a span that
+continues the trace of the record (`ce_traceparent`), so what the handler stages carries the
+same trace.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -30,11 +41,12 @@ from chassis.inbox import ProcessedEvent, already_claimed, claim_event
 from chassis.logs import bind_event_context
 from chassis.metrics import DEAD_LETTERS, EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from chassis.sealing import PublicSealer
-from chassis.unit_of_work import UnitOfWork
+from chassis.tracing import configure_tracing, span
+from chassis.unit_of_work import UnitOfWork, event_source, run_effects
 from contracts import deadletter
 from contracts.base import EventModel
 from contracts.envelope import Envelope, KafkaRecord, MalformedEvent, decode
-from contracts.registry import EVENT_MODELS, UnknownEventType, model_for
+from contracts.registry import EVENT_MODELS, UnknownEventType, event_types_on, model_for
 from contracts.topics import dlq_topic
 
 logger = logging.getLogger(__name__)
@@ -89,6 +101,7 @@ class EventProcessor:
         self._handlers = dict(handlers)
         self._dead_letter_sealer = dead_letter_sealer
         self._retry_interval_s = retry_interval_s
+        configure_tracing(service)  # once per process; later calls keep the first setup
 
     def process_all(self, deliveries: list[Delivery]) -> list[Result]:
         """Apply a batch in one transaction, each event in its own savepoint.
@@ -124,7 +137,8 @@ class EventProcessor:
         return self.process_all([delivery])[0]
 
     def _parse(self, delivery: Delivery) -> Result | tuple[Envelope, EventModel, Handler]:
-        """Decode and validate; a Result when the record needs no transaction."""
+        """Decode, check the topic and validate, whether or not the consumer handles the
+        type; a Result when the record needs no transaction."""
         try:
             envelope = decode(delivery.record)
         except MalformedEvent as error:
@@ -133,13 +147,21 @@ class EventProcessor:
             model = model_for(envelope.type)
         except UnknownEventType as error:
             return self._dead_letter(delivery, "unknown_type", str(error))
-        handler = self._handlers.get(model)
-        if handler is None:
-            return Result(Outcome.IGNORED)
+        topic = delivery.record.topic
+        declared = event_types_on(topic)
+        # A topic the registry does not know is a test's or a tool's own: not checked.
+        if declared and model not in declared:
+            return self._dead_letter(
+                delivery, "wrong_topic", f"{envelope.type} is not declared for {topic}"
+            )
         try:
-            event = model.model_validate(envelope.data)
+            event = _read(model, envelope.data)
         except ValidationError as error:
             return self._dead_letter(delivery, "contract_violation", _describe(error))
+        handler = self._handlers.get(model)
+        if handler is None:
+            logger.debug("no handler in %s for %s; ignored", self.consumer, envelope.type)
+            return Result(Outcome.IGNORED)
         return envelope, event, handler
 
     def _apply_until_durable(
@@ -153,13 +175,16 @@ class EventProcessor:
                     raise
                 except Exception:
                     # Some event failed: redo the batch one savepoint per event to isolate it.
+                    effects: list[Callable[[], None]] = []
                     with transaction(self._engine) as session:
-                        return {
+                        results = {
                             index: self._apply_one(
-                                session, deliveries[index], envelope, event, handler
+                                session, deliveries[index], envelope, event, handler, effects
                             )
                             for index, envelope, event, handler in work
                         }
+                    run_effects(effects)
+                    return results
             except _DatabaseDown:
                 logger.warning("database unavailable; retrying the batch", exc_info=True)
                 time.sleep(self._retry_interval_s)
@@ -167,6 +192,7 @@ class EventProcessor:
     def _apply_together(self, work: list[Work]) -> dict[int, Result]:
         """The fast path: the whole batch in one transaction, no savepoints."""
         results: dict[int, Result] = {}
+        effects: list[Callable[[], None]] = []
         with transaction(self._engine) as session:
             done = already_claimed(
                 session, self.consumer, [envelope.id for _, envelope, _, _ in work]
@@ -181,19 +207,37 @@ class EventProcessor:
                         consumer=self.consumer, event_id=envelope.id, processed_at=datetime.now(UTC)
                     )
                 )
-                with bind_event_context(envelope.id, envelope.correlation_id, envelope.type):
-                    handler(self._unit_of_work(session, envelope), event)
+                with self._handling(envelope):
+                    handler(self._unit_of_work(session, envelope, effects), event)
                     # One line per event: the correlation id follows a case across services.
                     logger.info("event applied by %s", self.consumer)
                 results[index] = Result(Outcome.PROCESSED)
+        run_effects(effects)  # committed: count what happened, once
         return results
 
-    def _unit_of_work(self, session: Session, envelope: Envelope) -> UnitOfWork:
+    @contextmanager
+    def _handling(self, envelope: Envelope) -> Iterator[None]:
+        """The span (continuing the record's trace) and log context of handling one event."""
+        with (
+            span(
+                f"process {envelope.type}",
+                traceparent=envelope.traceparent,
+                kind=SpanKind.CONSUMER,
+                attributes={"messaging.consumer.group.name": self.consumer},
+            ),
+            bind_event_context(envelope.id, envelope.correlation_id, envelope.type),
+        ):
+            yield
+
+    def _unit_of_work(
+        self, session: Session, envelope: Envelope, effects: list[Callable[[], None]]
+    ) -> UnitOfWork:
         return UnitOfWork(
             session=session,
-            source=f"/{self.service}",
+            source=event_source(self.service),
             correlation_id=envelope.correlation_id or envelope.id,
             cause=envelope,
+            effects=effects,
         )
 
     def _apply_one(
@@ -203,16 +247,19 @@ class EventProcessor:
         envelope: Envelope,
         event: EventModel,
         handler: Handler,
+        effects: list[Callable[[], None]],
     ) -> Result:
-        with bind_event_context(envelope.id, envelope.correlation_id, envelope.type):
+        with self._handling(envelope):
             savepoint = session.begin_nested()
+            own: list[Callable[[], None]] = []  # kept only if its savepoint commits
             try:
                 if not claim_event(session, consumer=self.consumer, event_id=envelope.id):
                     savepoint.rollback()
                     return Result(Outcome.DUPLICATE)
-                handler(self._unit_of_work(session, envelope), event)
+                handler(self._unit_of_work(session, envelope, own), event)
                 session.flush()
                 savepoint.commit()
+                effects.extend(own)
                 return Result(Outcome.PROCESSED)
             except _DatabaseDown:
                 raise
@@ -257,6 +304,12 @@ class EventProcessor:
             topic=dlq_topic(record.topic), key=record.key, value=sealed, headers=headers
         )
         return Result(Outcome.DEAD_LETTERED, dead)
+
+
+def _read(model: type[EventModel], data: dict[str, Any]) -> EventModel:
+    """Parse a consumed event into its model: the one place a reader's parse is chosen. A
+    reader tolerates the fields the compatibility policy lets producers add first."""
+    return model.read(data)
 
 
 def _bounded(event_type: str) -> str:

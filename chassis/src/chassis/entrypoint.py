@@ -1,14 +1,25 @@
-"""`python -m <service> api|worker`: the one way every service process starts."""
+"""`python -m <service> api|worker|migrate`: the one way every service process starts.
+
+Neither exits because what it needs is not up yet (`chassis.waiting`): both wait for their
+database while their composition root opens it; the worker then waits for its broker and
+topics before Faust starts. The API never needs the broker (the outbox relay is the worker's).
+
+Both also bring their store to the newest schema revision as they open it; `migrate` does
+only that and exits, for a deployment that migrates before it starts any process.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable
 
 import faust
 import uvicorn
 from fastapi import FastAPI
 
+from chassis.migrations import current_revision
+from chassis.waiting import wait_for_worker_broker
 from chassis.worker import run_worker
 
 
@@ -25,8 +36,25 @@ def main(
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
     sub.add_parser("worker", help="run the stream worker (consumers and outbox relay)")
+    sub.add_parser("migrate", help="bring the service's database to the newest revision, exit")
     args = parser.parse_args(argv)
-    if args.process == "api":
+    if args.process == "migrate":
+        migrate(service)
+    elif args.process == "api":
         uvicorn.run(create_api(), host=args.host, port=args.port, log_config=None, access_log=False)
     else:
-        run_worker(create_worker())
+        worker = create_worker()
+        wait_for_worker_broker(worker)
+        run_worker(worker)
+
+
+def migrate(service: str) -> None:
+    """Open the service's store as its processes do (`<service>.migrations.open_store`, which
+    migrates it), then say which revision it is at."""
+    store = importlib.import_module(f"{service}.migrations")
+    engine = store.open_store()
+    try:
+        revision = current_revision(engine, store.TABLES)
+    finally:
+        engine.dispose()
+    print(f"{service}: store at revision {revision}")

@@ -6,13 +6,15 @@ from datetime import UTC, datetime
 
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from chassis.timestamps import UtcDateTime
+
 
 class ProcessedEvent(SQLModel, table=True):
     __tablename__ = "inbox"
 
     consumer: str = Field(primary_key=True, max_length=100)
     event_id: str = Field(primary_key=True, max_length=64)
-    processed_at: datetime
+    processed_at: datetime = Field(sa_type=UtcDateTime)
 
 
 def claim_event(session: Session, *, consumer: str, event_id: str) -> bool:

@@ -19,6 +19,14 @@ logger = logging.getLogger(__name__)
 TopicPartition = tuple[str, int]
 
 
+def partition_lag(end: int, committed: int | None, earliest: int) -> int:
+    """Records a group has yet to process in one partition. With no commit yet it will read
+    everything still in the log (it starts from the earliest offset), so that all counts;
+    Kafka's own tool shows "-" there, which is not zero."""
+    start = earliest if committed is None else committed
+    return max(0, end - start)
+
+
 def lag_by_topic(
     end_offsets: Mapping[TopicPartition, int],
     committed: Mapping[TopicPartition, int | None],
@@ -28,10 +36,8 @@ def lag_by_topic(
     still in the log (from its earliest offset)."""
     lag: dict[str, int] = {}
     for tp, end in end_offsets.items():
-        start = committed.get(tp)
-        if start is None:
-            start = earliest.get(tp, 0)
-        lag[tp[0]] = lag.get(tp[0], 0) + max(0, end - start)
+        behind = partition_lag(end, committed.get(tp), earliest.get(tp, 0))
+        lag[tp[0]] = lag.get(tp[0], 0) + behind
     return lag
 
 

@@ -1,8 +1,9 @@
 """Structured logs: one JSON object per line on stderr, from structlog and stdlib alike.
 
-Every line carries `timestamp` (ISO, UTC), `level`, `service`, `event` and whatever the
-current context bound (event id, correlation id, event type), so a case can be followed from
-intake to notification across services. Identity fields are redacted as defence in depth:
+Every line carries `timestamp` (ISO, UTC), `level`, `service`, `event`, the current span's
+`trace_id` and `span_id` (W3C, see `chassis.tracing`) and whatever the current context bound
+(event id, correlation id, event type), so a case can be followed from intake to
+notification across services. Identity fields are redacted as defence in depth:
 code should not log them in the first place.
 """
 
@@ -18,7 +19,10 @@ from typing import TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from chassis.tracing import current_ids
+
 __all__ = [
+    "add_trace_ids",
     "bind_event_context",
     "configure_logging",
     "current_correlation_id",
@@ -101,6 +105,15 @@ def _redact(value: object, depth: int) -> None:
             _redact(item, depth + 1)
 
 
+def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: the current span's ids, to find a line's trace (and back)."""
+    ids = current_ids()
+    if ids is not None:
+        event_dict.setdefault("trace_id", ids[0])
+        event_dict.setdefault("span_id", ids[1])
+    return event_dict
+
+
 def _add_service(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     event_dict.setdefault("service", _service)
     return event_dict
@@ -127,6 +140,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     _service = service
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),

@@ -4,6 +4,10 @@ A service never publishes to Kafka inside a request. It stages the event in the 
 transaction as its effect; the relay publishes committed rows in order and marks them.
 Publishing is at-least-once (a crash between publish and mark re-sends), so every
 consumer deduplicates by event id (see `chassis.inbox`).
+
+Each row stores the record exactly as it will be sent, headers included: the `traceparent`
+of the span that staged it (`ce_traceparent`, see `chassis.tracing`) and, when given, the
+id of the event that caused it (`ce_causationid`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from chassis.metrics import EVENTS_PRODUCED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from chassis.publisher import KafkaPublisher
+from chassis.timestamps import UtcDateTime
+from chassis.tracing import current_traceparent, ensure_span
 from contracts.base import EventModel
 from contracts.envelope import KafkaRecord, encode
 
@@ -36,8 +42,8 @@ class OutboxEvent(SQLModel, table=True):
     key: bytes | None = None
     value: bytes
     headers: str = Field(description="JSON list of [name, base64 value] pairs.")
-    created_at: datetime
-    published_at: datetime | None = Field(default=None, index=True)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    published_at: datetime | None = Field(default=None, index=True, sa_type=UtcDateTime)
 
     def to_record(self) -> KafkaRecord:
         headers = [(name, base64.b64decode(value)) for name, value in json.loads(self.headers)]
@@ -51,9 +57,20 @@ def stage_event(
     topic: str,
     source: str,
     correlation_id: str | None,
+    causation_id: str | None = None,
 ) -> KafkaRecord:
-    """Add the event to the outbox of the current transaction (it is sent after commit)."""
-    record = encode(event, topic=topic, source=source, correlation_id=correlation_id)
+    """Add the event to the outbox of the current transaction (it is sent after commit),
+    with the current trace context (a span of its own if there is none)."""
+    with ensure_span(f"stage {event.ce_type}"):
+        traceparent = current_traceparent()
+    record = encode(
+        event,
+        topic=topic,
+        source=source,
+        correlation_id=correlation_id,
+        traceparent=traceparent,
+        causation_id=causation_id,
+    )
     headers = [[name, base64.b64encode(value).decode()] for name, value in record.headers]
     session.add(
         OutboxEvent(

@@ -1,4 +1,9 @@
-"""The one Kafka producer of a process: idempotent, acks=all, used by the relay and the DLQ."""
+"""The one Kafka producer of a process: idempotent, acks=all, used by the relay and the DLQ.
+
+Records are sent with the headers they were staged with: the CloudEvents attributes,
+`ce_traceparent` (the trace of the work that staged them, see `chassis.tracing`) and
+`ce_causationid` included.
+"""
 
 from __future__ import annotations
 

@@ -6,37 +6,42 @@ the wiring they share is here once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import faust
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from chassis import migrations
 from chassis.api import create_service_app
 from chassis.auth import TokenVerifier
-from chassis.consumer import EventProcessor, Handler
-from chassis.db import check_database, create_db_engine, create_tables
+from chassis.consumer import EventProcessor
+from chassis.db import check_database, create_db_engine
 from chassis.dead_letters import dead_letter_sealer
 from chassis.inbox import ProcessedEvent
 from chassis.kafka_security import KafkaSecurity
 from chassis.logs import configure_logging
 from chassis.outbox import OutboxEvent
 from chassis.settings import ServiceSettings
+from chassis.subscriptions import Subscriptions, check_subscriptions
+from chassis.waiting import wait_for_database
 from chassis.worker import ScheduledJob, WorkerSpec, build_worker_app
 from contracts.access.policy import ServiceRules, access_policy
-from contracts.base import EventModel
-
-Subscriptions = Mapping[str, Mapping[type[EventModel], Handler]]
+from contracts.topics import DEFAULT_AGENCIES
 
 
 def open_service(
     settings: ServiceSettings, service: str, tables: Sequence[type[SQLModel]]
 ) -> Engine:
-    """Logging, then the service's own database with its tables plus outbox and inbox."""
+    """Logging, then the service's own database with its tables plus outbox and inbox.
+
+    A database that does not answer yet is waited for (logged, with backoff), never a reason
+    to exit: see `chassis.waiting`."""
     configure_logging(service, settings.log_level)
     engine = create_db_engine(settings.database_url_for(service))
-    create_tables(engine, [*tables, OutboxEvent, ProcessedEvent])
+    wait_for_database(engine)
+    migrations.upgrade(engine, [*tables, OutboxEvent, ProcessedEvent])
     return engine
 
 
@@ -68,13 +73,17 @@ def worker_app(
     settings: ServiceSettings,
     *,
     service: str,
+    consumer: str,
+    agencies: Sequence[str] = DEFAULT_AGENCIES,
     engine: Engine,
     subscriptions: Subscriptions,
     relay_outbox: bool = True,
     jobs: Sequence[ScheduledJob] = (),
 ) -> faust.App:
     """The service's Faust worker: one idempotent processor per subscribed topic, plus the
-    service's scheduled jobs."""
+    service's scheduled jobs. `consumer` is the service's name in `contracts/topics.py`; a
+    handler map that differs from what the contracts declare for it stops the worker here."""
+    check_subscriptions(consumer, subscriptions, agencies)
     # Fails here, at start, when the operators' key is missing: never an unsealed dead letter.
     sealer = dead_letter_sealer(settings.data_dir, settings.dead_letter_public_key_file)
     processors = {

@@ -9,6 +9,55 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class ConsumerTimeouts(BaseSettings):
+    """How fast a worker's consumer group notices a dead member and moves its partitions.
+
+    Faust leaves these at 60 s, so a killed worker stalled its partitions for up to a minute
+    and a restarted one waited as long to rejoin. Read from `LIENGANH_KAFKA_*` (the same for
+    every service: each service has its own group) when a worker is built.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LIENGANH_KAFKA_", extra="ignore")
+
+    session_timeout_s: float = Field(
+        default=6.0,
+        ge=1,
+        description="A member silent this long is dead and its partitions move. 6 s is the "
+        "broker's default group.min.session.timeout.ms; lower needs a broker change.",
+    )
+    heartbeat_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Heartbeats run in the consumer's own thread; at most a third of the "
+        "session timeout, so two lost heartbeats do not kill a healthy member.",
+    )
+    rebalance_timeout_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long the group waits for members to rejoin a rebalance. Faust "
+        "commits and flushes on revoke: enough for one batch, short enough that a hung "
+        "member is dropped instead of holding the whole group.",
+    )
+    max_poll_interval_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A consumer that has not polled for this long leaves the group so its "
+        "partitions move; above the slowest batch (Faust pauses polling while agents work).",
+    )
+    poll_stall_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="/readyz answers 503 when the consumer has not polled for this long.",
+    )
+    group_instance_id: str | None = Field(
+        default=None,
+        description="Static membership (KIP-345): a stable, per-replica name (e.g. a "
+        "StatefulSet pod name) lets a restarted worker take its partitions back without a "
+        "rebalance. Two live replicas with one name fence each other: leave unset when the "
+        "name is not unique.",
+    )
+
+
 class ServiceSettings(BaseSettings):
     """Read from the environment (`<PREFIX>_DATA_DIR`, …) when the composition root asks."""
 

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from chassis.db import transaction
+from chassis.logs import current_correlation_id
 from chassis.outbox import stage_event
+from chassis.tracing import current_ids, ensure_span
 from contracts.base import EventModel
 from contracts.envelope import Envelope
+
+
+def event_source(service: str) -> str:
+    """The CloudEvent `source` of a service's events, one scheme everywhere: `/<service>`,
+    and a service run once per instance as a path (`agencies-police` → `/agencies/police`).
+    A job of a service may add a segment (`/cases/deadlines`)."""
+    area, _, instance = service.partition("-")
+    return f"/{area}/{instance}" if instance else f"/{area}"
+
+
+def correlation_or_new(correlation_id: str | None = None) -> str | None:
+    """The correlation id to stamp on new events: the one given, else the current request's
+    or event's, else the current trace id (a CLI command, a scheduled job)."""
+    ids = current_ids()
+    return correlation_id or current_correlation_id() or (ids[0] if ids else None)
 
 
 @dataclass
@@ -20,27 +37,53 @@ class UnitOfWork:
     """What a handler gets: the session for its effect and `publish` for its events.
 
     Events published here are outbox rows in the same transaction, so state and events
-    commit together or not at all. The correlation id of the cause is carried along.
+    commit together or not at all. The correlation id of the cause is carried along, and
+    each event names its cause (`ce_causationid`): the event being handled, or — for the
+    same event published again to another topic — the first copy.
     """
 
     session: Session
     source: str
     correlation_id: str | None = None
     cause: Envelope | None = None
+    effects: list[Callable[[], None]] = field(default_factory=list)
+    _staged: list[tuple[EventModel, str]] = field(default_factory=list, repr=False)
 
-    def publish(self, event: EventModel, *, topic: str) -> None:
-        stage_event(
+    def after_commit(self, effect: Callable[[], None]) -> None:
+        """Run `effect` (a metric, say) only once the transaction has committed: work that is
+        rolled back and redone — a failed batch applied again — counts once."""
+        self.effects.append(effect)
+
+    def publish(self, event: EventModel, *, topic: str, causation_id: str | None = None) -> None:
+        """Stage `event` for `topic` (`causation_id`: the event that caused it, if not the
+        default above)."""
+        original = next((event_id for staged, event_id in self._staged if staged is event), None)
+        record = stage_event(
             self.session,
             event,
             topic=topic,
             source=self.source,
-            correlation_id=self.correlation_id,
+            correlation_id=correlation_or_new(self.correlation_id),
+            causation_id=causation_id or original or (self.cause.id if self.cause else None),
         )
+        event_id = record.header("ce_id") or ""
+        if original is None:
+            self._staged.append((event, event_id))
 
 
 @contextmanager
 def unit_of_work(
     engine: Engine, *, source: str, correlation_id: str | None = None
 ) -> Iterator[UnitOfWork]:
-    with transaction(engine) as session:
-        yield UnitOfWork(session=session, source=source, correlation_id=correlation_id)
+    """A transaction, inside the current trace (or a new one named after `source`)."""
+    with ensure_span(f"unit of work {source}"), transaction(engine) as session:
+        uow = UnitOfWork(
+            session=session, source=source, correlation_id=correlation_or_new(correlation_id)
+        )
+        yield uow
+    run_effects(uow.effects)
+
+
+def run_effects(effects: list[Callable[[], None]]) -> None:
+    for effect in effects:
+        effect()

@@ -17,7 +17,8 @@ FAILED_AT = "dlq-failed-at"
 SEALED = "dlq-sealed"
 
 HEADERS: dict[str, str] = {
-    REASON: "Why: malformed, unknown_type, contract_violation, rejected, handler_error.",
+    REASON: "Why: malformed, unknown_type, wrong_topic, contract_violation, rejected, "
+    "handler_error.",
     ERROR: "The error, e.g. `field.path: message` for each contract violation.",
     CONSUMER: "The consumer (service subscription) that gave up on the record.",
     ORIGINAL_TOPIC: "Topic the record was read from.",

@@ -20,6 +20,11 @@ from cloudevents.core.v1.event import CloudEvent
 from contracts.base import EventModel
 
 CORRELATION_ATTR = "correlationid"
+# The CloudEvents distributed-tracing extension: W3C trace context, as `ce_traceparent`.
+TRACEPARENT_ATTR = "traceparent"
+# The id of the event that caused this one (the original of a copy, the event a consumer
+# was handling), as `ce_causationid`.
+CAUSATION_ATTR = "causationid"
 JSON_CONTENT_TYPE = "application/json"
 _FORMAT = JSONFormat()
 
@@ -55,6 +60,8 @@ class Envelope:
     time: datetime | None
     correlation_id: str | None
     data: dict[str, Any]
+    traceparent: str | None = None
+    causation_id: str | None = None
 
 
 def schema_uri(ce_type: str) -> str:
@@ -69,6 +76,8 @@ def encode(
     correlation_id: str | None = None,
     event_id: str | None = None,
     time: datetime | None = None,
+    traceparent: str | None = None,
+    causation_id: str | None = None,
 ) -> KafkaRecord:
     """Wrap an event payload in a CloudEvent and lay it out as a Kafka record."""
     attributes: dict[str, Any] = {
@@ -80,8 +89,13 @@ def encode(
         "datacontenttype": JSON_CONTENT_TYPE,
         "dataschema": schema_uri(event.ce_type),
     }
-    if correlation_id:
-        attributes[CORRELATION_ATTR] = correlation_id
+    for name, value in (
+        (CORRELATION_ATTR, correlation_id),
+        (TRACEPARENT_ATTR, traceparent),
+        (CAUSATION_ATTR, causation_id),
+    ):
+        if value:
+            attributes[name] = value
     cloud_event = CloudEvent(attributes=attributes, data=event.model_dump(mode="json"))
     message = ce_kafka.to_binary(cloud_event, _FORMAT, key_mapper=lambda _: None)
     return KafkaRecord(
@@ -114,7 +128,9 @@ def decode(record: KafkaRecord) -> Envelope:
         raise MalformedEvent(f"event data is not JSON: {error}") from error
     if not isinstance(data, dict):
         raise MalformedEvent("event data is not a JSON object")
-    correlation = event.get_extension(CORRELATION_ATTR)
+    correlation, traceparent, causation = (
+        event.get_extension(name) for name in (CORRELATION_ATTR, TRACEPARENT_ATTR, CAUSATION_ATTR)
+    )
     return Envelope(
         id=event.get_id(),
         source=event.get_source(),
@@ -123,4 +139,6 @@ def decode(record: KafkaRecord) -> Envelope:
         time=event.get_time(),
         correlation_id=str(correlation) if correlation else None,
         data=data,
+        traceparent=str(traceparent) if traceparent else None,
+        causation_id=str(causation) if causation else None,
     )

@@ -55,6 +55,7 @@ _EXAMPLE_TIME = datetime(2026, 11, 2, 8, 15, 1, tzinfo=UTC)
 # AsyncAPI 3 restricts component, channel and operation keys to these characters.
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 _PLACEHOLDER = re.compile(r"\\\{\w+\\\}")
+_EXAMPLE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 # --- JSON Schemas and examples -------------------------------------------------------------
@@ -69,11 +70,24 @@ def json_schemas() -> dict[str, JSON]:
 
 
 def examples() -> dict[str, JSON]:
-    """`<ce_type>.json` -> the model's synthetic example payload, as it travels in JSON."""
-    return {
-        f"{ce_type}.json": example_of(model).model_dump(mode="json")
-        for ce_type, model in sorted(EVENT_MODELS.items())
-    }
+    """`<ce_type>.json` -> the model's synthetic example payload, as it travels in JSON, and
+    `<ce_type>/<name>.json` -> each further named example (`EventModel.examples()`)."""
+    found: dict[str, JSON] = {}
+    for ce_type, model in sorted(EVENT_MODELS.items()):
+        found[f"{ce_type}.json"] = example_of(model).model_dump(mode="json")
+        for name, example in named_examples(model).items():
+            if name != "example":
+                found[f"{ce_type}/{name}.json"] = example.model_dump(mode="json")
+    return found
+
+
+def named_examples(model: type[EventModel]) -> dict[str, EventModel]:
+    """Every named example of the model, `example` (its `example()`) first."""
+    found = dict(model.examples())
+    for name, example in found.items():
+        if not isinstance(example, model) or not _EXAMPLE_NAME.fullmatch(name):
+            raise TypeError(f"{model.__name__}.examples()[{name!r}] is not a {model.__name__}")
+    return found
 
 
 def example_of(model: type[EventModel]) -> EventModel:
@@ -301,7 +315,10 @@ def _event_message(model: type[EventModel]) -> JSON:
             "location": f"$message.header#/ce_{CORRELATION_ATTR}",
         },
         "bindings": {"kafka": {"key": _key_schema(model), "bindingVersion": KAFKA_BINDING_VERSION}},
-        "examples": [_message_example(model)],
+        "examples": [
+            _message_example(model, name, example)
+            for name, example in named_examples(model).items()
+        ],
     }
 
 
@@ -319,8 +336,7 @@ def _key_schema(model: type[EventModel]) -> JSON:
     }
 
 
-def _message_example(model: type[EventModel]) -> JSON:
-    example = example_of(model)
+def _message_example(model: type[EventModel], name: str, example: EventModel) -> JSON:
     topics = _topics_carrying(model)
     producer = topics[0].producer if topics else "example"
     record = encode(
@@ -333,7 +349,7 @@ def _message_example(model: type[EventModel]) -> JSON:
     )
     headers = {name: value.decode("utf-8") for name, value in record.headers}
     return {
-        "name": "example",
+        "name": name,
         "summary": "Synthetic data only.",
         "headers": dict(sorted(headers.items())),
         "payload": example.model_dump(mode="json"),
@@ -373,6 +389,14 @@ def _cloud_event_headers() -> JSON:
             "ce_dataschema": text("urn:lienganh:schema:<type>, the payload's JSON Schema $id."),
             f"ce_{CORRELATION_ATTR}": text(
                 "Correlation id of the request that caused the event (optional)."
+            ),
+            "ce_traceparent": text(
+                "W3C trace context of the span that staged the event (CloudEvents "
+                "distributed-tracing extension; optional)."
+            ),
+            "ce_causationid": text(
+                "ce_id of the event this one was caused by, or of the first copy when the "
+                "same event is published to a second topic (optional)."
             ),
             "content-type": {**text("Media type of the value."), "const": JSON_CONTENT_TYPE},
         },
@@ -459,11 +483,13 @@ def drift(root: Path = CONTRACTS_DIR) -> list[str]:
 
 
 def _extra_files(root: Path, expected: dict[str, str]) -> list[str]:
-    # Only the top level of the generated folders: subfolders (e.g. released/) are not ours.
+    # The top level of the generated folders and one folder of named examples per type:
+    # other subfolders (e.g. schemas/released/) are not ours.
+    patterns = [(SCHEMAS_DIR, "*.json"), (EXAMPLES_DIR, "*.json"), (EXAMPLES_DIR, "vn.*/*.json")]
     found = [
         path.relative_to(root).as_posix()
-        for folder in (SCHEMAS_DIR, EXAMPLES_DIR)
-        for path in (root / folder).glob("*.json")
+        for folder, pattern in patterns
+        for path in (root / folder).glob(pattern)
         if path.is_file()
     ]
     return sorted(relative for relative in found if relative not in expected)

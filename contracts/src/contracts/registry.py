@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from contracts.agencies.v1 import (
     CaseReported,
     ReferralAccepted,
@@ -80,3 +82,24 @@ def model_for(ce_type: str) -> type[EventModel]:
         return EVENT_MODELS[ce_type]
     except KeyError:
         raise UnknownEventType(f"unknown event type {ce_type!r}") from None
+
+
+def read_event(ce_type: str, data: Any) -> EventModel:
+    """A received payload as its contract's model, read tolerantly (`EventModel.read`):
+    fields this version does not know are ignored, everything it knows is validated.
+    Raises `UnknownEventType`, or pydantic's `ValidationError` naming the offending fields."""
+    return model_for(ce_type).read(data)
+
+
+def event_types_on(topic: str) -> tuple[type[EventModel], ...]:
+    """The event types that may travel on `topic` (agency topics matched by their pattern);
+    nothing for a topic the registry does not know."""
+    if topic in TOPIC_EVENT_TYPES:
+        return TOPIC_EVENT_TYPES[topic]
+    for pattern, models in TOPIC_EVENT_TYPES.items():
+        prefix, _, suffix = pattern.partition("{agency}")
+        if suffix and topic.startswith(prefix) and topic.endswith(suffix):
+            agency = topic[len(prefix) : -len(suffix)]
+            if agency and "." not in agency:
+                return models
+    return ()

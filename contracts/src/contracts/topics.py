@@ -28,6 +28,43 @@ class CleanupPolicy(StrEnum):
     COMPACT = "compact"
 
 
+class Compatibility(StrEnum):
+    """How the schemas of a topic's events may change within one `vN` type (Confluent's
+    modes; `contracts.compatibility` checks them and docs/contracts.md explains them).
+
+    BACKWARD: a reader of the new schema reads data written with the old one.
+    FORWARD: a reader of the old schema (ignoring unknown fields) reads new data.
+    FULL: both. `_TRANSITIVE`: against every released snapshot, not only the last.
+    NONE: not checked (dead-letter topics carry whatever was refused).
+    """
+
+    BACKWARD = "BACKWARD"
+    BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
+    FORWARD = "FORWARD"
+    FORWARD_TRANSITIVE = "FORWARD_TRANSITIVE"
+    FULL = "FULL"
+    FULL_TRANSITIVE = "FULL_TRANSITIVE"
+    NONE = "NONE"
+
+    @property
+    def backward(self) -> bool:
+        return self.value.startswith(("BACKWARD", "FULL"))
+
+    @property
+    def forward(self) -> bool:
+        return self.value.startswith(("FORWARD", "FULL"))
+
+    @property
+    def transitive(self) -> bool:
+        return self.value.endswith("_TRANSITIVE")
+
+
+# Consumers upgrade one at a time while producers keep publishing, and every topic is
+# replayed from the earliest offset: new readers must read all old data and old readers
+# must read new data, against every release.
+DEFAULT_COMPATIBILITY = Compatibility.FULL_TRANSITIVE
+
+
 class TopicSpec(BaseModel):
     """A Kafka topic: how it is created and who may use it."""
 
@@ -41,6 +78,10 @@ class TopicSpec(BaseModel):
     producer: str = Field(description="The service (or agency service) that writes the topic.")
     consumers: tuple[str, ...] = Field(description="The services that read the topic.")
     description: str = Field(description="What flows on the topic.")
+    compatibility: Compatibility = Field(
+        default=DEFAULT_COMPATIBILITY,
+        description="How its events' schemas may change within one vN type.",
+    )
 
     def configs(self) -> dict[str, str]:
         """Topic-level configs as Kafka expects them."""
@@ -106,6 +147,9 @@ def domain_topics(
             producer="*",
             consumers=(),
             description="Append-only audit trail of reads and writes of cases and referrals.",
+            # Read by no service, only by auditors' tools, which upgrade before any producer:
+            # they must read the whole history; a new action (an enum value) is allowed.
+            compatibility=Compatibility.BACKWARD_TRANSITIVE,
         ),
     ]
     for agency in agencies:
@@ -153,6 +197,7 @@ def declared_topics(
             consumers=("operators",),
             description=f"Records of {topic.name} a consumer could not process, with the "
             "reason; values sealed to the operators' key, kept for a bounded time.",
+            compatibility=Compatibility.NONE,
         )
         for topic in topics
         if topic.consumers

@@ -21,4 +21,4 @@ def cases_api(database_url: str, tmp_path: Path) -> Iterator[CasesApi]:
     settings = CasesSettings(data_dir=tmp_path, database_url=database_url)
     app = create_api(settings)
     with TestClient(app) as client:
-        yield CasesApi(client, issuer, app.state.cases.engine, settings)
+        yield CasesApi(client, issuer, app.state.service_context.engine, settings)

@@ -12,7 +12,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -228,5 +228,6 @@ def site(tmp_path: Path) -> Iterator[InboxSite]:
 def agency_api(site: InboxSite) -> RecordingAgencyApi:
     """Installs the recording agency API in `site`."""
     api = RecordingAgencyApi()
-    site.client.app.state.agency_api = api  # type: ignore[attr-defined]
+    state = site.client.app.state  # type: ignore[attr-defined]
+    state.service_context = replace(state.service_context, agency_api=api)
     return api

@@ -14,8 +14,9 @@ from chassis.runtime import open_service
 from contracts.base import EventModel
 from contracts.envelope import KafkaRecord, encode
 from reporting.adapters.tables import REPORTING_TABLES
-from reporting.bootstrap import SERVICE, SUBSCRIPTIONS
+from reporting.bootstrap import SERVICE
 from reporting.config import ReportingSettings
+from reporting.handlers import subscriptions
 from tests.support.keys import throwaway_dead_letter_keys
 
 
@@ -24,6 +25,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.subscriptions = subscriptions()
         self.processors = {
             topic: EventProcessor(
                 service=SERVICE,
@@ -32,12 +34,12 @@ class Store:
                 handlers=handlers,
                 dead_letter_sealer=throwaway_dead_letter_keys().sealer,
             )
-            for topic, handlers in SUBSCRIPTIONS.items()
+            for topic, handlers in self.subscriptions.items()
         }
         self._offsets = itertools.count()
 
     def record(self, event: EventModel) -> KafkaRecord:
-        topic = next(t for t, handlers in SUBSCRIPTIONS.items() if type(event) in handlers)
+        topic = next(t for t, handlers in self.subscriptions.items() if type(event) in handlers)
         return encode(event, topic=topic, source="/tests")
 
     def feed(self, events: Iterable[EventModel | KafkaRecord]) -> list[Outcome]:

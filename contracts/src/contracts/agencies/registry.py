@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.agencies.v1 import ReferralOutcome
+from contracts.identifiers import AGENCY_CODE_PATTERN
 
 ALWAYS_ALLOWED_OUTCOME_FIELDS = frozenset({"note"})
 
@@ -19,7 +20,7 @@ ALWAYS_ALLOWED_OUTCOME_FIELDS = frozenset({"note"})
 class Agency(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")
+    code: str = Field(pattern=AGENCY_CODE_PATTERN)
     name_vi: str = Field(min_length=1)
     name_en: str = Field(min_length=1)
     sector: str = Field(min_length=1)

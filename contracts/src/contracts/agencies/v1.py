@@ -6,12 +6,14 @@ when `expected_version` matches the referral's current version.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import ClassVar
+import re
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Annotated, ClassVar, Self
 
-from pydantic import Field
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from contracts.base import EventModel
+from contracts.identifiers import AgencyCode, CommuneCode, ProvinceCode, Uuid
 from contracts.sealed import PublicKeyToken
 from contracts.vocabulary import CaseType, Channel, RiskLevel, Sex
 
@@ -19,12 +21,16 @@ from contracts.vocabulary import CaseType, Channel, RiskLevel, Sex
 class ReferralAction(EventModel):
     """Fields every agency action carries."""
 
-    referral_id: str = Field(description="Referral identifier (UUID).")
-    case_id: str = Field(description="The case; the partition key.")
-    agency: str = Field(description="Agency taking the action; must own the referral.")
+    referral_id: Uuid = Field(description="Referral identifier (UUID).")
+    case_id: Uuid = Field(description="The case; the partition key.")
+    agency: AgencyCode = Field(description="Agency taking the action; must own the referral.")
     expected_version: int = Field(ge=1, description="Referral version the action is based on.")
     actor: str = Field(description="Subject of the officer who acted.")
     occurred_at: datetime = Field(description="When the officer acted (UTC).")
+
+    @classmethod
+    def more_examples(cls) -> dict[str, Self]:
+        return {"labour_inspection": cls.example_with(**_OTHER_AGENCY)}
 
 
 class ReferralAcknowledged(ReferralAction):
@@ -127,6 +133,32 @@ class ReferralCompleted(ReferralAction):
             outcome=ReferralOutcome(investigation_opened=True, victims_rescued=1),
         )
 
+    @classmethod
+    def more_examples(cls) -> dict[str, Self]:
+        return {
+            "labour_inspection": cls.example_with(
+                **_OTHER_AGENCY,
+                outcome=ReferralOutcome(
+                    inspection_done=True,
+                    violation_found=True,
+                    sanction="Administrative fine; workplace closed",
+                    note="Employer fined under Decree 12/2022",
+                ),
+            ),
+            "education": cls.example_with(
+                agency="education",
+                actor="education-officer-hn-01",
+                outcome=ReferralOutcome(enrolled=True, returned_to_school=True),
+            ),
+            "dolisa": cls.example_with(
+                agency="dolisa",
+                actor="dolisa-caseworker-hn-01",
+                outcome=ReferralOutcome(
+                    services_delivered=("safe_accommodation", "psychological_support")
+                ),
+            ),
+        }
+
 
 class ReferralFailed(ReferralAction):
     """The agency could not carry out its part."""
@@ -146,23 +178,87 @@ class ReferralTransferred(ReferralAction):
 
     ce_type: ClassVar[str] = "vn.lienganh.referral.transferred.v1"
 
-    to_agency: str = Field(min_length=1, description="Agency that should act instead.")
+    to_agency: AgencyCode = Field(min_length=1, description="Agency that should act instead.")
     reason: str = Field(min_length=1, description="Why the other agency should act.")
 
     @classmethod
     def example(cls) -> ReferralTransferred:
         return cls(**_EXAMPLE, to_agency="labour_inspection", reason="Workplace case, no crime")
 
+    @classmethod
+    def more_examples(cls) -> dict[str, Self]:
+        return {
+            "labour_inspection": cls.example_with(
+                **_OTHER_AGENCY, to_agency="police", reason="Signs of forced labour"
+            )
+        }
+
+
+VIET_NAM_TIME = timezone(timedelta(hours=7))  # no daylight saving time in Viet Nam
+# A report may concern someone who was a child when harmed and is an adult now; older than
+# this, a date of birth is a typing error (1800-01-01), not a child's.
+OLDEST_BIRTH_YEARS = 25
+_DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _has_a_letter(value: str) -> str:
+    if not any(character.isalpha() for character in value):
+        raise ValueError("a name needs at least one letter")
+    return value
+
+
+def _written_as_a_day(value: object) -> object:
+    # Pydantic would also read a number as Unix time: 0 would be 1970-01-01.
+    if isinstance(value, date) or (isinstance(value, str) and re.match(_DAY, value)):
+        return value
+    raise ValueError("must be written YYYY-MM-DD")
+
+
+def _plausible_birth_date(value: date) -> date:
+    today = datetime.now(UTC).astimezone(VIET_NAM_TIME).date()
+    if value > today:
+        raise ValueError("date of birth is in the future")
+    if value < _years_before(today, OLDEST_BIRTH_YEARS):
+        raise ValueError(f"date of birth is more than {OLDEST_BIRTH_YEARS} years ago")
+    return value
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+PersonName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_has_a_letter),
+    # Declared for clients and test generators; the validator above gives the message.
+    Field(json_schema_extra={"pattern": r"[^\W\d_]"}),
+]
+"""A person's name: surrounding spaces stripped, 1 to 200 characters, at least one letter."""
+
+ChildBirthDate = Annotated[
+    date, BeforeValidator(_written_as_a_day), AfterValidator(_plausible_birth_date)
+]
+"""A child's date of birth, known or estimated: not after today in Viet Nam, and not more
+than `OLDEST_BIRTH_YEARS` years before it."""
+
 
 class ReportedChild(EventModel):
     """Identity of a child an agency reports: only ever inside `ReportedIdentity`, sealed."""
 
-    full_name: str = Field(min_length=1, max_length=200, description="Child's full name.")
-    date_of_birth: date | None = Field(default=None, description="Known or estimated.")
+    full_name: PersonName = Field(description="Child's full name (at least one letter).")
+    date_of_birth: ChildBirthDate | None = Field(
+        default=None,
+        description=f"Known or estimated; not in the future, at most {OLDEST_BIRTH_YEARS} "
+        "years ago.",
+    )
     sex: Sex = Field(description="female, male or unknown.")
     address: str | None = Field(default=None, max_length=500, description="Home address.")
     phone: str | None = Field(default=None, max_length=30, description="Contact phone.")
-    guardian_name: str | None = Field(default=None, max_length=200, description="Guardian.")
+    guardian_name: PersonName | None = Field(default=None, description="Guardian.")
     guardian_phone: str | None = Field(default=None, max_length=30, description="Guardian's phone.")
 
 
@@ -195,16 +291,16 @@ class CaseReported(EventModel):
 
     ce_type: ClassVar[str] = "vn.lienganh.agency.case_reported.v1"
 
-    case_id: str = Field(
+    case_id: Uuid = Field(
         description="UUID the agency chose for the new case; the cases service keeps it, so a "
         "resent report creates no second case. The partition key."
     )
-    agency: str = Field(description="Reporting agency; must match the topic's agency.")
+    agency: AgencyCode = Field(description="Reporting agency; must match the topic's agency.")
     channel: Channel = Field(description="Intake channel (e.g. police, labour_inspection).")
     case_type: CaseType = Field(description="What kind of harm is suspected.")
     risk_level: RiskLevel = Field(description="Urgency as the agency assessed it.")
-    province_code: str = Field(pattern=r"^\d{2}$", description="2025 province code.")
-    commune_code: str = Field(pattern=r"^\d{5}$", description="Commune (ward) code.")
+    province_code: ProvinceCode = Field(description="2025 province code.")
+    commune_code: CommuneCode = Field(description="Commune (ward) code.")
     sealed_identity: PublicKeyToken = Field(
         description="`ReportedIdentity` as JSON, sealed to the cases service's intake public "
         "key (HPKE), bound to `ReportedIdentity.context(case_id, agency)`."
@@ -238,12 +334,40 @@ class CaseReported(EventModel):
             reported_at=datetime.fromisoformat("2026-11-02T07:00:00+00:00"),
         )
 
+    @classmethod
+    def more_examples(cls) -> dict[str, Self]:
+        return {
+            "legal_override": cls.example_with(
+                case_id="4b6d8f02-3c5e-4a7b-9d1f-2e3a4b5c6d7e",
+                agency="police",
+                channel=Channel.POLICE,
+                case_type=CaseType.CHILD_TRAFFICKING,
+                risk_level=RiskLevel.URGENT,
+                province_code="01",
+                commune_code="00070",
+                employer_identified=False,
+                out_of_school=True,
+                signs_of_forced_labour=True,
+                child_consented=None,
+                guardian_consented=False,
+                legal_override_reason="Criminal Procedure Code: police duty to protect a victim",
+                reported_by="police-inspector-hn-01",
+            )
+        }
+
 
 # Synthetic: random bytes in the token's shape, sealed to no real key.
 _SEALED_REPORT_EXAMPLE = (
     "pk1.p1.mV3cQ8xL1nB6tR0yW5kE9aH2sD7fJ4gP0uZ3oI8eC1vN6bM5qT2wY9rA4lK7hG0jF3dS8xU1iO6pE5zR2"
     "nQ7cW4vB9mT0yL3aK8sH1gD6fJ5uP2oI7eX4"
 )
+
+_OTHER_AGENCY: dict[str, object] = {
+    "referral_id": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "agency": "labour_inspection",
+    "actor": "labour-inspector-hcm-02",
+    "expected_version": 2,
+}
 
 _EXAMPLE: dict[str, object] = {
     "referral_id": "5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from pydantic import Field
 
 from contracts.base import EventModel
+from contracts.identifiers import AgencyCode
 from contracts.vocabulary import AuditAction, AuditOutcome
 
 
@@ -17,7 +18,7 @@ class AuditRecorded(EventModel):
     ce_type: ClassVar[str] = "vn.lienganh.audit.recorded.v1"
 
     actor: str = Field(description="Subject of the caller; the partition key.")
-    actor_agency: str = Field(description="Agency of the caller.")
+    actor_agency: AgencyCode = Field(description="Agency of the caller.")
     action: AuditAction = Field(description="read, create, update or export.")
     resource_type: str = Field(description="case, referral, duplicate_link, report, …")
     resource_id: str = Field(description="Opaque id of the resource (never a name).")
@@ -42,3 +43,18 @@ class AuditRecorded(EventModel):
             service="cases",
             occurred_at=datetime.fromisoformat("2026-11-02T09:00:00+00:00"),
         )
+
+    @classmethod
+    def more_examples(cls) -> dict[str, Self]:
+        return {
+            "denied": cls.example_with(
+                actor="education-officer-hcm-02",
+                actor_agency="education",
+                action=AuditAction.READ,
+                resource_type="referral",
+                resource_id="5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f",
+                outcome=AuditOutcome.DENIED,
+                detail="other province",
+                service="agencies",
+            )
+        }

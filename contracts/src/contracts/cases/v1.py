@@ -10,11 +10,13 @@ every copy unreadable for good (`CaseIdentityErased`).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import ClassVar
+from typing import Any, ClassVar, Self
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, ValidationInfo, model_validator
 
-from contracts.base import EventModel
+from contracts.base import EventModel, producing
+from contracts.identifiers import AgencyCode, CommuneCode, ProvinceCode, Uuid
+from contracts.referrals.field_policy import field_policy
 from contracts.sealed import DataKeyToken
 from contracts.vocabulary import (
     AgeBand,
@@ -43,19 +45,34 @@ class CaseCircumstances(EventModel):
     )
 
 
+def _views_policy(schema: dict[str, Any]) -> None:
+    # JSON Schema says the field policy too, so a non-Python consumer can check the views.
+    schema["allOf"] = field_policy().identity_views_rules()
+
+
+def _view_names(schema: dict[str, Any]) -> None:
+    # Pydantic writes a constrained key as `patternProperties`, which lets any other key
+    # through; `propertyNames` refuses it. Each view names only fields the policy knows.
+    [(pattern, view)] = schema.pop("patternProperties").items()
+    schema["propertyNames"] = {"pattern": pattern}
+    schema["additionalProperties"] = view | {"propertyNames": field_policy().field_names_schema()}
+
+
 class CaseReceived(EventModel):
     """A case was received and recorded (step 1 of the national process)."""
 
+    model_config = ConfigDict(json_schema_extra=_views_policy)
+
     ce_type: ClassVar[str] = "vn.lienganh.case.received.v1"
 
-    case_id: str = Field(description="Case identifier (UUID), the partition key.")
+    case_id: Uuid = Field(description="Case identifier (UUID), the partition key.")
     case_type: CaseType = Field(description="What kind of harm is suspected.")
     channel: Channel = Field(description="How the information reached the system.")
     risk_level: RiskLevel = Field(description="Assessed urgency at intake.")
-    province_code: str = Field(
-        pattern=r"^\d{2}$", description="Province code of the 2025 two-level geography."
+    province_code: ProvinceCode = Field(
+        description="Province code of the 2025 two-level geography."
     )
-    commune_code: str = Field(pattern=r"^\d{5}$", description="Commune (ward) code.")
+    commune_code: CommuneCode = Field(description="Commune (ward) code.")
     sex: Sex = Field(description="Sex of the child, for disaggregated indicators.")
     age_band: AgeBand = Field(description="Age band of the child; never the date of birth.")
     circumstances: CaseCircumstances = Field(
@@ -64,15 +81,32 @@ class CaseReceived(EventModel):
     consent_basis: ConsentBasis = Field(
         description="Whether the case may be referred: consent, a legal override, or none."
     )
-    owner_agency: str = Field(description="Agency that owns the case (usually dolisa).")
+    owner_agency: AgencyCode = Field(description="Agency that owns the case (usually dolisa).")
     reported_by: str = Field(description="Subject of the officer who recorded the case.")
     received_at: datetime = Field(description="When the information was received (UTC).")
-    identity_views: dict[str, dict[str, DataKeyToken]] = Field(
+    identity_views: dict[AgencyCode, dict[str, DataKeyToken]] = Field(
         default_factory=dict,
         description="Agency code → field → sealed value: each agency's need-to-know view under "
         "the field policy, sealed under a key derived from this case's data key. Carried "
         "unopened to the agency's referral; opened only in that agency's API.",
+        json_schema_extra=_view_names,
     )
+
+    @model_validator(mode="after")
+    def _only_fields_the_policy_gives(self, info: ValidationInfo) -> Self:
+        # Producers are held to the policy; a reader keeps what it was sent (its copy of the
+        # policy may be older) and does its own minimising.
+        if not producing(info):
+            return self
+        policy = field_policy()
+        for agency, view in self.identity_views.items():
+            refused = policy.refused_fields(agency, self.case_type, view)
+            if refused:
+                raise ValueError(
+                    f"identity_views[{agency!r}] carries fields the field policy does not "
+                    f"give {agency} for {self.case_type.value}: {refused}"
+                )
+        return self
 
     @classmethod
     def example(cls) -> CaseReceived:
@@ -95,6 +129,32 @@ class CaseReceived(EventModel):
             },
         )
 
+    @classmethod
+    def more_examples(cls) -> dict[str, Self]:
+        return {
+            "workplace_case": cls.example_with(
+                case_id="2a4c6e80-1b3d-4f5a-8c7e-9d0f1a2b3c4d",
+                case_type=CaseType.HAZARDOUS_CHILD_LABOUR,
+                channel=Channel.LABOUR_INSPECTION,
+                risk_level=RiskLevel.HIGH,
+                province_code="79",
+                commune_code="26506",
+                sex=Sex.MALE,
+                age_band=AgeBand.AGE_15_17,
+                circumstances=CaseCircumstances(employer_identified=True, out_of_school=True),
+                reported_by="labour-inspector-hcm-01",
+                identity_views={
+                    "labour_inspection": {
+                        "sex": _SEALED_EXAMPLE,
+                        "workplace_name": _SEALED_EXAMPLE,
+                        "employer_name": _SEALED_EXAMPLE,
+                    },
+                    "dolisa": {"sex": _SEALED_EXAMPLE, "child_name": _SEALED_EXAMPLE},
+                    "education": {"sex": _SEALED_EXAMPLE, "child_name": _SEALED_EXAMPLE},
+                },
+            )
+        }
+
 
 # A synthetic sealed value (random bytes, opens under no key): examples show the shape only.
 _SEALED_EXAMPLE = (
@@ -116,11 +176,11 @@ _FACTS: dict[str, object] = {
 class CaseFacts(EventModel):
     """What every later case event repeats so consumers need no lookup (no identity)."""
 
-    case_id: str = Field(description="Case identifier (UUID), the partition key.")
+    case_id: Uuid = Field(description="Case identifier (UUID), the partition key.")
     case_type: CaseType = Field(description="Kind of case.")
     risk_level: RiskLevel = Field(description="Current urgency of the case.")
-    province_code: str = Field(pattern=r"^\d{2}$", description="Province of the case.")
-    owner_agency: str = Field(description="Agency that owns the case.")
+    province_code: ProvinceCode = Field(description="Province of the case.")
+    owner_agency: AgencyCode = Field(description="Agency that owns the case.")
 
 
 class CaseStageChanged(CaseFacts):
@@ -135,7 +195,7 @@ class CaseStageChanged(CaseFacts):
     needs: tuple[SupportNeed, ...] = Field(
         default=(), description="Support needs identified (needs_identified and later)."
     )
-    plan_agencies: tuple[str, ...] = Field(
+    plan_agencies: tuple[AgencyCode, ...] = Field(
         default=(), description="Agencies the approved plan involves."
     )
     review_date: date | None = Field(default=None, description="When the plan is reviewed.")
@@ -155,6 +215,18 @@ class CaseStageChanged(CaseFacts):
             received_at=datetime.fromisoformat("2026-11-02T08:15:00+00:00"),
             occurred_at=datetime.fromisoformat("2026-11-04T09:00:00+00:00"),
         )
+
+    @classmethod
+    def more_examples(cls) -> dict[str, Self]:
+        return {
+            "closed": cls.example_with(
+                from_stage=CaseStage.REVIEWED,
+                to_stage=CaseStage.CLOSED,
+                reason="Child back in school and living with family; no longer at risk",
+                review_date=None,
+                occurred_at=datetime.fromisoformat("2027-02-01T09:00:00+00:00"),
+            )
+        }
 
 
 class CaseDeadlineMissed(CaseFacts):
@@ -176,6 +248,18 @@ class CaseDeadlineMissed(CaseFacts):
             due_at=datetime.fromisoformat("2026-11-02T20:15:00+00:00"),
             detected_at=datetime.fromisoformat("2026-11-02T20:15:30+00:00"),
         )
+
+    @classmethod
+    def more_examples(cls) -> dict[str, Self]:
+        return {
+            "plan_approval": cls.example_with(
+                clock=CaseClock.PLAN_APPROVAL,
+                stage=CaseStage.NEEDS_IDENTIFIED,
+                risk_level=RiskLevel.HIGH,
+                due_at=datetime.fromisoformat("2026-11-09T10:00:00+00:00"),
+                detected_at=datetime.fromisoformat("2026-11-09T10:00:20+00:00"),
+            )
+        }
 
 
 class CaseConsentRecorded(CaseFacts):
@@ -206,6 +290,23 @@ class CaseConsentRecorded(CaseFacts):
             occurred_at=datetime.fromisoformat("2026-11-02T08:20:00+00:00"),
         )
 
+    @classmethod
+    def more_examples(cls) -> dict[str, Self]:
+        return {
+            "consent": cls.example_with(
+                consent_basis=ConsentBasis.CONSENT,
+                child_consented=True,
+                guardian_consented=True,
+                legal_override_reason=None,
+            ),
+            "young_child": cls.example_with(
+                consent_basis=ConsentBasis.CONSENT,
+                child_consented=None,
+                guardian_consented=True,
+                legal_override_reason=None,
+            ),
+        }
+
 
 class CaseMerged(CaseFacts):
     """A coordinator confirmed two reports are one child: `merged_case_id` lives on in
@@ -213,7 +314,7 @@ class CaseMerged(CaseFacts):
 
     ce_type: ClassVar[str] = "vn.lienganh.case.merged.v1"
 
-    merged_case_id: str = Field(description="The duplicate case, now closed into case_id.")
+    merged_case_id: Uuid = Field(description="The duplicate case, now closed into case_id.")
     actor: str = Field(description="Coordinator who confirmed the merge.")
     occurred_at: datetime = Field(description="When the merge was confirmed (UTC).")
 
@@ -225,6 +326,19 @@ class CaseMerged(CaseFacts):
             actor="dolisa-coordinator-hn-01",
             occurred_at=datetime.fromisoformat("2026-11-03T10:00:00+00:00"),
         )
+
+    @classmethod
+    def more_examples(cls) -> dict[str, Self]:
+        return {
+            "other_province": cls.example_with(
+                case_id="2a4c6e80-1b3d-4f5a-8c7e-9d0f1a2b3c4d",
+                merged_case_id="6c5b4a39-2817-4f06-a5b4-c3d2e1f00918",
+                case_type=CaseType.HAZARDOUS_CHILD_LABOUR,
+                risk_level=RiskLevel.HIGH,
+                province_code="79",
+                actor="dolisa-coordinator-hcm-01",
+            )
+        }
 
 
 class CaseIdentityErased(CaseFacts):
@@ -244,3 +358,15 @@ class CaseIdentityErased(CaseFacts):
             actor="dpo-operator-01",
             erased_at=datetime.fromisoformat("2026-11-20T09:00:00+00:00"),
         )
+
+    @classmethod
+    def more_examples(cls) -> dict[str, Self]:
+        return {
+            "closed_case": cls.example_with(
+                case_id="2a4c6e80-1b3d-4f5a-8c7e-9d0f1a2b3c4d",
+                case_type=CaseType.CHILD_LABOUR,
+                risk_level=RiskLevel.LOW,
+                province_code="79",
+                actor="dpo-operator-02",
+            )
+        }

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from pydantic import Field
 
 from contracts.base import EventModel
+from contracts.identifiers import ProvinceCode, Uuid
 
 
 class NotificationOutcome(EventModel):
     """What every delivery outcome says: which message, to whom, on which channel, why."""
 
-    notification_id: str = Field(description="Notification identifier (UUID).")
+    notification_id: Uuid = Field(description="Notification identifier (UUID).")
     recipient_id: str = Field(description="Directory id of the officer; the partition key.")
     channel: str = Field(description="in_app, email, sms or webhook.")
     source_event_id: str = Field(description="CloudEvent id of the event that caused it.")
     source_event_type: str = Field(description="CloudEvent type of that event.")
-    case_id: str = Field(description="The case concerned (an opaque id, never a name).")
-    province_code: str = Field(pattern=r"^\d{2}$", description="Province of the case.")
+    case_id: Uuid = Field(description="The case concerned (an opaque id, never a name).")
+    province_code: ProvinceCode = Field(description="Province of the case.")
 
     def partition_key(self) -> str:
         return self.recipient_id
@@ -41,6 +42,17 @@ class NotificationDelivered(NotificationOutcome):
             delivered_at=datetime.fromisoformat("2026-11-02T08:15:03+00:00"),
         )
 
+    @classmethod
+    def more_examples(cls) -> dict[str, Self]:
+        return {
+            "email": cls.example_with(
+                notification_id="1e2d3c4b-5a69-4788-9a6b-5c4d3e2f1a0b",
+                channel="email",
+                source_event_type="vn.lienganh.referral.escalated.v1",
+                delivered_at=datetime.fromisoformat("2026-11-02T10:15:09+00:00"),
+            )
+        }
+
 
 class NotificationFailed(NotificationOutcome):
     """A message could not be delivered on one channel after every attempt."""
@@ -61,6 +73,17 @@ class NotificationFailed(NotificationOutcome):
             error="HTTP 503 from the SMS gateway",
             failed_at=datetime.fromisoformat("2026-11-02T08:16:03+00:00"),
         )
+
+    @classmethod
+    def more_examples(cls) -> dict[str, Self]:
+        return {
+            "webhook": cls.example_with(
+                notification_id="1e2d3c4b-5a69-4788-9a6b-5c4d3e2f1a0b",
+                channel="webhook",
+                attempts=8,
+                error="HTTP 410 from the agency's webhook endpoint",
+            )
+        }
 
 
 _EXAMPLE: dict[str, str] = {

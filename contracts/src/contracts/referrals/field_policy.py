@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from importlib.resources import files
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -53,6 +54,80 @@ class FieldPolicy(BaseModel):
 
     def identity_fields(self) -> frozenset[str]:
         return frozenset(name for name, kind in self.fields.items() if kind == "identity")
+
+    def refused_fields(self, agency: str, case_type: CaseType, named: Iterable[str]) -> list[str]:
+        """The fields of `named` a referral to `agency` about `case_type` may not carry."""
+        return sorted(set(named) - self.allowed_fields(agency, case_type))
+
+    def allowed_by_case_types(
+        self, agency: str
+    ) -> list[tuple[tuple[CaseType, ...], frozenset[str]]]:
+        """`agency`'s allowed fields, case types with the same allowance grouped together."""
+        groups: dict[frozenset[str], list[CaseType]] = {}
+        for case_type in CaseType:
+            groups.setdefault(self.allowed_fields(agency, case_type), []).append(case_type)
+        return [(tuple(case_types), allowed) for allowed, case_types in groups.items()]
+
+    # --- the policy as JSON Schema, for the generated schemas --------------------------------
+
+    def referral_details_rules(self) -> list[dict[str, Any]]:
+        """`if`/`then` rules: a referral's `details` holds only the fields the policy gives
+        the agency it is addressed to for the case's type (none for an unlisted agency)."""
+        rules: list[dict[str, Any]] = []
+        for agency in sorted(self.agencies):
+            for case_types, allowed in self.allowed_by_case_types(agency):
+                condition = {
+                    "required": ["agency", "case_type"],
+                    "properties": {
+                        "agency": {"const": agency},
+                        "case_type": {"enum": [case_type.value for case_type in case_types]},
+                    },
+                }
+                rules.append({"if": condition, "then": {"properties": {"details": _keys(allowed)}}})
+        unlisted = {
+            "required": ["agency"],
+            "properties": {"agency": {"not": {"enum": sorted(self.agencies)}}},
+        }
+        rules.append({"if": unlisted, "then": {"properties": {"details": {"maxProperties": 0}}}})
+        return rules
+
+    def identity_views_rules(self) -> list[dict[str, Any]]:
+        """`if`/`then` rules: each agency's view in a case event holds only the fields the
+        policy gives that agency for the case's type; an unlisted agency gets no view."""
+        rules: list[dict[str, Any]] = [
+            {
+                "properties": {
+                    "identity_views": {
+                        "properties": {agency: True for agency in sorted(self.agencies)},
+                        "additionalProperties": {"maxProperties": 0},
+                    }
+                }
+            }
+        ]
+        for case_type in CaseType:
+            views = {
+                agency: _keys(self.allowed_fields(agency, case_type))
+                for agency in sorted(self.agencies)
+            }
+            rules.append(
+                {
+                    "if": {
+                        "required": ["case_type"],
+                        "properties": {"case_type": {"const": case_type.value}},
+                    },
+                    "then": {"properties": {"identity_views": {"properties": views}}},
+                }
+            )
+        return rules
+
+    def field_names_schema(self) -> dict[str, Any]:
+        """The names any view may use: the fields the policy knows."""
+        return {"enum": sorted(self.fields)}
+
+
+def _keys(allowed: frozenset[str]) -> dict[str, Any]:
+    # An empty enum is legal but reads oddly; "no keys at all" says it plainly.
+    return {"propertyNames": {"enum": sorted(allowed)}} if allowed else {"maxProperties": 0}
 
 
 @cache

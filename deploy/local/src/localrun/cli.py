@@ -72,6 +72,80 @@ def topics(
     console.print(f"{len(created)} topic(s) created; all declared topics present.")
 
 
+@app.command()
+def migrate(
+    data_dir: DataDir = Path("data"),
+    service: list[str] = typer.Option(
+        [], help="Instance(s) to migrate: cases, agency-police, …; every one when unset."
+    ),
+    agencies: str = typer.Option(",".join(DEFAULT_AGENCIES), help="Agency deployments."),
+) -> None:
+    """Bring each service's database to its newest schema revision, with `make run`'s
+    settings (SQLite files under DATA_DIR): `python -m <service> migrate` per instance.
+    Every process also migrates its own database at start; this does it ahead of them."""
+    import os
+    import subprocess
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from localrun.system import Ports, system_processes
+
+    deployed = _agencies(agencies)
+    specs = system_processes(
+        data_dir=data_dir.resolve(),
+        bootstrap_servers="127.0.0.1:9092",  # unused: migrating needs the database only
+        ports=Ports.fixed(deployed),
+        agencies=deployed,
+    )
+    # One instance's processes share its database: migrate it once, with the worker's env.
+    instances = {s.name.removesuffix("-worker"): s for s in specs if s.name.endswith("-worker")}
+    unknown = sorted(set(service) - set(instances))
+    if unknown:
+        raise typer.BadParameter(f"no instance {unknown}; known: {sorted(instances)}")
+    chosen = [name for name in instances if not service or name in service]
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
+    ) as bar:
+        task = bar.add_task("", total=len(chosen))
+        for name in chosen:
+            bar.update(task, description=f"Migrating {name}…")
+            spec = instances[name]
+            done = subprocess.run(
+                [*spec.argv[:-1], "migrate"],
+                env={**os.environ, **spec.env},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                console.print(f"[red]✗ {name}[/red]\n{done.stderr[-4000:]}")
+                raise typer.Exit(1)
+            said = done.stdout.strip().splitlines()[-1].partition(": ")[2]
+            bar.console.print(f"[green]✓[/green] {name}: {said}")
+            bar.advance(task)
+
+
+@app.command()
+def status(
+    bootstrap: str = typer.Option("127.0.0.1:9092", help="Kafka bootstrap servers."),
+    group: list[str] = typer.Option([], help="Consumer group(s); every group when unset."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Per consumer group and partition: committed offset, end offset and lag (a partition
+    with no committed offset counts everything still in the log)."""
+    import json
+
+    from localrun.status import consumer_status, status_table
+
+    rows = consumer_status(bootstrap, group)
+    if as_json:
+        print(json.dumps([row.as_dict() for row in rows], indent=2))
+    elif rows:
+        console.print(status_table(rows))
+    else:
+        console.print("no consumer groups")
+
+
 def _dead_letter_topics(agencies: str) -> list[str]:
     return [t.name for t in declared_topics(_agencies(agencies)) if t.name.endswith(".dlq")]
 

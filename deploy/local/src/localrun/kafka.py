@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from xml.etree import ElementTree
 
 from kafka.admin import KafkaAdminClient
 
@@ -63,16 +64,52 @@ def check_prerequisites() -> None:
         )
 
 
-def ensure_kafka_jars(libs_dir: Path | None = None) -> Path:
-    """Copy Kafka's runtime jars into libs/ with Maven, unless the pom has not changed."""
-    pom = kafka_dir() / "pom.xml"
-    libs = libs_dir or Path(os.environ.get("LIENGANH_KAFKA_LIBS", kafka_dir() / "libs"))
+def pom_file() -> Path:
+    return kafka_dir() / "pom.xml"
+
+
+def kafka_version() -> str:
+    """The project's one Kafka version (the pom's `kafka.version`): the local jars, compose's
+    image and Strimzi's `spec.kafka.version` all come from it."""
+    return _pom_property("kafka.version")
+
+
+def kafka_metadata_version() -> str:
+    """The KRaft metadata version `kafka_version()` writes by default (`4.3-IV0`): Strimzi's
+    `metadataVersion`, and where `kafka-features.sh upgrade` takes an upgraded cluster."""
+    return _pom_property("kafka.metadata.version")
+
+
+def _pom_property(name: str) -> str:
+    namespace = "{http://maven.apache.org/POM/4.0.0}"
+    root = ElementTree.parse(pom_file()).getroot()  # noqa: S314 - the repository's own pom
+    value = root.findtext(f"{namespace}properties/{namespace}{name}")
+    if not value or not value.strip():
+        raise ValueError(f"{pom_file()} declares no <{name}> property")
+    return value.strip()
+
+
+def ensure_kafka_jars(libs_dir: Path | None = None, version: str | None = None) -> Path:
+    """Copy Kafka's runtime jars into libs/ with Maven, unless already there for this pom.
+
+    `version` fetches another Kafka release with the same pom (`-Dkafka.version=...`), by
+    default into `.cache/kafka-<version>/` at the repository root: how the upgrade test gets
+    the previous release. Maven keeps what it downloaded in ~/.m2, so a re-copy is local.
+    """
+    pom = pom_file()
+    wanted = version or kafka_version()
+    if libs_dir is not None:
+        libs = libs_dir
+    elif version is None or version == kafka_version():
+        libs = Path(os.environ.get("LIENGANH_KAFKA_LIBS", kafka_dir() / "libs"))
+    else:
+        libs = kafka_dir().parents[2] / ".cache" / f"kafka-{version}"
     stamp = libs / ".pom.sha256"
-    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    digest = hashlib.sha256(pom.read_bytes() + wanted.encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest and any(libs.glob("kafka_2.13-*.jar")):
         return libs
     check_prerequisites()
-    logger.info("fetching Apache Kafka jars into %s", libs)
+    logger.info("fetching Apache Kafka %s jars into %s", wanted, libs)
     if libs.exists():
         shutil.rmtree(libs)
     libs.mkdir(parents=True)
@@ -86,6 +123,7 @@ def ensure_kafka_jars(libs_dir: Path | None = None) -> Path:
             f"{DEPENDENCY_PLUGIN}:copy-dependencies",
             f"-DoutputDirectory={libs}",
             "-DincludeScope=runtime",
+            f"-Dkafka.version={wanted}",  # a command-line property wins over the pom's
         ],
         capture_output=True,
         text=True,
@@ -93,6 +131,8 @@ def ensure_kafka_jars(libs_dir: Path | None = None) -> Path:
     )
     if result.returncode != 0:
         raise RuntimeError(f"Maven could not fetch Kafka:\n{result.stdout}\n{result.stderr}")
+    if not (libs / f"kafka_2.13-{wanted}.jar").exists():
+        raise RuntimeError(f"Maven fetched no kafka_2.13-{wanted}.jar into {libs}")
     stamp.write_text(digest)
     return libs
 
@@ -115,12 +155,16 @@ class LocalBroker:
         heap: str = DEFAULT_HEAP,
         libs_dir: Path | None = None,
         scram_users: Mapping[str, str] | None = None,
+        version: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.controller_port = controller_port or free_port()
         self.heap = heap
         self.libs_dir = libs_dir
+        # Another Kafka release than the pom's (`ensure_kafka_jars(version=...)`): the
+        # upgrade test starts the previous one on the data directory it then upgrades.
+        self.version = version
         # SCRAM-SHA-512 users (name → password) for a second, authenticating listener: how a
         # cluster's brokers are reached, so the clients' SASL settings are tested for real.
         self.scram_users = dict(scram_users or {})
@@ -147,23 +191,10 @@ class LocalBroker:
         return self.data_dir / "broker.log"
 
     def start(self, timeout_s: float = 120.0) -> None:
-        libs = ensure_kafka_jars(self.libs_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = self._write_config()
-        if not (self.data_dir / "logs" / "meta.properties").exists():
-            self._format(libs, config)
+        command = self.command()
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
-                [
-                    "java",
-                    *self.heap.split(),
-                    *JVM_FLAGS,
-                    f"-Dlog4j2.configurationFile={kafka_dir() / 'log4j2.properties'}",
-                    "-cp",
-                    f"{libs}/*",
-                    "kafka.Kafka",
-                    str(config),
-                ],
+                command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -171,6 +202,44 @@ class LocalBroker:
             )
         self._wait_until_ready(timeout_s)
         logger.info("Kafka ready on %s", self.bootstrap_servers)
+
+    def command(self) -> list[str]:
+        """The broker's command line, its config written and storage formatted: what `start`
+        runs, and what a supervisor (`lienganh run`) starts and restarts itself."""
+        libs = ensure_kafka_jars(self.libs_dir, self.version)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self._write_config()
+        if not (self.data_dir / "logs" / "meta.properties").exists():
+            self._format(libs, config)
+        return [
+            "java",
+            *self.heap.split(),
+            *JVM_FLAGS,
+            f"-Dlog4j2.configurationFile={kafka_dir() / 'log4j2.properties'}",
+            "-cp",
+            f"{libs}/*",
+            "kafka.Kafka",
+            str(config),
+        ]
+
+    def answers(self) -> bool:
+        """True when the broker answers a cluster description (not only accepts a socket)."""
+        if not _accepts_connections(self.port):  # cheap check first: no client backoff
+            return False
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=self.bootstrap_servers, request_timeout_ms=5000
+            )
+        except Exception:
+            return False
+        try:
+            admin.describe_cluster()
+            return True
+        except Exception as error:  # still electing its controller: try again
+            logger.debug("Kafka not ready yet: %s", error)
+            return False
+        finally:
+            admin.close()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Controlled shutdown (SIGTERM), then SIGKILL if it hangs. Idempotent."""
@@ -277,22 +346,8 @@ class LocalBroker:
         while True:
             if self._process is None or self._process.poll() is not None:
                 raise RuntimeError(f"Kafka exited while starting:\n{self._log_tail()}")
-            admin = None
-            if _accepts_connections(self.port):  # cheap check first: no client backoff
-                try:
-                    admin = KafkaAdminClient(
-                        bootstrap_servers=self.bootstrap_servers, request_timeout_ms=5000
-                    )
-                except Exception:
-                    admin = None
-            if admin is not None:
-                try:
-                    admin.describe_cluster()
-                    return
-                except Exception as error:  # still electing its controller: try again
-                    logger.debug("Kafka not ready yet: %s", error)
-                finally:
-                    admin.close()
+            if self.answers():
+                return
             if time.monotonic() > deadline:
                 self.stop()
                 raise TimeoutError(f"Kafka not ready after {timeout_s:.0f}s:\n{self._log_tail()}")

@@ -1,8 +1,11 @@
-"""The processes of the whole local system, and where each one listens."""
+"""The processes of the whole local system, and where each one listens.
+
+Which processes run, with which settings, is deploy/processes.yaml (localrun.manifest); this
+module adds what only `make run` knows: loopback ports, the data folder, the local broker.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,15 +14,14 @@ from pathlib import Path
 from chassis.dead_letters import default_private_path
 from chassis.keypairs import load_or_create_keypair
 from contracts.topics import DEFAULT_AGENCIES
-from localrun.kafka import free_port
+from localrun.kafka import LocalBroker, free_port
+from localrun.manifest import Addresses, Instance, Target, load_manifest
 from localrun.supervisor import ProcessSpec
-
-CORE_SERVICES = ("cases", "referrals", "notifications", "reporting")
 
 
 @dataclass(frozen=True)
 class Ports:
-    """API and worker ports by process name, and the local mail sink's SMTP and web ports."""
+    """API and worker ports by instance name, and the local mail sink's SMTP and web ports."""
 
     api: dict[str, int]
     worker: dict[str, int]
@@ -27,27 +29,55 @@ class Ports:
     mail_web: int = 8025
 
     @classmethod
-    def fixed(cls, agencies: Sequence[str], base: int = 8000) -> Ports:
-        names = [*CORE_SERVICES, *(f"agency-{a}" for a in agencies)]
-        offsets = [1, 2, 3, 4, *range(11, 11 + len(agencies))]
+    def fixed(cls, agencies: Sequence[str]) -> Ports:
+        """The ports of deploy/processes.yaml (`local_ports`): what `make run` prints."""
+        manifest = load_manifest()
+        instances = manifest.topology(agencies).instances
+        sink = manifest.stand_ins["mail-sink"].local_ports
         return cls(
-            api={name: base + offset for name, offset in zip(names, offsets, strict=True)},
-            worker={
-                name: base + 1000 + offset for name, offset in zip(names, offsets, strict=True)
-            },
-            smtp=2525,
-            mail_web=base + 25,
+            api={i.name: i.local_ports.api for i in instances},
+            worker={i.name: i.local_ports.worker for i in instances},
+            smtp=sink["smtp"],
+            mail_web=sink["web"],
         )
 
     @classmethod
     def free(cls, agencies: Sequence[str]) -> Ports:
-        names = [*CORE_SERVICES, *(f"agency-{a}" for a in agencies)]
+        """Any free ports: end-to-end tests run beside a developer's `make run`."""
+        names = [i.name for i in load_manifest().topology(agencies).instances]
         return cls(
             api={name: free_port() for name in names},
             worker={name: free_port() for name in names},
             smtp=free_port(),
             mail_web=free_port(),
         )
+
+
+@dataclass(frozen=True)
+class _Loopback(Addresses):
+    """Every process on 127.0.0.1, each on its own port."""
+
+    ports: Ports
+    data_dir: Path
+    bootstrap_servers: str
+    target: Target = "local"
+
+    def api_url(self, instance: Instance) -> str:
+        return f"http://127.0.0.1:{self.ports.api[instance.name]}"
+
+    def host_api_url(self, instance: Instance) -> str:
+        return self.api_url(instance)
+
+    def worker_port(self, instance: Instance) -> int:
+        return self.ports.worker[instance.name]
+
+    def value(self, name: str) -> str:
+        values = {
+            "data_dir": str(self.data_dir),
+            "kafka_bootstrap": self.bootstrap_servers,
+            "smtp_port": str(self.ports.smtp),
+        }
+        return values[name]
 
 
 def ensure_local_keys(data_dir: Path) -> None:
@@ -69,62 +99,52 @@ def system_processes(
     extra_env: dict[str, str] | None = None,
     python: str = sys.executable,
 ) -> list[ProcessSpec]:
-    """API and worker process of every service, agencies once per agency."""
+    """API and worker process of every service of deploy/processes.yaml (agencies once per
+    agency), then the mail sink. `database_urls` by instance name; SQLite files otherwise."""
     database_urls = database_urls or {}
     ensure_local_keys(data_dir)
-    public_key = str(data_dir / "keys" / "jwt-public.pem")
+    topology = load_manifest().topology(agencies)
+    loopback = _Loopback(ports, data_dir, bootstrap_servers)
     specs: list[ProcessSpec] = []
-    deployments: list[tuple[str, str, dict[str, str]]] = [
-        (name, name.upper(), {}) for name in CORE_SERVICES
-    ] + [(f"agency-{agency}", "AGENCY", {"AGENCY": agency}) for agency in agencies]
-    for name, prefix, own_env in deployments:
-        module = "agencies" if name.startswith("agency-") else name
-        env = {
-            **(extra_env or {}),
-            **own_env,
-            f"{prefix}_DATA_DIR": str(data_dir),
-            f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
-            f"{prefix}_JWT_PUBLIC_KEY_FILE": public_key,
-            f"{prefix}_WORKER_WEB_PORT": str(ports.worker[name]),
-        }
-        if name in database_urls:
-            env[f"{prefix}_DATABASE_URL"] = database_urls[name]
-        if name == "notifications":
-            env.update(_notifications_env(ports, agencies))
-        if prefix == "AGENCY":
-            # Releases the key of a referral's sealed details when an officer reads it.
-            env["AGENCY_CASES_API_URL"] = f"http://127.0.0.1:{ports.api['cases']}"
-        api_url = f"http://127.0.0.1:{ports.api[name]}"
+    for instance in topology.instances:
+        env = {**(extra_env or {}), **topology.env(instance, loopback)}
+        if instance.name in database_urls:
+            env[f"{instance.env_prefix}_DATABASE_URL"] = database_urls[instance.name]
+        api_url = loopback.api_url(instance)
+        api_port = str(ports.api[instance.name])
         specs.append(
             ProcessSpec(
-                name=f"{name}-api",
-                argv=[python, "-m", module, "api", "--port", str(ports.api[name])],
+                name=f"{instance.name}-api",
+                argv=[python, "-m", instance.module, "api", "--port", api_port],
                 env=env,
-                ready_url=f"{api_url}/readyz",
+                ready_url=f"{api_url}{topology.manifest.processes['api'].ready}",
                 public_url=f"{api_url}/docs",
             )
         )
+        worker_ready = topology.manifest.processes["worker"].ready
         specs.append(
             ProcessSpec(
-                name=f"{name}-worker",
-                argv=[python, "-m", module, "worker"],
+                name=f"{instance.name}-worker",
+                argv=[python, "-m", instance.module, "worker"],
                 env=env,
-                ready_url=f"http://127.0.0.1:{ports.worker[name]}/readyz",
+                ready_url=f"http://127.0.0.1:{ports.worker[instance.name]}{worker_ready}",
             )
         )
     specs.append(mail_sink(data_dir, ports, python))
     return specs
 
 
-def _notifications_env(ports: Ports, agencies: Sequence[str]) -> dict[str, str]:
-    """E-mail to the local sink; the web inbox reaches each agency's API."""
-    agency_urls = {a: f"http://127.0.0.1:{ports.api[f'agency-{a}']}" for a in agencies}
-    return {
-        "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
-        "NOTIFICATIONS_SMTP_PORT": str(ports.smtp),
-        "NOTIFICATIONS_INBOX_URL": f"http://127.0.0.1:{ports.api['notifications']}/inbox",
-        "NOTIFICATIONS_AGENCY_API_URLS": json.dumps(agency_urls),
-    }
+def broker_process(broker: LocalBroker) -> ProcessSpec:
+    """The local broker as one of the supervised processes: started first and stopped last
+    (stage 0), restarted on the same ports and data, so its topics and offsets survive."""
+    return ProcessSpec(
+        name="kafka",
+        argv=broker.command(),
+        env={},
+        ready_check=broker.answers,
+        public_url=f"kafka://{broker.bootstrap_servers}",
+        stage=0,
+    )
 
 
 def mail_sink(data_dir: Path, ports: Ports, python: str = sys.executable) -> ProcessSpec:
@@ -135,7 +155,7 @@ def mail_sink(data_dir: Path, ports: Ports, python: str = sys.executable) -> Pro
         argv=[
             python,
             "-m",
-            "notifications.mailsink",
+            load_manifest().stand_ins["mail-sink"].module,
             "--dir",
             str(data_dir / "mail"),
             "--smtp-port",

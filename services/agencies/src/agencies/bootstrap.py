@@ -18,17 +18,12 @@ from agencies.api.deps import AgencyContext
 from agencies.api.routes import router
 from agencies.config import AgencySettings
 from chassis.keypairs import Reloading, load_sealer
-from chassis.runtime import Subscriptions, api_app, open_service, worker_app
+from chassis.runtime import api_app, open_service, worker_app
 from chassis.sealing import PublicSealer
+from chassis.service_context import provide_context
 from chassis.worker import ScheduledJob
 from contracts.access.policy import access_policy
 from contracts.agencies.registry import agency_registry
-from contracts.referrals.v1 import (
-    ReferralIdentityErased,
-    ReferralRequested,
-    ReferralStateChanged,
-)
-from contracts.topics import agency_referrals_topic
 
 TABLES: list[type[SQLModel]] = [InboxReferral, WebhookDelivery, BridgeReceipt]
 
@@ -54,7 +49,7 @@ def create_api(settings: AgencySettings | None = None) -> FastAPI:
     )
     profile = agency_registry().get(settings.agency)
     assert profile is not None  # the settings checked the registry
-    app.state.agency = AgencyContext(
+    context = AgencyContext(
         agency=settings.agency,
         engine=engine,
         profile=profile,
@@ -63,6 +58,7 @@ def create_api(settings: AgencySettings | None = None) -> FastAPI:
         webhook_secret=_secret(settings),
         webhook_tolerance_s=settings.webhook_tolerance_s,
     )
+    provide_context(app, context)
     return app
 
 
@@ -72,17 +68,6 @@ def _intake_sealer(settings: AgencySettings) -> Callable[[], PublicSealer]:
     if not path.exists():
         return partial(load_sealer, path)  # refuses each report, naming the missing file
     return Reloading(path, load_sealer).current
-
-
-def subscriptions(agency: str, *, bridged: bool) -> Subscriptions:
-    """The whole map of the worker: this agency's inbox topic, nothing else."""
-    return {
-        agency_referrals_topic(agency): {
-            ReferralRequested: partial(handlers.receive_referral, agency=agency, bridge=bridged),
-            ReferralStateChanged: partial(handlers.follow_state, agency=agency, bridge=bridged),
-            ReferralIdentityErased: partial(handlers.drop_identity, agency=agency),
-        }
-    }
 
 
 def create_worker(settings: AgencySettings | None = None) -> faust.App:
@@ -102,6 +87,8 @@ def create_worker(settings: AgencySettings | None = None) -> faust.App:
         settings,
         service=_service(settings),
         engine=engine,
-        subscriptions=subscriptions(agency, bridged=bridged),
+        consumer=f"agencies:{agency}",
+        agencies=(agency,),
+        subscriptions=handlers.subscriptions(agency, bridged=bridged),
         jobs=jobs,
     )

@@ -1,25 +1,28 @@
-"""One function per event or command of an agency service (the map is in bootstrap.py)."""
+"""One function per event or command of an agency service, and the worker's map of them.
+
+Handlers take the inbox store (`adapters/store.py`), never a session: the worker wraps each
+over its unit of work (`with_store`), and unit tests hand them the in-memory one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
-from sqlalchemy import update
-from sqlmodel import col
-
+from agencies.adapters.store import InboxStore, SqlStore
 from agencies.adapters.tables import InboxReferral
-from agencies.adapters.webhooks import stage_webhook
 from agencies.domain.actions import StaleVersion, decide
 from chassis.consumer import RejectedEvent
-from chassis.unit_of_work import UnitOfWork
+from chassis.stores import Outbox
+from chassis.subscriptions import Subscriptions, with_store
 from contracts.agencies.v1 import CaseReported, ReferralAction, ReferralCompleted
 from contracts.referrals.v1 import (
     ReferralIdentityErased,
     ReferralRequested,
     ReferralStateChanged,
 )
-from contracts.topics import agency_updates_topic
+from contracts.topics import agency_referrals_topic, agency_updates_topic
 from contracts.vocabulary import ReferralState
 
 Clock = Callable[[], datetime]
@@ -30,13 +33,13 @@ class ReferralNotFound(LookupError):
 
 
 def receive_referral(
-    uow: UnitOfWork, event: ReferralRequested, *, agency: str, bridge: bool = False
+    store: InboxStore, event: ReferralRequested, *, agency: str, bridge: bool = False
 ) -> None:
     if event.agency != agency:
         raise RejectedEvent(f"referral for {event.agency} arrived at {agency}'s inbox")
-    if uow.session.get(InboxReferral, event.referral_id) is not None:
+    if store.referral(event.referral_id) is not None:
         return
-    uow.session.add(
+    store.add(
         InboxReferral(
             id=event.referral_id,
             case_id=event.case_id,
@@ -57,14 +60,14 @@ def receive_referral(
         )
     )
     if bridge:
-        stage_webhook(uow, event)
+        store.stage_webhook(event)
 
 
 def follow_state(
-    uow: UnitOfWork, event: ReferralStateChanged, *, agency: str, bridge: bool = False
+    store: InboxStore, event: ReferralStateChanged, *, agency: str, bridge: bool = False
 ) -> None:
     """The referrals service is authoritative: its state wins from the same version on."""
-    referral = uow.session.get(InboxReferral, event.referral_id)
+    referral = store.referral(event.referral_id)
     if referral is None or event.agency != agency or event.version < referral.version:
         return
     referral.state = event.to_state.value
@@ -75,29 +78,29 @@ def follow_state(
     if event.outcome is not None:
         referral.outcome = event.outcome.model_dump(mode="json", exclude_defaults=True)
     referral.updated_at = event.occurred_at
-    uow.session.add(referral)
+    store.save(referral)
     if bridge:
-        stage_webhook(uow, event)
+        store.stage_webhook(event)
 
 
-def drop_identity(uow: UnitOfWork, event: ReferralIdentityErased, *, agency: str) -> None:
+def drop_identity(store: InboxStore, event: ReferralIdentityErased, *, agency: str) -> None:
     """The child's identity was erased: the sealed copy goes too (it would not open)."""
-    referral = uow.session.get(InboxReferral, event.referral_id)
+    referral = store.referral(event.referral_id)
     if referral is None or event.agency != agency or referral.identity_erased_at is not None:
         return
     referral.details = {}
     referral.identity_erased_at = event.erased_at
-    uow.session.add(referral)
+    store.save(referral)
 
 
 def act_on_referral(
-    uow: UnitOfWork,
+    store: InboxStore,
     action: ReferralAction,
     *,
     agency: str,
 ) -> InboxReferral:
     """Record the officer's action locally and send it to the referrals service."""
-    referral = uow.session.get(InboxReferral, action.referral_id)
+    referral = store.referral(action.referral_id)
     if referral is None:  # the caller applied its provinces (access policy) already
         raise ReferralNotFound(action.referral_id)
     decision = decide(
@@ -107,31 +110,46 @@ def act_on_referral(
         expected_version=action.expected_version,
     )
     # Conditional on the version read: of two officers acting at once, exactly one wins.
-    changed = uow.session.execute(
-        update(InboxReferral)
-        .where(col(InboxReferral.id) == referral.id)
-        .where(col(InboxReferral.version) == action.expected_version)
-        .values(
-            state=decision.new_state.value,
-            version=decision.new_version,
-            updated_at=action.occurred_at,
-            last_reason=getattr(action, "reason", None),
-            outcome=(
+    moved = store.move_if_version(
+        referral,
+        action.expected_version,
+        {
+            "state": decision.new_state.value,
+            "version": decision.new_version,
+            "updated_at": action.occurred_at,
+            "last_reason": getattr(action, "reason", None),
+            "outcome": (
                 action.outcome.model_dump(mode="json", exclude_defaults=True)
                 if isinstance(action, ReferralCompleted)
                 else referral.outcome
             ),
-        )
+        },
     )
-    if changed.rowcount != 1:  # type: ignore[attr-defined]
+    if not moved:
         raise StaleVersion("the referral changed while you were acting on it")
-    uow.session.refresh(referral)
-    uow.publish(action, topic=agency_updates_topic(agency))
+    store.publish(action, topic=agency_updates_topic(agency))
     return referral
 
 
-def report_case(uow: UnitOfWork, report: CaseReported, *, agency: str) -> None:
-    """A case the agency detected goes to the cases service through this agency's topic."""
+def report_case(outbox: Outbox, report: CaseReported, *, agency: str) -> None:
+    """A case the agency detected goes to the cases service through this agency's topic.
+
+    Nothing is kept here, so any outbox will do: the inbox store, or the unit of work."""
     if report.agency != agency:
         raise ValueError(f"{agency} cannot report a case as {report.agency}")
-    uow.publish(report, topic=agency_updates_topic(agency))
+    outbox.publish(report, topic=agency_updates_topic(agency))
+
+
+def subscriptions(agency: str, *, bridged: bool) -> Subscriptions:
+    """The worker's whole map: this agency's inbox topic, nothing else (Kafka ACLs)."""
+    return {
+        agency_referrals_topic(agency): {
+            ReferralRequested: with_store(
+                SqlStore, partial(receive_referral, agency=agency, bridge=bridged)
+            ),
+            ReferralStateChanged: with_store(
+                SqlStore, partial(follow_state, agency=agency, bridge=bridged)
+            ),
+            ReferralIdentityErased: with_store(SqlStore, partial(drop_identity, agency=agency)),
+        }
+    }

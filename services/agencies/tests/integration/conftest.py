@@ -16,8 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from agencies.adapters.view_keys import ReleasedKey, ViewKeyRefused
-from agencies.bootstrap import create_api, subscriptions
+from agencies.bootstrap import create_api
 from agencies.config import AgencySettings
+from agencies.handlers import subscriptions
 from chassis.auth import LocalIssuer
 from chassis.consumer import Delivery, EventProcessor
 from chassis.identity_views import seal_view, view_key
@@ -126,7 +127,7 @@ def police(agency_settings: AgencySettings) -> Iterator[Agency]:
     load_or_create_keypair(agency_settings.data_dir / "keys" / "cases-intake.private.json")
     app = create_api(agency_settings)
     cases = CasesKeys()
-    app.state.agency = replace(app.state.agency, view_keys=cases)
+    app.state.service_context = replace(app.state.service_context, view_keys=cases)
     engine = app.state.engine
     handlers = subscriptions("police", bridged=False)[agency_referrals_topic("police")]
     processor = EventProcessor(

@@ -17,7 +17,7 @@ from agencies.adapters.tables import WebhookDelivery
 from agencies.adapters.webhooks import (
     WebhookSender,
 )
-from agencies.bootstrap import subscriptions
+from agencies.handlers import subscriptions
 from chassis.consumer import Delivery, EventProcessor
 from chassis.webhook_signature import (
     IDEMPOTENCY_HEADER,

@@ -1,4 +1,5 @@
-"""`python -m cases api|worker`, and the operator commands (`rotate-keys`, `import`, `seed`)."""
+"""`python -m cases api|worker|migrate`, and the operator commands (`rotate-keys`, `import`,
+`seed`)."""
 
 import sys
 
@@ -6,7 +7,7 @@ from cases.bootstrap import create_api, create_worker
 from chassis.entrypoint import main
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] in {"api", "worker"}:
+    if len(sys.argv) > 1 and sys.argv[1] in {"api", "worker", "migrate"}:
         main("cases", create_api=create_api, create_worker=create_worker)
     else:
         from cases.cli import app

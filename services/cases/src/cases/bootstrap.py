@@ -21,16 +21,14 @@ from cases.adapters.tables import (
     ImportedRow,
 )
 from cases.api import duplicates, routes
-from cases.api.context import CasesContext
+from cases.api.deps import CasesContext
 from cases.config import CasesSettings
 from cases.deadlines import sweep_missed_clocks
 from chassis.keypairs import Reloading, load_opener, load_or_create_keypair
 from chassis.runtime import api_app, open_service, worker_app
+from chassis.service_context import provide_context
 from chassis.worker import ScheduledJob
 from contracts.access.policy import access_policy
-from contracts.agencies.v1 import CaseReported
-from contracts.referrals.v1 import ReferralStateChanged
-from contracts.topics import REFERRALS_EVENTS, agency_updates_topic
 
 SERVICE = "cases"
 TABLES: list[type[SQLModel]] = [
@@ -69,10 +67,13 @@ def create_api(settings: CasesSettings | None = None) -> FastAPI:
         routers=[routes.router, duplicates.router],
         access_rules=access_policy().for_service(SERVICE, owner=settings.owner_agency),
     )
-    app.state.cases = CasesContext(
-        engine=engine,
-        deps=case_deps(settings),
-        identity_grace=timedelta(hours=settings.identity_grace_after_close_hours),
+    provide_context(
+        app,
+        CasesContext(
+            engine=engine,
+            deps=case_deps(settings),
+            identity_grace=timedelta(hours=settings.identity_grace_after_close_hours),
+        ),
     )
     return app
 
@@ -81,18 +82,17 @@ def create_worker(settings: CasesSettings | None = None) -> faust.App:
     """Relays the outbox, records agencies' case reports, follows referrals, sweeps clocks."""
     settings = settings or CasesSettings()
     engine = open_service(settings, SERVICE, TABLES)
-    deps = case_deps(settings)
-    subscriptions: dict[str, dict] = {
-        REFERRALS_EVENTS: {ReferralStateChanged: handlers.follow_referral},
-    }
-    for agency in settings.reporting_agencies:
-        report = partial(handlers.record_reported_case, topic_agency=agency, deps=deps)
-        subscriptions[agency_updates_topic(agency)] = {CaseReported: report}
     sweep = ScheduledJob(
         name="case-clocks",
         interval_s=settings.deadline_sweep_interval_s,
         run=partial(sweep_missed_clocks, engine),
     )
     return worker_app(
-        settings, service=SERVICE, engine=engine, subscriptions=subscriptions, jobs=[sweep]
+        settings,
+        service=SERVICE,
+        consumer=SERVICE,
+        agencies=settings.reporting_agencies,
+        engine=engine,
+        subscriptions=handlers.subscriptions(case_deps(settings), settings.reporting_agencies),
+        jobs=[sweep],
     )

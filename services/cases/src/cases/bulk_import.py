@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cases import handlers
 from cases.adapters import audit
+from cases.adapters.store import SqlStore
 from cases.adapters.tables import ImportedRow
 from cases.api.schemas import CaseReportIn
 from cases.domain.intake import missing_for_channel
@@ -185,7 +186,7 @@ def _import_row(
             if uow.session.get(ImportedRow, key) is not None:
                 report.skipped += 1
                 return
-            record = handlers.record_case(uow, command, deps)
+            record = handlers.record_case(SqlStore(uow), command, deps)
             uow.session.add(
                 ImportedRow(row_key=key, case_id=record.id, source=source, imported_at=_now())
             )

@@ -16,10 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from cases import bulk_import, erasure, handlers, intake_keys, rotation, seed
+from cases import bulk_import, handlers, intake_keys, rotation, seed
 from cases.adapters import audit
+from cases.adapters.store import SqlStore
 from cases.bootstrap import SERVICE, TABLES, case_deps
 from cases.config import CasesSettings
+from cases.handlers import erasure
 from chassis.auth import LocalIssuer, Principal
 from chassis.runtime import open_service
 from chassis.unit_of_work import unit_of_work
@@ -83,7 +85,8 @@ def erase_identity(
     )
     try:
         with unit_of_work(engine, source="/cases") as uow:
-            result = erasure.erase_identity(uow, case_id, actor=operator, now=datetime.now(UTC))
+            store = SqlStore(uow)
+            result = erasure.erase_identity(store, case_id, actor=operator, now=datetime.now(UTC))
             for erased in result.case_ids:
                 audit.record_access(
                     uow,

@@ -72,7 +72,7 @@ def cases_in(api: CasesApi) -> int:
 
 
 def run(api: CasesApi, path: Path):  # type: ignore[no-untyped-def]
-    deps = api.client.app.state.cases.deps  # type: ignore[attr-defined]
+    deps = api.client.app.state.service_context.deps  # type: ignore[attr-defined]
     return import_file(path, api.engine, deps, operator=OPERATOR)
 
 

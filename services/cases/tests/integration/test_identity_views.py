@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from cases import handlers
 from cases.adapters import identity
+from cases.adapters.store import SqlStore
 from cases.adapters.tables import CaseRecord
 from chassis.identity_views import open_view, view_key
 from chassis.sealing import DataKey
@@ -43,7 +44,7 @@ def create(api: CasesApi, **overrides: object) -> str:
 
 def data_key(api: CasesApi, case_id: str) -> DataKey:
     with Session(api.engine) as session:
-        key = identity.data_key(session, api.client.app.state.cases.deps.cipher, case_id)  # type: ignore[attr-defined]
+        key = identity.data_key(session, api.client.app.state.service_context.deps.cipher, case_id)  # type: ignore[attr-defined]
     assert key is not None
     return key
 
@@ -62,7 +63,7 @@ def refer(api: CasesApi, case_id: str, agency: str, state: ReferralState, versio
         }
     )
     with unit_of_work(api.engine, source="/tests") as uow:
-        handlers.follow_referral(uow, event)
+        handlers.follow_referral(SqlStore(uow), event)
     return referral_id
 
 
@@ -201,8 +202,8 @@ def test_an_ended_referral_stops_opening_at_once(cases_api: CasesApi, ended: Ref
 
 
 def test_a_completed_referral_may_keep_opening_for_a_configured_grace(cases_api: CasesApi):
-    app = cases_api.client.app
-    app.state.cases = replace(app.state.cases, identity_grace=timedelta(hours=24))  # type: ignore[attr-defined]
+    state = cases_api.client.app.state  # type: ignore[attr-defined]
+    state.service_context = replace(state.service_context, identity_grace=timedelta(hours=24))
     case_id = create(cases_api)
     referral_id = refer(cases_api, case_id, "police", ReferralState.COMPLETED, 5)
     assert ask(cases_api, case_id, referral_id, officer(cases_api)).status_code == 200
@@ -213,12 +214,13 @@ def test_a_completed_referral_may_keep_opening_for_a_configured_grace(cases_api:
 
 
 def test_an_erased_identity_gives_no_key_and_shows_no_child(cases_api: CasesApi):
-    from cases import erasure
+    from cases.handlers import erasure
 
     case_id = create(cases_api)
     referral_id = refer(cases_api, case_id, "police", ReferralState.ACCEPTED, 2)
     with unit_of_work(cases_api.engine, source="/tests") as uow:
-        result = erasure.erase_identity(uow, case_id, actor="dpo-01", now=datetime.now(UTC))
+        store = SqlStore(uow)
+        result = erasure.erase_identity(store, case_id, actor="dpo-01", now=datetime.now(UTC))
     assert result.case_ids == (case_id,)
     assert ask(cases_api, case_id, referral_id, officer(cases_api)).status_code == 410
     shown = cases_api.get(f"/cases/{case_id}", cases_api.case_worker()).json()

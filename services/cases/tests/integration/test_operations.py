@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlmodel import Session, select
 
+from cases.adapters.store import SqlStore
 from cases.adapters.tables import SEALED_COLUMNS, CaseDataKey, CaseRecord
 from cases.deadlines import sweep_missed_clocks
 from cases.handlers import CaseDeps, record_case, record_reported_case
@@ -28,7 +29,7 @@ MISSED = "vn.lienganh.case.deadline_missed.v1"
 
 
 def deps(api: CasesApi) -> CaseDeps:
-    return api.client.app.state.cases.deps  # type: ignore[attr-defined]
+    return api.client.app.state.service_context.deps  # type: ignore[attr-defined]
 
 
 def record_at(api: CasesApi, received_at: datetime, risk: str = "urgent") -> str:
@@ -37,7 +38,7 @@ def record_at(api: CasesApi, received_at: datetime, risk: str = "urgent") -> str
     body = CaseReportIn.model_validate(report(risk_level=risk))
     command = body.to_command(reported_by="hotline-01", received_at=received_at)
     with unit_of_work(api.engine, source="/tests") as uow:
-        return record_case(uow, command, deps(api)).id
+        return record_case(SqlStore(uow), command, deps(api)).id
 
 
 def test_each_missed_clock_is_announced_once_even_by_racing_sweeps(cases_api: CasesApi):
@@ -160,7 +161,8 @@ def reported(api: CasesApi, *, sealer: PublicSealer | None = None, **overrides) 
 
 def test_agency_reports_are_intakes_and_bad_ones_go_to_the_dlq(cases_api: CasesApi):
     def handler(uow, event):  # type: ignore[no-untyped-def]
-        return record_reported_case(uow, event, topic_agency="police", deps=deps(cases_api))
+        store = SqlStore(uow)
+        return record_reported_case(store, event, topic_agency="police", deps=deps(cases_api))
 
     processor = EventProcessor(
         service="cases",
@@ -184,11 +186,27 @@ def test_agency_reports_are_intakes_and_bad_ones_go_to_the_dlq(cases_api: CasesA
     assert len(cases_api.events("vn.lienganh.case.received.v1")) == 1
     stranger = PublicSealer({"p1": X25519PrivateKey.generate().public_key()}, "p1")
     refused = {
-        "agency": deliver(reported(cases_api, case_id="c-2", agency="dolisa"), 2),
-        "channel": deliver(reported(cases_api, case_id="c-3", channel=Channel.SCHOOL), 3),
-        "commune": deliver(reported(cases_api, case_id="c-4", commune_code="26506"), 4),
-        "summary": deliver(reported(cases_api, case_id="c-5", summary=None), 5),
-        "foreign key": deliver(reported(cases_api, case_id="c-6", sealer=stranger), 6),
+        "agency": deliver(
+            reported(cases_api, case_id="00000000-0000-4000-8000-000000000002", agency="dolisa"), 2
+        ),
+        "channel": deliver(
+            reported(
+                cases_api, case_id="00000000-0000-4000-8000-000000000003", channel=Channel.SCHOOL
+            ),
+            3,
+        ),
+        "commune": deliver(
+            reported(
+                cases_api, case_id="00000000-0000-4000-8000-000000000004", commune_code="26506"
+            ),
+            4,
+        ),
+        "summary": deliver(
+            reported(cases_api, case_id="00000000-0000-4000-8000-000000000005", summary=None), 5
+        ),
+        "foreign key": deliver(
+            reported(cases_api, case_id="00000000-0000-4000-8000-000000000006", sealer=stranger), 6
+        ),
     }
     for why, result in refused.items():
         assert result.outcome is Outcome.DEAD_LETTERED, why
@@ -200,9 +218,10 @@ def test_agency_reports_are_intakes_and_bad_ones_go_to_the_dlq(cases_api: CasesA
     foreign_error = dict(refused["foreign key"].dead_letter.headers)["dlq-error"]  # type: ignore[union-attr]
     assert foreign_error.startswith(b"sealed_identity: cannot be opened")
     summary = refused["summary"].dead_letter  # type: ignore[union-attr]
-    assert b"c-5" not in summary.value  # the dead letter is sealed to the operators' key
+    case_5 = "00000000-0000-4000-8000-000000000005"
+    assert case_5.encode() not in summary.value  # the dead letter is sealed to the operators' key
     opened = throwaway_dead_letter_keys().open(summary)
-    assert json.loads(opened)["case_id"] == "c-5" and b"Thu" not in opened
+    assert json.loads(opened)["case_id"] == case_5 and b"Thu" not in opened
 
 
 def test_referral_events_feed_the_combined_status_and_follow_a_merge(cases_api: CasesApi):
@@ -219,16 +238,20 @@ def test_referral_events_feed_the_combined_status_and_follow_a_merge(cases_api: 
             ReferralStateChanged.example().model_dump() | fields | {"version": version}
         )
         with unit_of_work(cases_api.engine, source="/tests") as uow:
-            follow_referral(uow, event)
+            follow_referral(SqlStore(uow), event)
 
-    changed("r-police", kept, "accepted", 2)
-    changed("r-dolisa", merged, "completed", 5)  # a referral of the merged case
-    changed("r-police", kept, "completed", 4)
-    changed("r-police", kept, "in-progress", 3)  # late and stale: ignored
+    changed("a1b2c3d4-0001-4000-8000-000000000001", kept, "accepted", 2)
+    changed(
+        "a1b2c3d4-0002-4000-8000-000000000002", merged, "completed", 5
+    )  # a referral of the merged case
+    changed("a1b2c3d4-0001-4000-8000-000000000001", kept, "completed", 4)
+    changed(
+        "a1b2c3d4-0001-4000-8000-000000000001", kept, "in-progress", 3
+    )  # late and stale: ignored
     shown = cases_api.get(f"/cases/{kept}", cases_api.case_worker()).json()
     assert {r["referral_id"]: r["state"] for r in shown["referrals"]} == {
-        "r-police": "completed",
-        "r-dolisa": "completed",
+        "a1b2c3d4-0001-4000-8000-000000000001": "completed",
+        "a1b2c3d4-0002-4000-8000-000000000002": "completed",
     }
     assert shown["referral_status"] == "completed"
 

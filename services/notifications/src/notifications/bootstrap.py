@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import faust
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from chassis.runtime import Subscriptions, api_app, open_service, worker_app
-from contracts.cases.v1 import CaseDeadlineMissed
-from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
-from contracts.topics import CASES_EVENTS, REFERRALS_EVENTS
+from chassis.runtime import api_app, open_service, worker_app
+from chassis.service_context import provide_context
 from notifications import handlers
 from notifications.adapters.agency_api import AgencyApi
 from notifications.adapters.channels import Sender, SmsGatewaySender, SmtpSender, WebhookSender
@@ -24,7 +20,7 @@ from notifications.adapters.directory_store import (
     seed_directory,
 )
 from notifications.adapters.tables import InboxSession, Notification, OfficerRow, utc_now
-from notifications.api.directory import Stewardship
+from notifications.api.deps import NotificationsContext, Stewardship
 from notifications.api.directory import router as directory_router
 from notifications.api.inbox import FormRefused, InboxHeaders, answer_form_refused
 from notifications.api.inbox import router as inbox_router
@@ -45,20 +41,26 @@ def open_notifications(settings: NotificationsSettings) -> Engine:
 
 def create_api(settings: NotificationsSettings | None = None) -> FastAPI:
     settings = settings or NotificationsSettings()
+    engine = open_notifications(settings)
     app = api_app(
         settings,
         service=SERVICE,
         title="Liên Ngành — notifications",
-        engine=open_notifications(settings),
+        engine=engine,
         routers=[router, directory_router, inbox_router],
     )
-    app.state.stewardship = Stewardship(
+    stewardship = Stewardship(
         rules=load_rules(settings.rules_file or default_rules_path()),
         webhook_hosts=tuple(settings.webhook_allowed_hosts),
     )
-    app.state.agency_api = AgencyApi(settings.agency_api_urls, settings.send_timeout_s)
-    app.state.inbox_url = settings.inbox_url
-    app.state.inbox_session_max_s = settings.inbox_session_max_s
+    context = NotificationsContext(
+        engine=engine,
+        stewardship=stewardship,
+        agency_api=AgencyApi(settings.agency_api_urls, settings.send_timeout_s),
+        inbox_url=settings.inbox_url,
+        inbox_session_max_s=settings.inbox_session_max_s,
+    )
+    provide_context(app, context)
     app.add_middleware(InboxHeaders)
     app.add_exception_handler(FormRefused, answer_form_refused)
     return app
@@ -101,19 +103,6 @@ def delivery_loops(settings: NotificationsSettings, engine: Engine) -> list[Deli
     ]
 
 
-def subscriptions(context: handlers.NotifyContext) -> Subscriptions:
-    """The whole map from event to handler."""
-    return {
-        REFERRALS_EVENTS: {
-            ReferralStateChanged: partial(handlers.on_referral_state_changed, context=context),
-            ReferralEscalated: partial(handlers.on_referral_escalated, context=context),
-        },
-        CASES_EVENTS: {
-            CaseDeadlineMissed: partial(handlers.on_case_deadline_missed, context=context),
-        },
-    }
-
-
 def create_worker(settings: NotificationsSettings | None = None) -> faust.App:
     settings = settings or NotificationsSettings()
     engine = open_notifications(settings)
@@ -123,6 +112,7 @@ def create_worker(settings: NotificationsSettings | None = None) -> faust.App:
         settings,
         service=SERVICE,
         engine=engine,
-        subscriptions=subscriptions(context),
+        consumer=SERVICE,
+        subscriptions=handlers.subscriptions(context),
         jobs=[loop.job(settings.delivery_interval_s) for loop in delivery_loops(settings, engine)],
     )

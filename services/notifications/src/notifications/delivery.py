@@ -4,7 +4,8 @@ Each channel has its own loop and its own pool of sends, so a slow or failing ch
 recipient) never holds up another. A row is claimed with a lease in the database before it is
 sent, so several worker replicas never send it twice at once; a crashed sender's lease runs
 out and another replica retries it. After a failure the next attempt time is stored
-(exponential backoff with full jitter), so retries survive restarts.
+(exponential backoff with full jitter), so retries survive restarts. What a send's outcome
+changes is `record_attempt`, on the store, so unit tests run it without a database.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from chassis.worker import ScheduledJob
 from contracts.notifications.v1 import NotificationFailed
 from contracts.topics import NOTIFICATIONS_EVENTS
 from notifications.adapters.channels import DeliveryError, Outgoing, Sender
+from notifications.adapters.store import NotificationStore, SqlStore
 from notifications.adapters.tables import (
     DELIVERED,
     FAILED,
@@ -161,32 +163,50 @@ class DeliveryLoop:
     def _record(self, notification_id: str, error: str | None) -> None:
         now = self.clock()
         with unit_of_work(self.engine, source=self.source) as uow:
-            notification = uow.session.get(Notification, notification_id)
-            if notification is None or notification.status != PENDING:
-                return
-            uow.correlation_id = notification.correlation_id
-            notification.attempts += 1
-            notification.lease_until = None
-            if error is None:
-                notification.status = DELIVERED
-                notification.delivered_at = db_time(now)
-                notification.last_error = None
-                uow.publish(delivered_event(notification, now), topic=NOTIFICATIONS_EVENTS)
-                DELIVERIES.labels(channel=self.channel, outcome="delivered").inc()
-                waited = (db_time(now) - db_time(notification.created_at)).total_seconds()
-                DELIVERY_SECONDS.labels(channel=self.channel).observe(max(waited, 0))
-            elif notification.attempts >= self.retry.max_attempts:
-                notification.status = FAILED
-                notification.last_error = error
-                uow.publish(_failed_event(notification, error, now), topic=NOTIFICATIONS_EVENTS)
-                DELIVERIES.labels(channel=self.channel, outcome="failed").inc()
-            else:
-                notification.last_error = error
-                notification.next_attempt_at = db_time(
-                    now + self.retry.delay(notification.attempts)
-                )
-                DELIVERIES.labels(channel=self.channel, outcome="retried").inc()
-            uow.session.add(notification)
+            record_attempt(
+                SqlStore(uow),
+                notification_id,
+                error,
+                channel=self.channel,
+                retry=self.retry,
+                now=now,
+            )
+
+
+def record_attempt(
+    store: NotificationStore,
+    notification_id: str,
+    error: str | None,
+    *,
+    channel: str,
+    retry: RetryPolicy,
+    now: datetime,
+) -> None:
+    """One send's outcome: delivered, retried later, or failed after the last attempt."""
+    notification = store.notification(notification_id)
+    if notification is None or notification.status != PENDING:
+        return
+    store.carry_correlation(notification.correlation_id)
+    notification.attempts += 1
+    notification.lease_until = None
+    if error is None:
+        notification.status = DELIVERED
+        notification.delivered_at = db_time(now)
+        notification.last_error = None
+        store.publish(delivered_event(notification, now), topic=NOTIFICATIONS_EVENTS)
+        store.after_commit(DELIVERIES.labels(channel=channel, outcome="delivered").inc)
+        waited = max((db_time(now) - db_time(notification.created_at)).total_seconds(), 0)
+        latency = DELIVERY_SECONDS.labels(channel=channel)
+        store.after_commit(lambda: latency.observe(waited))
+    elif notification.attempts >= retry.max_attempts:
+        notification.status = FAILED
+        notification.last_error = error
+        store.publish(_failed_event(notification, error, now), topic=NOTIFICATIONS_EVENTS)
+        store.after_commit(DELIVERIES.labels(channel=channel, outcome="failed").inc)
+    else:
+        notification.last_error = error
+        notification.next_attempt_at = db_time(now + retry.delay(notification.attempts))
+        store.after_commit(DELIVERIES.labels(channel=channel, outcome="retried").inc)
 
 
 def _log_crash(future: Future[None]) -> None:

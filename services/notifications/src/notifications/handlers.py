@@ -1,7 +1,9 @@
 """One function per event the notifications service handles.
 
 Handlers only record: in-app notifications are delivered by being stored; every other
-channel gets a `pending` row that a delivery loop sends outside this transaction.
+channel gets a `pending` row that a delivery loop sends outside this transaction. They work on
+a `NotificationStore`: the worker's map below gives them `SqlStore` over each event's unit of
+work, the unit tests an in-memory one.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
-from chassis.unit_of_work import UnitOfWork
+from chassis.subscriptions import Subscriptions, with_store
 from contracts.cases.v1 import CaseDeadlineMissed
 from contracts.notifications.v1 import NotificationDelivered
 from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
-from contracts.topics import NOTIFICATIONS_EVENTS
-from notifications.adapters.directory_store import all_officers
+from contracts.topics import CASES_EVENTS, NOTIFICATIONS_EVENTS, REFERRALS_EVENTS
+from notifications.adapters.store import NotificationStore, SqlStore
 from notifications.adapters.tables import DELIVERED, PENDING, Notification, db_time
 from notifications.domain.happenings import (
     Happening,
@@ -41,38 +44,40 @@ class NotifyContext:
 
 
 def on_referral_state_changed(
-    uow: UnitOfWork, event: ReferralStateChanged, *, context: NotifyContext
+    store: NotificationStore, event: ReferralStateChanged, *, context: NotifyContext
 ) -> None:
     happening = from_state_change(event)
     if happening is not None:
-        record_notifications(uow, happening, context=context)
+        record_notifications(store, happening, context=context)
 
 
 def on_referral_escalated(
-    uow: UnitOfWork, event: ReferralEscalated, *, context: NotifyContext
+    store: NotificationStore, event: ReferralEscalated, *, context: NotifyContext
 ) -> None:
-    record_notifications(uow, from_escalation(event), context=context)
+    record_notifications(store, from_escalation(event), context=context)
 
 
 def on_case_deadline_missed(
-    uow: UnitOfWork, event: CaseDeadlineMissed, *, context: NotifyContext
+    store: NotificationStore, event: CaseDeadlineMissed, *, context: NotifyContext
 ) -> None:
     happening = from_deadline_missed(event)
-    record_notifications(uow, happening, context=context)
+    record_notifications(store, happening, context=context)
 
 
-def record_notifications(uow: UnitOfWork, happening: Happening, *, context: NotifyContext) -> None:
+def record_notifications(
+    store: NotificationStore, happening: Happening, *, context: NotifyContext
+) -> None:
     """One row per (event, recipient, channel), in the recipient's language."""
-    assert uow.cause is not None, "notifications are caused by an event"
+    cause = store.cause()
     at = context.now()
-    for officer in recipients_for(context.rules, all_officers(uow.session), happening):
+    for officer in recipients_for(context.rules, store.officers(), happening):
         for channel in officer.channels:
             message = render(happening, channel.kind, officer.language, context.inbox_url)
             notification = Notification(
                 id=str(uuid.uuid4()),
-                source_event_id=uow.cause.id,
-                source_event_type=uow.cause.type,
-                correlation_id=uow.correlation_id,
+                source_event_id=cause.event_id,
+                source_event_type=cause.event_type,
+                correlation_id=cause.correlation_id,
                 recipient_id=officer.id,
                 channel=channel.kind,
                 address=channel.address,
@@ -90,17 +95,17 @@ def record_notifications(uow: UnitOfWork, happening: Happening, *, context: Noti
                 created_at=db_time(at),
             )
             if channel.kind == "in_app":
-                _delivered_in_app(uow, notification, at)
-            uow.session.add(notification)
+                _delivered_in_app(store, notification, at)
+            store.add_notification(notification)
 
 
-def _delivered_in_app(uow: UnitOfWork, notification: Notification, at: datetime) -> None:
+def _delivered_in_app(store: NotificationStore, notification: Notification, at: datetime) -> None:
     notification.status = DELIVERED
     notification.delivered_at = db_time(at)
     notification.attempts = 1
-    uow.publish(delivered_event(notification, at), topic=NOTIFICATIONS_EVENTS)
-    DELIVERIES.labels(channel="in_app", outcome="delivered").inc()
-    DELIVERY_SECONDS.labels(channel="in_app").observe(0)
+    store.publish(delivered_event(notification, at), topic=NOTIFICATIONS_EVENTS)
+    store.after_commit(DELIVERIES.labels(channel="in_app", outcome="delivered").inc)
+    store.after_commit(lambda: DELIVERY_SECONDS.labels(channel="in_app").observe(0))
 
 
 def delivered_event(notification: Notification, at: datetime) -> NotificationDelivered:
@@ -114,3 +119,23 @@ def delivered_event(notification: Notification, at: datetime) -> NotificationDel
         province_code=notification.province_code,
         delivered_at=at,
     )
+
+
+def subscriptions(context: NotifyContext) -> Subscriptions:
+    """The worker's whole map from event to handler, each on `SqlStore` over the event's
+    unit of work."""
+    return {
+        REFERRALS_EVENTS: {
+            ReferralStateChanged: with_store(
+                SqlStore, partial(on_referral_state_changed, context=context)
+            ),
+            ReferralEscalated: with_store(
+                SqlStore, partial(on_referral_escalated, context=context)
+            ),
+        },
+        CASES_EVENTS: {
+            CaseDeadlineMissed: with_store(
+                SqlStore, partial(on_case_deadline_missed, context=context)
+            ),
+        },
+    }

@@ -30,10 +30,10 @@ from notifications.adapters.directory_store import (
     to_row,
 )
 from notifications.adapters.tables import Notification, OfficerRow, utc_now
-from notifications.bootstrap import TABLES, subscriptions
+from notifications.bootstrap import TABLES
 from notifications.delivery import DeliveryLoop, RetryPolicy
 from notifications.domain.recipients import ChannelAddress, Directory, Officer
-from notifications.handlers import NotifyContext
+from notifications.handlers import NotifyContext, subscriptions
 from tests.support.keys import throwaway_dead_letter_keys
 from tests.support.system import eventually
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -90,7 +91,10 @@ def test_a_null_origin_from_this_sites_own_page_is_accepted(signed_in, agency_ap
 
 def test_the_public_inbox_url_is_this_sites_origin_too(signed_in, agency_api):
     # Behind a TLS proxy the app sees http://…; the browser's Origin is the public URL's.
-    signed_in.client.app.state.inbox_url = "https://inbox.lienganh.example.vn/inbox"
+    state = signed_in.client.app.state
+    state.service_context = replace(
+        state.service_context, inbox_url="https://inbox.lienganh.example.vn/inbox"
+    )
     csrf = signed_in.csrf("/inbox/referrals/ref-1", ACCEPT)
     done = accept(signed_in, csrf, origin="https://inbox.lienganh.example.vn")
     assert done.status_code == 303

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import partial
 
 import faust
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from chassis.consumer import Handler
 from chassis.runtime import api_app, open_service, worker_app
+from chassis.service_context import provide_context
 from contracts.access.policy import access_policy
 from contracts.agencies.registry import agency_registry
-from contracts.base import EventModel
-from contracts.cases.v1 import (
-    CaseConsentRecorded,
-    CaseIdentityErased,
-    CaseMerged,
-    CaseReceived,
-)
-from contracts.referrals.lifecycle import ACTION_TARGETS
-from contracts.topics import CASES_EVENTS, agency_updates_topic
 from referrals import handlers
 from referrals.adapters.policy_file import default_policy_path, load_policy
 from referrals.adapters.tables import (
@@ -32,6 +21,7 @@ from referrals.adapters.tables import (
     ReferralRecord,
     ReferralTransition,
 )
+from referrals.api.deps import ReferralsContext
 from referrals.api.routes import router
 from referrals.config import ReferralsSettings
 from referrals.deadlines import DeadlineSweep
@@ -66,31 +56,8 @@ def create_api(settings: ReferralsSettings | None = None) -> FastAPI:
         routers=[router],
         access_rules=access_policy().for_service(SERVICE, owner=settings.owner_agency),
     )
-    app.state.policy = load_routing_policy(settings)
+    provide_context(app, ReferralsContext(engine=engine, policy=load_routing_policy(settings)))
     return app
-
-
-def subscriptions(
-    settings: ReferralsSettings, policy: RoutingPolicy
-) -> dict[str, Mapping[type[EventModel], Handler]]:
-    """Which handler each consumed event goes to: the whole map of the worker."""
-    subscribed: dict[str, Mapping[type[EventModel], Handler]] = {
-        CASES_EVENTS: {
-            CaseReceived: partial(handlers.open_referrals, policy=policy, now=utc_now),
-            CaseConsentRecorded: partial(handlers.release_consent_hold, policy=policy, now=utc_now),
-            CaseMerged: handlers.follow_merge,
-            CaseIdentityErased: handlers.erase_views,
-        }
-    }
-    for agency in settings.agencies:
-        apply: Handler = partial(
-            handlers.apply_agency_action,
-            topic_agency=agency,
-            registry=agency_registry(),
-            policy=policy,
-        )
-        subscribed[agency_updates_topic(agency)] = dict.fromkeys(ACTION_TARGETS, apply)
-    return subscribed
 
 
 def create_sweep(settings: ReferralsSettings, engine: Engine) -> DeadlineSweep:
@@ -105,6 +72,8 @@ def create_worker(settings: ReferralsSettings | None = None) -> faust.App:
         settings,
         service=SERVICE,
         engine=engine,
-        subscriptions=subscriptions(settings, sweep.policy),
+        consumer=SERVICE,
+        agencies=settings.agencies,
+        subscriptions=handlers.subscriptions(sweep.policy, settings.agencies, utc_now),
         jobs=[sweep.job(settings.deadline_sweep_interval_s)],
     )

@@ -10,25 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
 
-from chassis.unit_of_work import UnitOfWork, unit_of_work
+from chassis.timestamps import aware
+from chassis.unit_of_work import unit_of_work
 from chassis.worker import ScheduledJob
-from contracts.referrals.lifecycle import OPEN_STATES
 from contracts.referrals.v1 import ReferralEscalated
 from contracts.topics import REFERRALS_EVENTS
 from contracts.vocabulary import CaseType, ReferralState, RiskLevel
-from referrals.adapters.referral_store import (
-    Change,
-    aware,
-    move,
-    open_referral,
-    profile,
-    replacement_of,
-)
+from referrals.adapters.store import ReferralStore, SqlStore
 from referrals.adapters.tables import ReferralRecord
+from referrals.changes import Change, move, open_referral, profile, replacement_of
 from referrals.domain.routing import ACCEPT_CLOCK_STATES, RoutingPolicy, reroute_target
 from referrals.metrics import REFERRAL_ESCALATIONS
 
@@ -46,35 +38,21 @@ class DeadlineSweep:
 
     def run(self, now: datetime) -> int:
         """Escalate (reminder 0) or remind every overdue open referral; events staged."""
-        staged = 0
         with unit_of_work(self.engine, source="/referrals") as uow:
-            overdue = uow.session.exec(
-                select(ReferralRecord)
-                .where(col(ReferralRecord.state).in_([s.value for s in OPEN_STATES]))
-                .where(col(ReferralRecord.next_escalation_at) <= now)
-                .order_by(col(ReferralRecord.next_escalation_at))
-                .limit(self.batch_size)
-            ).all()
-            for referral in overdue:
-                staged += self._escalate(uow, referral, now)
+            return self.sweep(SqlStore(uow), now)
+
+    def sweep(self, store: ReferralStore, now: datetime) -> int:
+        """The sweep over one store; how many escalations it staged."""
+        staged = 0
+        for referral in store.overdue(now, limit=self.batch_size):
+            staged += self._escalate(store, referral, now)
         return staged
 
-    def _escalate(self, uow: UnitOfWork, referral: ReferralRecord, now: datetime) -> int:
+    def _escalate(self, store: ReferralStore, referral: ReferralRecord, now: datetime) -> int:
         reminder = referral.escalations_sent
-        claimed = uow.session.execute(
-            update(ReferralRecord)
-            .where(col(ReferralRecord.id) == referral.id)
-            .where(col(ReferralRecord.version) == referral.version)
-            .where(col(ReferralRecord.escalations_sent) == reminder)
-            .values(
-                escalations_sent=reminder + 1,
-                next_escalation_at=now
-                + timedelta(hours=self.policy.escalation.reminder_every_hours),
-            )
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        next_at = now + timedelta(hours=self.policy.escalation.reminder_every_hours)
+        if not store.claim_escalation(referral, next_at=next_at):
             return 0  # another replica took it, or the referral moved meanwhile
-        uow.session.refresh(referral)
         state = ReferralState(referral.state)
         # Only a referral nobody accepted is moved; accepted work stays with its agency.
         target = (
@@ -83,7 +61,7 @@ class DeadlineSweep:
             else None
         )
         assert referral.due_at is not None
-        uow.publish(
+        store.publish(
             ReferralEscalated(
                 referral_id=referral.id,
                 case_id=referral.case_id,
@@ -101,14 +79,16 @@ class DeadlineSweep:
             ),
             topic=REFERRALS_EVENTS,
         )
-        REFERRAL_ESCALATIONS.labels(referral.agency, referral.province_code).inc()
+        store.after_commit(REFERRAL_ESCALATIONS.labels(referral.agency, referral.province_code).inc)
         if target:
-            self._reroute(uow, referral, target, now)
+            self._reroute(store, referral, target, now)
         return 1
 
-    def _reroute(self, uow: UnitOfWork, old: ReferralRecord, agency: str, now: datetime) -> None:
+    def _reroute(
+        self, store: ReferralStore, old: ReferralRecord, agency: str, now: datetime
+    ) -> None:
         reason = f"re-routed to {agency}: {old.agency} missed the {old.state} deadline"
         new = replacement_of(old, agency, reason)
-        created = open_referral(uow, new, policy=self.policy, actor=SWEEP_ACTOR, at=now)
+        created = open_referral(store, new, policy=self.policy, actor=SWEEP_ACTOR, at=now)
         change = Change(SWEEP_ACTOR, now, reason, linked_referral_id=created.id)
-        move(uow, old, ReferralState.CANCELLED, change, policy=self.policy)
+        move(store, old, ReferralState.CANCELLED, change, policy=self.policy)

@@ -1,23 +1,26 @@
-"""One function per message the referrals service handles (the map is in bootstrap.py)."""
+"""One function per message the referrals service handles, and the worker's map of them.
+
+Handlers take the referral store (`adapters/store.py`), never a session: the worker wraps
+each over its unit of work (`with_store`), and unit tests hand them the in-memory one.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 
-from sqlalchemy import update
-from sqlmodel import col, select
-
-from chassis.consumer import RejectedEvent
-from chassis.unit_of_work import UnitOfWork
-from contracts.agencies.registry import AgencyRegistry
+from chassis.consumer import Handler, RejectedEvent
+from chassis.subscriptions import Subscriptions, with_store
+from contracts.agencies.registry import AgencyRegistry, agency_registry
 from contracts.agencies.v1 import (
     ReferralAction,
     ReferralCompleted,
     ReferralTransferred,
 )
+from contracts.base import EventModel
 from contracts.cases.v1 import (
     CaseConsentRecorded,
     CaseIdentityErased,
@@ -26,18 +29,16 @@ from contracts.cases.v1 import (
 )
 from contracts.referrals.lifecycle import ACTION_TARGETS
 from contracts.referrals.v1 import ReferralIdentityErased, ReferralUpdateRefused
-from contracts.topics import REFERRALS_EVENTS, agency_referrals_topic
-from contracts.vocabulary import ConsentBasis, ReferralState
-from referrals.adapters.referral_store import (
-    Change,
-    NewReferral,
-    drop_views,
-    keep_views,
-    move,
-    open_referral,
-    replacement_of,
+from contracts.topics import (
+    CASES_EVENTS,
+    REFERRALS_EVENTS,
+    agency_referrals_topic,
+    agency_updates_topic,
 )
-from referrals.adapters.tables import CaseIdentityViews, ConsentHold, ReferralRecord
+from contracts.vocabulary import ConsentBasis, ReferralState
+from referrals.adapters.store import ReferralStore, SqlStore
+from referrals.adapters.tables import ConsentHold, ReferralRecord
+from referrals.changes import Change, NewReferral, move, open_referral, replacement_of
 from referrals.domain.lifecycle import refusal_reason
 from referrals.domain.routing import CaseProfile, RoutingPolicy, route
 
@@ -52,7 +53,7 @@ NO_CONSENT_REASON = (
 
 
 def open_referrals(
-    uow: UnitOfWork,
+    store: ReferralStore,
     case: CaseReceived,
     *,
     policy: RoutingPolicy,
@@ -61,11 +62,11 @@ def open_referrals(
     """Fan a new case out to its lead and supporting agencies (needs consent or an override).
 
     The case's sealed identity views are kept, unopened, for every referral made from it."""
-    keep_views(uow, case.case_id, case.identity_views)
+    store.keep_views(case.case_id, case.identity_views)
     if case.consent_basis == ConsentBasis.NONE:
         # A valid case that may not be shared: held with the reason, nothing is sent.
-        if uow.session.get(ConsentHold, case.case_id) is None:
-            uow.session.add(
+        if store.consent_hold(case.case_id) is None:
+            store.add_hold(
                 ConsentHold(
                     case_id=case.case_id,
                     province_code=case.province_code,
@@ -77,31 +78,31 @@ def open_referrals(
             )
         logger.warning("case has neither consent nor a legal override; referrals held")
         return
-    _fan_out(uow, case, policy=policy, at=now())
+    _fan_out(store, case, policy=policy, at=now())
 
 
 def release_consent_hold(
-    uow: UnitOfWork,
+    store: ReferralStore,
     consent: CaseConsentRecorded,
     *,
     policy: RoutingPolicy,
     now: Clock,
 ) -> None:
     """Consent or an override is now on record: open the referrals held for it."""
-    hold = uow.session.get(ConsentHold, consent.case_id)
+    hold = store.consent_hold(consent.case_id)
     if hold is None or hold.released_at is not None or consent.consent_basis == ConsentBasis.NONE:
         return
     at = now()
     hold.released_at = at
-    uow.session.add(hold)
+    store.save_hold(hold)
     case = CaseReceived.model_validate(
         {**hold.case_event, "consent_basis": consent.consent_basis.value}
     )
-    _fan_out(uow, case, policy=policy, at=at)
+    _fan_out(store, case, policy=policy, at=at)
 
 
 def _fan_out(
-    uow: UnitOfWork,
+    store: ReferralStore,
     case: CaseReceived,
     *,
     policy: RoutingPolicy,
@@ -121,19 +122,15 @@ def _fan_out(
             circumstances=case.circumstances,
             owner_agency=case.owner_agency,
         )
-        open_referral(uow, new, policy=policy, actor=SERVICE_ACTOR, at=at)
+        open_referral(store, new, policy=policy, actor=SERVICE_ACTOR, at=at)
 
 
-def follow_merge(uow: UnitOfWork, merged: CaseMerged) -> None:
+def follow_merge(store: ReferralStore, merged: CaseMerged) -> None:
     """The duplicate's referrals (and any consent hold) now belong to the surviving case."""
-    uow.session.execute(
-        update(ReferralRecord)
-        .where(col(ReferralRecord.case_id) == merged.merged_case_id)
-        .values(case_id=merged.case_id)
-    )
-    hold = uow.session.get(ConsentHold, merged.merged_case_id)
-    if hold is not None and uow.session.get(ConsentHold, merged.case_id) is None:
-        uow.session.add(
+    store.reassign_case(merged.merged_case_id, merged.case_id)
+    hold = store.consent_hold(merged.merged_case_id)
+    if hold is not None and store.consent_hold(merged.case_id) is None:
+        store.add_hold(
             ConsentHold(
                 **{
                     **hold.model_dump(),
@@ -143,21 +140,18 @@ def follow_merge(uow: UnitOfWork, merged: CaseMerged) -> None:
             )
         )
     if hold is not None:
-        uow.session.delete(hold)
+        store.drop_hold(merged.merged_case_id)
     # The referrals now carry the surviving case's views; the duplicate's are not needed.
-    if uow.session.get(CaseIdentityViews, merged.case_id) is not None:
-        drop_views(uow, merged.merged_case_id)
+    if store.views_of(merged.case_id) is not None:
+        store.drop_views(merged.merged_case_id)
 
 
-def erase_views(uow: UnitOfWork, erased: CaseIdentityErased) -> None:
+def erase_views(store: ReferralStore, erased: CaseIdentityErased) -> None:
     """The child's identity was erased: drop the kept views and tell every agency holding a
     referral of the case to drop its sealed copy (nothing would open it any more)."""
-    drop_views(uow, erased.case_id)
-    referrals = uow.session.exec(
-        select(ReferralRecord).where(col(ReferralRecord.case_id) == erased.case_id)
-    ).all()
-    for referral in referrals:
-        uow.publish(
+    store.drop_views(erased.case_id)
+    for referral in store.referrals_of_case(erased.case_id):
+        store.publish(
             ReferralIdentityErased(
                 referral_id=referral.id,
                 case_id=referral.case_id,
@@ -169,7 +163,7 @@ def erase_views(uow: UnitOfWork, erased: CaseIdentityErased) -> None:
 
 
 def apply_agency_action(
-    uow: UnitOfWork,
+    store: ReferralStore,
     action: ReferralAction,
     *,
     topic_agency: str,
@@ -177,7 +171,7 @@ def apply_agency_action(
     registry: AgencyRegistry,
 ) -> None:
     """Apply an agency's update if it is based on the current version and allowed."""
-    referral = uow.session.get(ReferralRecord, action.referral_id)
+    referral = store.referral(action.referral_id)
     # The topic says who wrote it (ACLs); an agency may act only on its own referrals.
     if referral is None or referral.agency != topic_agency or action.agency != topic_agency:
         raise RejectedEvent(
@@ -194,14 +188,14 @@ def apply_agency_action(
     # A transfer names its replacement up front, so the rejection can link to it.
     replacement_id = str(uuid.uuid4()) if isinstance(action, ReferralTransferred) else None
     change = _change_of(action, linked_referral_id=replacement_id)
-    if refusal or not move(uow, referral, target, change, policy=policy):
-        _refuse(uow, action, referral, refusal or "stale version: changed concurrently")
+    if refusal or not move(store, referral, target, change, policy=policy):
+        _refuse(store, action, referral, refusal or "stale version: changed concurrently")
         return
     if isinstance(action, ReferralTransferred) and replacement_id:
         reason = f"transferred by {referral.agency}: {action.reason}"
         new = replacement_of(referral, action.to_agency, reason)
         open_referral(
-            uow,
+            store,
             new,
             policy=policy,
             actor=action.actor,
@@ -235,8 +229,10 @@ def _change_of(action: ReferralAction, *, linked_referral_id: str | None) -> Cha
     )
 
 
-def _refuse(uow: UnitOfWork, action: ReferralAction, referral: ReferralRecord, reason: str) -> None:
-    uow.publish(
+def _refuse(
+    store: ReferralStore, action: ReferralAction, referral: ReferralRecord, reason: str
+) -> None:
+    store.publish(
         ReferralUpdateRefused(
             referral_id=referral.id,
             case_id=referral.case_id,
@@ -249,3 +245,23 @@ def _refuse(uow: UnitOfWork, action: ReferralAction, referral: ReferralRecord, r
         ),
         topic=REFERRALS_EVENTS,
     )
+
+
+def subscriptions(policy: RoutingPolicy, agencies: Sequence[str], now: Clock) -> Subscriptions:
+    """The worker's whole map: the case owner's events, and each agency's updates."""
+    apply = partial(apply_agency_action, registry=agency_registry(), policy=policy)
+    subscribed: dict[str, Mapping[type[EventModel], Handler]] = {
+        CASES_EVENTS: {
+            CaseReceived: with_store(SqlStore, partial(open_referrals, policy=policy, now=now)),
+            CaseConsentRecorded: with_store(
+                SqlStore, partial(release_consent_hold, policy=policy, now=now)
+            ),
+            CaseMerged: with_store(SqlStore, follow_merge),
+            CaseIdentityErased: with_store(SqlStore, erase_views),
+        }
+    }
+    for agency in agencies:
+        subscribed[agency_updates_topic(agency)] = dict.fromkeys(
+            ACTION_TARGETS, with_store(SqlStore, partial(apply, topic_agency=agency))
+        )
+    return subscribed

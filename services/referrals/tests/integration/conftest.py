@@ -21,10 +21,11 @@ from contracts.agencies.registry import agency_registry
 from contracts.base import EventModel
 from contracts.envelope import encode
 from contracts.referrals.field_policy import field_policy
-from referrals.bootstrap import TABLES, subscriptions
+from referrals.bootstrap import TABLES, utc_now
 from referrals.config import ReferralsSettings
 from referrals.deadlines import DeadlineSweep
 from referrals.domain.routing import RoutingPolicy
+from referrals.handlers import subscriptions
 from tests.support.keys import throwaway_dead_letter_keys
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -112,7 +113,7 @@ def build_worker(engine: Engine, settings: ReferralsSettings) -> Worker:
             handlers=handlers,
             dead_letter_sealer=throwaway_dead_letter_keys().sealer,
         )
-        for topic, handlers in subscriptions(settings, policy).items()
+        for topic, handlers in subscriptions(policy, settings.agencies, utc_now).items()
     }
     return Worker(engine, policy, processors, DeadlineSweep(engine, policy))
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from chassis.db import create_db_engine
+from chassis.timestamps import aware
 from contracts.agencies.v1 import ReferralAccepted, ReferralStarted
 from contracts.cases.v1 import CaseReceived
 from contracts.topics import CASES_EVENTS
 from contracts.topics import agency_updates_topic as updates
 from contracts.vocabulary import CaseType, RiskLevel
-from referrals.adapters.referral_store import aware
 from referrals.adapters.tables import ReferralRecord
 from referrals.bootstrap import create_sweep
 from referrals.config import ReferralsSettings

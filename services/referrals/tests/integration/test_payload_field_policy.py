@@ -15,7 +15,8 @@ from contracts.referrals.field_policy import field_policy
 from contracts.referrals.v1 import ReferralRequested
 from contracts.topics import agency_referrals_topic
 from contracts.vocabulary import AgeBand, CaseType, RiskLevel
-from referrals.adapters.referral_store import NewReferral, keep_views, open_referral
+from referrals.adapters.store import SqlStore
+from referrals.changes import NewReferral, open_referral
 
 from .conftest import ALL_DETAILS, Worker, opened, oversharing_views
 
@@ -41,8 +42,9 @@ def test_each_agency_topic_carries_exactly_its_allowed_fields(
         owner_agency="dolisa",
     )
     with unit_of_work(worker.engine, source="/tests") as uow:
-        keep_views(uow, new.case_id, oversharing_views(new.case_id))
-        open_referral(uow, new, policy=worker.policy, actor="t", at=datetime.now(UTC))
+        store = SqlStore(uow)
+        store.keep_views(new.case_id, oversharing_views(new.case_id))
+        open_referral(store, new, policy=worker.policy, actor="t", at=datetime.now(UTC))
     [staged] = worker.staged(ReferralRequested.ce_type)
     assert staged["topic"] == agency_referrals_topic(agency)
     carried = set(
@@ -79,8 +81,9 @@ def test_details_travel_unopened_and_open_only_with_their_agency_view_key(worker
         owner_agency="dolisa",
     )
     with unit_of_work(worker.engine, source="/tests") as uow:
-        keep_views(uow, case_id, views)
-        open_referral(uow, new, policy=worker.policy, actor="t", at=datetime.now(UTC))
+        store = SqlStore(uow)
+        store.keep_views(case_id, views)
+        open_referral(store, new, policy=worker.policy, actor="t", at=datetime.now(UTC))
     [staged] = worker.staged(ReferralRequested.ce_type)
     sealed = staged["details"]
     assert set(sealed) == field_policy().allowed_fields("dolisa", CaseType.CHILD_TRAFFICKING)

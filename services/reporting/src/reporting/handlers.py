@@ -1,25 +1,30 @@
 """One function per event the reporting service follows; each writes facts by opaque id, so
-applying an event twice (or replaying the topics) leaves the same rows."""
+applying an event twice (or replaying the topics) leaves the same rows.
+
+Handlers work on the `ReportingStore`; `subscriptions()` gives the worker each one over a
+`SqlStore` of the event's unit of work."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from chassis.unit_of_work import UnitOfWork
+from chassis.subscriptions import Subscriptions, with_store
 from contracts.cases.v1 import CaseDeadlineMissed, CaseMerged, CaseReceived, CaseStageChanged
 from contracts.notifications.v1 import NotificationDelivered, NotificationFailed
 from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
+from contracts.topics import CASES_EVENTS, NOTIFICATIONS_EVENTS, REFERRALS_EVENTS
 from contracts.vocabulary import CaseClock, CaseStage, ReferralState
+from reporting.adapters.store import ReportingStore, SqlStore
 from reporting.adapters.tables import CaseFact, DeliveryFact, EscalationFact, ReferralFact
 from reporting.domain.periods import buckets
 
 
-def _case(uow: UnitOfWork, case_id: str) -> CaseFact:
-    return uow.session.get(CaseFact, case_id) or CaseFact(case_id=case_id)
+def _case(store: ReportingStore, case_id: str) -> CaseFact:
+    return store.case_fact(case_id) or CaseFact(case_id=case_id)
 
 
-def record_case(uow: UnitOfWork, event: CaseReceived) -> None:
-    row = _case(uow, event.case_id)
+def record_case(store: ReportingStore, event: CaseReceived) -> None:
+    row = _case(store, event.case_id)
     when = buckets(event.received_at)
     row.case_type = event.case_type.value
     row.channel = event.channel.value
@@ -32,37 +37,37 @@ def record_case(uow: UnitOfWork, event: CaseReceived) -> None:
     row.received_day, row.received_month = when.day, when.month
     row.received_quarter, row.received_year = when.quarter, when.year
     row.stage = row.stage or CaseStage.RECEIVED.value
-    uow.session.add(row)
+    store.save_case_fact(row)
 
 
-def record_stage(uow: UnitOfWork, event: CaseStageChanged) -> None:
-    row = _case(uow, event.case_id)
+def record_stage(store: ReportingStore, event: CaseStageChanged) -> None:
+    row = _case(store, event.case_id)
     row.stage = event.to_stage.value
     if event.to_stage is CaseStage.PLAN_APPROVED and (
         row.plan_approved_at is None or event.occurred_at < row.plan_approved_at
     ):
         row.plan_approved_at = event.occurred_at  # the first approval; re-plans do not reset it
-    uow.session.add(row)
+    store.save_case_fact(row)
 
 
-def record_missed_deadline(uow: UnitOfWork, event: CaseDeadlineMissed) -> None:
-    row = _case(uow, event.case_id)
+def record_missed_deadline(store: ReportingStore, event: CaseDeadlineMissed) -> None:
+    row = _case(store, event.case_id)
     if event.clock is CaseClock.EMERGENCY_INTERVENTION:
         row.emergency_clock_missed = True
     else:
         row.plan_clock_missed = True
-    uow.session.add(row)
+    store.save_case_fact(row)
 
 
-def record_merge(uow: UnitOfWork, event: CaseMerged) -> None:
+def record_merge(store: ReportingStore, event: CaseMerged) -> None:
     """The duplicate stops counting; its referrals count for the surviving case."""
-    row = _case(uow, event.merged_case_id)
+    row = _case(store, event.merged_case_id)
     row.merged_into = event.case_id
-    uow.session.add(row)
+    store.save_case_fact(row)
 
 
-def track_referral(uow: UnitOfWork, event: ReferralStateChanged) -> None:
-    row = uow.session.get(ReferralFact, event.referral_id)
+def track_referral(store: ReportingStore, event: ReferralStateChanged) -> None:
+    row = store.referral_fact(event.referral_id)
     if row is None:
         row = ReferralFact(
             referral_id=event.referral_id,
@@ -84,15 +89,15 @@ def track_referral(uow: UnitOfWork, event: ReferralStateChanged) -> None:
         row.accepted_at = _earliest(row.accepted_at, event)
     if event.to_state is ReferralState.COMPLETED:
         row.completed_at = _earliest(row.completed_at, event)
-    uow.session.add(row)
+    store.save_referral_fact(row)
 
 
 def _earliest(current: datetime | None, event: ReferralStateChanged) -> datetime:
     return event.occurred_at if current is None else min(current, event.occurred_at)
 
 
-def record_escalation(uow: UnitOfWork, event: ReferralEscalated) -> None:
-    uow.session.merge(
+def record_escalation(store: ReportingStore, event: ReferralEscalated) -> None:
+    store.save_escalation(
         EscalationFact(
             referral_id=event.referral_id,
             reminder=event.reminder,
@@ -104,8 +109,8 @@ def record_escalation(uow: UnitOfWork, event: ReferralEscalated) -> None:
     )
 
 
-def record_delivery(uow: UnitOfWork, event: NotificationDelivered) -> None:
-    uow.session.merge(
+def record_delivery(store: ReportingStore, event: NotificationDelivered) -> None:
+    store.save_delivery(
         DeliveryFact(
             notification_id=event.notification_id,
             channel=event.channel,
@@ -116,9 +121,10 @@ def record_delivery(uow: UnitOfWork, event: NotificationDelivered) -> None:
     )
 
 
-def record_failure(uow: UnitOfWork, event: NotificationFailed) -> None:
-    if uow.session.get(DeliveryFact, (event.notification_id, event.channel)) is None:
-        uow.session.add(
+def record_failure(store: ReportingStore, event: NotificationFailed) -> None:
+    """Only a channel with no outcome yet: a failure never hides a delivery."""
+    if store.delivery_fact(event.notification_id, event.channel) is None:
+        store.save_delivery(
             DeliveryFact(
                 notification_id=event.notification_id,
                 channel=event.channel,
@@ -127,3 +133,24 @@ def record_failure(uow: UnitOfWork, event: NotificationFailed) -> None:
                 at=event.failed_at,
             )
         )
+
+
+def subscriptions() -> Subscriptions:
+    """The worker's whole map: every event the reporting store follows, and the one function
+    that applies it (over the store of the event's unit of work)."""
+    return {
+        CASES_EVENTS: {
+            CaseReceived: with_store(SqlStore, record_case),
+            CaseStageChanged: with_store(SqlStore, record_stage),
+            CaseDeadlineMissed: with_store(SqlStore, record_missed_deadline),
+            CaseMerged: with_store(SqlStore, record_merge),
+        },
+        REFERRALS_EVENTS: {
+            ReferralStateChanged: with_store(SqlStore, track_referral),
+            ReferralEscalated: with_store(SqlStore, record_escalation),
+        },
+        NOTIFICATIONS_EVENTS: {
+            NotificationDelivered: with_store(SqlStore, record_delivery),
+            NotificationFailed: with_store(SqlStore, record_failure),
+        },
+    }

@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlmodel import JSON, Column, Field, SQLModel
 
+from chassis.timestamps import UtcDateTime
+
 
 class InboxReferral(SQLModel, table=True):
     __tablename__ = "inbox_referrals"
@@ -25,15 +27,15 @@ class InboxReferral(SQLModel, table=True):
     # Sealed for this agency by the cases service: opened only in the API, for an officer
     # acting on the referral, with a key the cases service releases. Dropped on erasure.
     details: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
-    identity_erased_at: datetime | None = None
-    accept_by: datetime
+    identity_erased_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    accept_by: datetime = Field(sa_type=UtcDateTime)
     # Deadline of the current state as the referrals service set it (None once closed).
-    due_at: datetime | None = Field(default=None, index=True)
+    due_at: datetime | None = Field(default=None, index=True, sa_type=UtcDateTime)
     linked_referral_id: str | None = Field(default=None, max_length=36)
     last_reason: str | None = None
     outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
-    requested_at: datetime
-    updated_at: datetime
+    requested_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -45,10 +47,10 @@ class WebhookDelivery(SQLModel, table=True):
     event_type: str
     body: bytes
     attempts: int = 0
-    next_attempt_at: datetime = Field(index=True)
-    delivered_at: datetime | None = Field(default=None, index=True)
+    next_attempt_at: datetime = Field(index=True, sa_type=UtcDateTime)
+    delivered_at: datetime | None = Field(default=None, index=True, sa_type=UtcDateTime)
     last_error: str | None = None
-    created_at: datetime
+    created_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class BridgeReceipt(SQLModel, table=True):
@@ -57,4 +59,4 @@ class BridgeReceipt(SQLModel, table=True):
     __tablename__ = "bridge_receipts"
 
     idempotency_key: str = Field(primary_key=True, max_length=200)
-    received_at: datetime
+    received_at: datetime = Field(sa_type=UtcDateTime)

@@ -11,55 +11,30 @@ import uuid
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field
 
 from agencies import handlers
 from agencies.api.deps import Context
+from agencies.api.schemas import CaseReport, CaseReportAccepted
 from chassis.access import Granted
-from chassis.audit import stage_audit
+from chassis.api import error_responses
 from chassis.logs import current_correlation_id
 from chassis.unit_of_work import unit_of_work
 from contracts.agencies.v1 import (
     CaseReported,
-    ReportedChild,
     ReportedIdentity,
-    ReportedWorkplace,
 )
-from contracts.vocabulary import CaseType, Channel, RiskLevel
 
 router = APIRouter(prefix="/cases", tags=["case reports"])
 
 
-class CaseReport(BaseModel):
-    """What an officer records about a case the agency detected."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    case_id: uuid.UUID | None = Field(
-        default=None, description="Choose it to make a resend safe; generated when omitted."
-    )
-    channel: Channel = Field(description="Intake channel, e.g. police or labour_inspection.")
-    case_type: CaseType
-    risk_level: RiskLevel
-    province_code: str = Field(pattern=r"^\d{2}$")
-    commune_code: str = Field(pattern=r"^\d{5}$")
-    child: ReportedChild
-    workplace: ReportedWorkplace | None = None
-    employer_identified: bool = False
-    out_of_school: bool = False
-    signs_of_forced_labour: bool = False
-    child_consented: bool | None = None
-    guardian_consented: bool = False
-    legal_override_reason: str | None = Field(default=None, max_length=500)
-    summary: str | None = Field(default=None, max_length=4000)
-
-
-class CaseReportAccepted(BaseModel):
-    case_id: str
-    status: str = "reported"
-
-
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CaseReportAccepted)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CaseReportAccepted,
+    responses=error_responses(
+        {503: "The cases service's intake key is not configured: nothing can be sealed."}
+    ),
+)
 def report_case(body: CaseReport, grant: Granted, context: Context) -> CaseReportAccepted:
     """Sent to the cases service on this agency's updates topic (through the outbox)."""
     grant.require_province(body.province_code, resource_id="new")
@@ -89,13 +64,5 @@ def report_case(body: CaseReport, grant: Granted, context: Context) -> CaseRepor
         correlation_id=current_correlation_id(),
     ) as uow:
         handlers.report_case(uow, report, agency=context.agency)
-        stage_audit(
-            uow,
-            officer,
-            service=f"agencies-{context.agency}",
-            action=grant.rule.action,
-            resource_type=grant.rule.resource,
-            resource_id=case_id,
-            detail="case reported by the agency",
-        )
+        grant.audit(uow, case_id, detail="case reported by the agency")
     return CaseReportAccepted(case_id=case_id)

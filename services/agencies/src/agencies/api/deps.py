@@ -7,11 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.engine import Engine
 
 from agencies.adapters.view_keys import CasesViewKeys
 from chassis.sealing import PublicSealer
+from chassis.service_context import context_of
 from contracts.agencies.registry import Agency
 
 
@@ -30,9 +31,4 @@ class AgencyContext:
     webhook_tolerance_s: int = 300
 
 
-def _context(request: Request) -> AgencyContext:
-    context: AgencyContext = request.app.state.agency
-    return context
-
-
-Context = Annotated[AgencyContext, Depends(_context)]
+Context = Annotated[AgencyContext, Depends(context_of(AgencyContext))]

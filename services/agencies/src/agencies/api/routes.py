@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from agencies import handlers
+from agencies.adapters.store import SqlStore
 from agencies.adapters.tables import InboxReferral
 from agencies.adapters.view_keys import ViewKeyRefused
 from agencies.api.deps import AgencyContext, Context
+from agencies.api.schemas import (
+    Completion,
+    DetailsStatus,
+    InboxReferralOut,
+    Rejection,
+    Transfer,
+    VersionedAction,
+    WithReason,
+)
 from agencies.domain.actions import ForbiddenTransition, StaleVersion
 from chassis.access import Grant, Granted
-from chassis.audit import record_audit, stage_audit
+from chassis.api import Offset, error_responses, invalid
 from chassis.auth import BearerToken
 from chassis.crypto import DecryptionError
 from chassis.identity_views import open_view
@@ -32,7 +40,6 @@ from contracts.agencies.v1 import (
     ReferralCompleted,
     ReferralFailed,
     ReferralHeld,
-    ReferralOutcome,
     ReferralRejected,
     ReferralResumed,
     ReferralStarted,
@@ -44,66 +51,14 @@ from contracts.vocabulary import ReferralState
 router = APIRouter(prefix="/referrals", tags=["inbox"])
 logger = logging.getLogger(__name__)
 
-DetailsStatus = Literal["opened", "sealed", "withheld", "erased", "unavailable", "none"]
 # Referrals this agency gave up or never took: their details stop opening at once.
 _ENDED = frozenset({ReferralState.REJECTED, ReferralState.CANCELLED})
 
 
-class InboxReferralOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    case_id: str
-    lead: bool
-    state: ReferralState
-    version: int
-    case_type: str
-    risk_level: str
-    province_code: str
-    commune_code: str
-    age_band: str
-    reason: str
-    details: dict[str, str] = Field(
-        description="The child's details this agency may know, opened only when one referral "
-        "is read by an officer acting on it (see details_status)."
-    )
-    details_status: DetailsStatus = Field(
-        default="none",
-        description="opened; sealed (read the one referral to open them); withheld (your role "
-        "or the referral's state does not open them); erased; unavailable (try again); none.",
-    )
-    details_note: str | None = Field(default=None, description="Why, when not opened.")
-    accept_by: datetime
-    due_at: datetime | None
-    linked_referral_id: str | None
-    last_reason: str | None
-    outcome: dict[str, Any] | None
-    requested_at: datetime
-    updated_at: datetime
-    overdue: bool = False
-
-
-class VersionedAction(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    version: int = Field(ge=1, description="The referral version the officer saw.")
-
-
-class Rejection(VersionedAction):
-    reason: str = Field(min_length=3, max_length=1000, description="Why the agency declines.")
-
-
-class WithReason(VersionedAction):
-    reason: str = Field(min_length=3, max_length=1000, description="Why (no identity).")
-
-
-class Completion(VersionedAction):
-    outcome: ReferralOutcome = Field(description="This agency's outcome fields (registry).")
-
-
-class Transfer(VersionedAction):
-    to_agency: str = Field(min_length=2, max_length=41, description="Agency that should act.")
-    reason: str = Field(min_length=3, max_length=1000, description="Why that agency.")
+# What `_act` answers beyond the access policy's refusals and the 422s.
+_ACTION_ERRORS = error_responses(
+    {409: "The version is stale (read the referral again), or its state forbids the action."}
+)
 
 
 @router.get("", response_model=list[InboxReferralOut])
@@ -114,7 +69,7 @@ def list_inbox(
     province_code: str | None = Query(default=None, pattern=r"^\d{2}$"),
     overdue: bool | None = None,
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: Offset = 0,
 ) -> list[InboxReferralOut]:
     """The agency's referrals in the officer's provinces, most urgent deadline first."""
     now = datetime.now(UTC)
@@ -137,7 +92,9 @@ def list_inbox(
         query = query.where(late if overdue else ~late)
     with Session(context.engine) as session:
         rows = list(session.exec(query.offset(offset).limit(limit)))
-    _audit_read(context, grant, "inbox", f"listed {len(rows)} referrals, details sealed")
+    grant.audit_read(
+        context.engine, "inbox", detail=f"listed {len(rows)} referrals, details sealed"
+    )
     return [_out(row, now) for row in rows]
 
 
@@ -160,87 +117,80 @@ def read_referral(
         detail = f"referral shown with details: {', '.join(sorted(out.details))}"
     else:
         detail = f"referral shown, details {out.details_status}"
-    _audit_read(context, grant, referral_id, detail)
+    grant.audit_read(context.engine, referral_id, detail=detail)
     return out
 
 
-@router.post("/{referral_id}/acknowledge", response_model=InboxReferralOut)
+@router.post(
+    "/{referral_id}/acknowledge", response_model=InboxReferralOut, responses=_ACTION_ERRORS
+)
 def acknowledge(
     referral_id: str, body: VersionedAction, grant: Granted, context: Context
 ) -> InboxReferralOut:
     return _act(ReferralAcknowledged, referral_id, body, grant, context)
 
 
-@router.post("/{referral_id}/accept", response_model=InboxReferralOut)
+@router.post("/{referral_id}/accept", response_model=InboxReferralOut, responses=_ACTION_ERRORS)
 def accept(
     referral_id: str, body: VersionedAction, grant: Granted, context: Context
 ) -> InboxReferralOut:
     return _act(ReferralAccepted, referral_id, body, grant, context)
 
 
-@router.post("/{referral_id}/reject", response_model=InboxReferralOut)
+@router.post("/{referral_id}/reject", response_model=InboxReferralOut, responses=_ACTION_ERRORS)
 def reject(referral_id: str, body: Rejection, grant: Granted, context: Context) -> InboxReferralOut:
     return _act(ReferralRejected, referral_id, body, grant, context, reason=body.reason)
 
 
-@router.post("/{referral_id}/start", response_model=InboxReferralOut)
+@router.post("/{referral_id}/start", response_model=InboxReferralOut, responses=_ACTION_ERRORS)
 def start(
     referral_id: str, body: VersionedAction, grant: Granted, context: Context
 ) -> InboxReferralOut:
     return _act(ReferralStarted, referral_id, body, grant, context)
 
 
-@router.post("/{referral_id}/hold", response_model=InboxReferralOut)
+@router.post("/{referral_id}/hold", response_model=InboxReferralOut, responses=_ACTION_ERRORS)
 def hold(referral_id: str, body: WithReason, grant: Granted, context: Context) -> InboxReferralOut:
     return _act(ReferralHeld, referral_id, body, grant, context, reason=body.reason)
 
 
-@router.post("/{referral_id}/resume", response_model=InboxReferralOut)
+@router.post("/{referral_id}/resume", response_model=InboxReferralOut, responses=_ACTION_ERRORS)
 def resume(
     referral_id: str, body: VersionedAction, grant: Granted, context: Context
 ) -> InboxReferralOut:
     return _act(ReferralResumed, referral_id, body, grant, context)
 
 
-@router.post("/{referral_id}/complete", response_model=InboxReferralOut)
+@router.post("/{referral_id}/complete", response_model=InboxReferralOut, responses=_ACTION_ERRORS)
 def complete(
     referral_id: str, body: Completion, grant: Granted, context: Context
 ) -> InboxReferralOut:
     problems = context.profile.outcome_problems(body.outcome)
     if problems:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "outcome", name),
-                    "msg": f"{context.agency} does not report {name}; it reports "
-                    f"{', '.join(context.profile.outcome_fields) or 'a note only'}",
-                    "type": "outcome_field",
-                }
-                for name in problems
-            ]
+        raise invalid(
+            *(f"outcome.{name}" for name in problems),
+            message=f"{context.agency} does not report this; it reports "
+            f"{', '.join(context.profile.outcome_fields) or 'a note only'}",
+            kind="outcome_field",
         )
     return _act(ReferralCompleted, referral_id, body, grant, context, outcome=body.outcome)
 
 
-@router.post("/{referral_id}/fail", response_model=InboxReferralOut)
+@router.post("/{referral_id}/fail", response_model=InboxReferralOut, responses=_ACTION_ERRORS)
 def fail(referral_id: str, body: WithReason, grant: Granted, context: Context) -> InboxReferralOut:
     return _act(ReferralFailed, referral_id, body, grant, context, reason=body.reason)
 
 
-@router.post("/{referral_id}/transfer", response_model=InboxReferralOut)
+@router.post("/{referral_id}/transfer", response_model=InboxReferralOut, responses=_ACTION_ERRORS)
 def transfer(
     referral_id: str, body: Transfer, grant: Granted, context: Context
 ) -> InboxReferralOut:
     if agency_registry().get(body.to_agency) is None or body.to_agency == context.agency:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "to_agency"),
-                    "msg": "must be another agency of the registry: "
-                    + ", ".join(c for c in agency_registry().codes() if c != context.agency),
-                    "type": "unknown_agency",
-                }
-            ]
+        others = (c for c in agency_registry().codes() if c != context.agency)
+        raise invalid(
+            "to_agency",
+            message="must be another agency of the registry: " + ", ".join(others),
+            kind="unknown_agency",
         )
     return _act(
         ReferralTransferred,
@@ -281,33 +231,13 @@ def _act(
             **extra,
         )
         try:
-            updated = handlers.act_on_referral(uow, action, agency=context.agency)
+            updated = handlers.act_on_referral(SqlStore(uow), action, agency=context.agency)
         except handlers.ReferralNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "referral not found") from None
         except (StaleVersion, ForbiddenTransition) as conflict:
             raise HTTPException(status.HTTP_409_CONFLICT, str(conflict)) from None
-        stage_audit(
-            uow,
-            officer,
-            service=f"agencies-{context.agency}",
-            action=grant.rule.action,
-            resource_type=grant.rule.resource,
-            resource_id=referral_id,
-            detail=action.ce_type,
-        )
+        grant.audit(uow, referral_id, detail=action.ce_type)
         return _out(updated, datetime.now(UTC))
-
-
-def _audit_read(context: AgencyContext, grant: Grant, resource_id: str, detail: str) -> None:
-    record_audit(
-        context.engine,
-        grant.officer,
-        service=f"agencies-{context.agency}",
-        action=grant.rule.action,
-        resource_type=grant.rule.resource,
-        resource_id=resource_id,
-        detail=detail,
-    )
 
 
 def _opened(

@@ -37,12 +37,12 @@ def _wrap_context(case_id: str) -> str:
 # --- data keys ----------------------------------------------------------------------------
 
 
-def new_data_key(session: Session, keyring: Cipher, case_id: str, now: datetime) -> DataKey:
+def new_data_key(keyring: Cipher, case_id: str, now: datetime) -> tuple[DataKey, CaseDataKey]:
+    """A fresh data key for the case, and the row that keeps it wrapped by the keyring."""
     key = DataKey.generate()
-    session.add(
-        CaseDataKey(case_id=case_id, wrapped_key=wrap(keyring, case_id, key), created_at=now)
+    return key, CaseDataKey(
+        case_id=case_id, wrapped_key=wrap(keyring, case_id, key), created_at=now
     )
-    return key
 
 
 def wrap(keyring: Cipher, case_id: str, key: DataKey) -> str:
@@ -53,12 +53,17 @@ def wrap(keyring: Cipher, case_id: str, key: DataKey) -> str:
 def data_key(session: Session, keyring: Cipher, case_id: str) -> DataKey | None:
     """The case's data key; None for a case stored before per-case keys. Raises
     `IdentityErased` once it was destroyed."""
-    row = session.get(CaseDataKey, case_id)
+    return unwrap(keyring, session.get(CaseDataKey, case_id))
+
+
+def unwrap(keyring: Cipher, row: CaseDataKey | None) -> DataKey | None:
+    """The data key a `case_data_keys` row keeps (None for no row); `IdentityErased` once
+    it was destroyed."""
     if row is None:
         return None
     if row.wrapped_key is None:
-        raise IdentityErased(case_id)
-    material = keyring.decrypt(row.wrapped_key, context=_wrap_context(case_id))
+        raise IdentityErased(row.case_id)
+    material = keyring.decrypt(row.wrapped_key, context=_wrap_context(row.case_id))
     return DataKey(base64.b64decode(material))
 
 
@@ -106,7 +111,15 @@ def sealed_columns(
 
 def open_all(session: Session, keyring: Cipher, record: CaseRecord) -> dict[str, str | None]:
     """Field name → plaintext of every sealed column (only for need-to-know use)."""
-    key = data_key(session, keyring, record.id)
+    return open_under(keyring, record, session.get(CaseDataKey, record.id))
+
+
+def open_under(
+    keyring: Cipher, record: CaseRecord, key_row: CaseDataKey | None
+) -> dict[str, str | None]:
+    """`open_all` with the case's data-key row already read (None: stored before per-case
+    keys)."""
+    key = unwrap(keyring, key_row)
     opened: dict[str, str | None] = {}
     for column, field in SEALED_COLUMNS.items():
         token = getattr(record, column)
@@ -138,7 +151,8 @@ def reseal_legacy(session: Session, keyring: Cipher, record: CaseRecord, now: da
     if session.get(CaseDataKey, record.id) is not None or record.identity_erased_at:
         return False
     opened = open_all(session, keyring, record)
-    key = new_data_key(session, keyring, record.id, now)
+    key, key_row = new_data_key(keyring, record.id, now)
+    session.add(key_row)
     for column, token in sealed_columns(key, record.id, opened).items():
         setattr(record, column, token)
     return True

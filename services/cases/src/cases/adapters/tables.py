@@ -7,6 +7,8 @@ from datetime import date, datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from chassis.timestamps import UtcDateTime
+
 # Columns sealed under the case's own data key (`sv1.` tokens; cases stored before per-case
 # keys hold keyring tokens until `rotate-keys` moves them). The AEAD context is
 # "case:<id>:<field>", so a token copied to another row or column does not open.
@@ -47,19 +49,19 @@ class CaseRecord(SQLModel, table=True):
     legal_override_reason: str | None = None
     owner_agency: str
     reported_by: str
-    received_at: datetime
+    received_at: datetime = Field(sa_type=UtcDateTime)
     # Process state: needs and plan (comma-separated codes), closure.
     needs: str = ""
     plan_agencies: str = ""
     review_date: date | None = None
     closure_reason: str | None = None
     # Legal clocks: due times are durable, met/missed are set once (conditional updates).
-    emergency_due_at: datetime | None = Field(default=None, index=True)
-    emergency_met_at: datetime | None = None
-    emergency_missed_at: datetime | None = None
-    plan_due_at: datetime | None = Field(default=None, index=True)
-    plan_met_at: datetime | None = None
-    plan_missed_at: datetime | None = None
+    emergency_due_at: datetime | None = Field(default=None, index=True, sa_type=UtcDateTime)
+    emergency_met_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    emergency_missed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    plan_due_at: datetime | None = Field(default=None, index=True, sa_type=UtcDateTime)
+    plan_met_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    plan_missed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     # Duplicates: keyed hashes (HMAC), never reversible; merged cases point at the kept one.
     dedup_key: str | None = Field(default=None, index=True, max_length=64)
     dedup_key_folded: str | None = Field(default=None, index=True, max_length=64)
@@ -67,7 +69,7 @@ class CaseRecord(SQLModel, table=True):
     # Set when an agency reported the case sealed to an intake key: that key id. Its copy on
     # the agency's topic is shredded when that intake key is retired.
     reported_under_key: str | None = Field(default=None, max_length=32)
-    identity_erased_at: datetime | None = None
+    identity_erased_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     # Sealed identity, all cleared on erasure.
     child_name_enc: str
     date_of_birth_enc: str | None = None
@@ -92,8 +94,8 @@ class CaseDataKey(SQLModel, table=True):
 
     case_id: str = Field(primary_key=True, max_length=36)
     wrapped_key: str | None = Field(default=None, description="Keyring token; None once erased.")
-    created_at: datetime
-    erased_at: datetime | None = None
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    erased_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     erased_by: str | None = None
 
 
@@ -108,7 +110,7 @@ class CaseStageHistory(SQLModel, table=True):
     to_stage: str
     actor: str
     reason: str | None = None
-    occurred_at: datetime
+    occurred_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class ConsentChange(SQLModel, table=True):
@@ -123,7 +125,7 @@ class ConsentChange(SQLModel, table=True):
     guardian_consented: bool
     legal_override_reason: str | None = None
     actor: str
-    occurred_at: datetime
+    occurred_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class CaseReferral(SQLModel, table=True):
@@ -138,7 +140,7 @@ class CaseReferral(SQLModel, table=True):
     state: str
     version: int
     # When the current state began: identity stops opening a grace period after closure.
-    state_since: datetime | None = None
+    state_since: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class DuplicateLink(SQLModel, table=True):
@@ -153,9 +155,9 @@ class DuplicateLink(SQLModel, table=True):
     province_code: str = Field(index=True, max_length=2)
     match: str
     status: str = Field(default="open", index=True)
-    created_at: datetime
+    created_at: datetime = Field(sa_type=UtcDateTime)
     decided_by: str | None = None
-    decided_at: datetime | None = None
+    decided_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class ImportedRow(SQLModel, table=True):
@@ -166,4 +168,4 @@ class ImportedRow(SQLModel, table=True):
     row_key: str = Field(primary_key=True, max_length=64)
     case_id: str = Field(max_length=36)
     source: str
-    imported_at: datetime
+    imported_at: datetime = Field(sa_type=UtcDateTime)

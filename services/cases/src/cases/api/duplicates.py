@@ -9,10 +9,12 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import Session, col, select
 
 from cases import handlers
+from cases.adapters.store import SqlStore
 from cases.adapters.tables import DuplicateLink
-from cases.api.context import Context, run_audited
+from cases.api.deps import Context, run_audited
 from cases.api.schemas import DuplicateLinkOut
 from chassis.access import Grant, Granted
+from chassis.api import Offset, error_responses
 from chassis.unit_of_work import UnitOfWork
 
 router = APIRouter(prefix="/duplicates", tags=["duplicates"])
@@ -25,7 +27,7 @@ def list_links(
     context: Context,
     status_: Annotated[LinkStatus, Query(alias="status")] = "open",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[DuplicateLinkOut]:
     """Links in the coordinator's provinces; they carry case ids, never names."""
     provinces = grant.visible_provinces()
@@ -41,13 +43,16 @@ def list_links(
     return run_audited(context, grant, act, "*")
 
 
-@router.post("/{link_id}/confirm", response_model=DuplicateLinkOut)
+_DECIDED = error_responses({409: "The link was already decided, or a case was merged."})
+
+
+@router.post("/{link_id}/confirm", response_model=DuplicateLinkOut, responses=_DECIDED)
 def confirm(link_id: str, grant: Granted, context: Context) -> DuplicateLinkOut:
     """The two reports are one child: the newer case is merged into the older one."""
     return _decide(link_id, grant, context, confirm=True)
 
 
-@router.post("/{link_id}/reject", response_model=DuplicateLinkOut)
+@router.post("/{link_id}/reject", response_model=DuplicateLinkOut, responses=_DECIDED)
 def reject(link_id: str, grant: Granted, context: Context) -> DuplicateLinkOut:
     return _decide(link_id, grant, context, confirm=False)
 
@@ -62,7 +67,11 @@ def _decide(link_id: str, grant: Grant, context: Context, *, confirm: bool) -> D
         current = uow.session.get(DuplicateLink, link_id, with_for_update=True)
         assert current is not None
         handlers.decide_duplicate(
-            uow, current, confirm=confirm, actor=grant.officer.subject, now=datetime.now(UTC)
+            SqlStore(uow),
+            current,
+            confirm=confirm,
+            actor=grant.officer.subject,
+            now=datetime.now(UTC),
         )
         return DuplicateLinkOut.model_validate(current, from_attributes=True)
 

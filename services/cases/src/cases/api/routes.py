@@ -15,8 +15,9 @@ from sqlmodel import Session, col, select
 
 from cases import handlers
 from cases.adapters import identity
+from cases.adapters.store import SqlStore
 from cases.adapters.tables import CaseRecord, CaseReferral, CaseStageHistory
-from cases.api.context import Context, invalid, run_audited
+from cases.api.deps import Context, run_audited
 from cases.api.schemas import (
     CaseAccepted,
     CaseOut,
@@ -39,6 +40,7 @@ from cases.domain.intake import ConsentRecord, missing_for_channel
 from cases.domain.process import ForbiddenTransition, IncompleteStep, Plan, StageRequest
 from cases.domain.referral_status import combined_status
 from chassis.access import Grant, Granted
+from chassis.api import Offset, error_responses, invalid
 from chassis.identity_views import view_key
 from chassis.timestamps import aware
 from chassis.unit_of_work import UnitOfWork
@@ -64,7 +66,7 @@ def report_case(body: CaseReportIn, grant: Granted, context: Context) -> CaseAcc
         raise invalid(*missing, message=f"required for channel {body.channel.value}")
 
     def act(uow: UnitOfWork) -> CaseRecord:
-        return handlers.record_case(uow, command, context.deps)
+        return handlers.record_case(SqlStore(uow), command, context.deps)
 
     record = run_audited(context, grant, act, resource_id=_new_id)
     return CaseAccepted(case_id=record.id, status=record.status, received_at=record.received_at)
@@ -84,7 +86,7 @@ def list_cases(
     risk_level: RiskLevel | None = None,
     channel: Channel | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[CaseSummaryOut]:
     """The owning agency's cases in the caller's provinces, newest first, without identity."""
     if province_code is not None and not grant.serves(province_code):
@@ -132,7 +134,13 @@ def get_case(case_id: str, grant: Granted, context: Context, response: Response)
     return run_audited(context, grant, act, case_id, detail=detail)
 
 
-@router.post("/{case_id}/stage", response_model=StageOut)
+@router.post(
+    "/{case_id}/stage",
+    response_model=StageOut,
+    responses=error_responses(
+        {409: "The process forbids this step, or the version is stale (read the case again)."}
+    ),
+)
 def change_stage(case_id: str, body: StageChangeIn, grant: Granted, context: Context) -> StageOut:
     """One step of the six-step process; 409 when the process or the version forbids it."""
     _case_in_scope(context, grant, case_id)
@@ -144,9 +152,9 @@ def change_stage(case_id: str, body: StageChangeIn, grant: Granted, context: Con
     )
 
     def act(uow: UnitOfWork) -> StageOut:
-        record = handlers.load_case(uow.session, case_id)
+        record = handlers.load_case(SqlStore(uow), case_id)
         event = handlers.move_stage(
-            uow,
+            SqlStore(uow),
             record,
             request,
             expected_version=body.version,
@@ -193,9 +201,9 @@ def record_consent(case_id: str, body: ConsentIn, grant: Granted, context: Conte
     consent = ConsentRecord(**body.model_dump())
 
     def act(uow: UnitOfWork) -> ConsentOut:
-        record = handlers.load_case(uow.session, case_id)
+        record = handlers.load_case(SqlStore(uow), case_id)
         event = handlers.record_consent(
-            uow,
+            SqlStore(uow),
             record,
             consent,
             deps=context.deps,
@@ -209,7 +217,11 @@ def record_consent(case_id: str, body: ConsentIn, grant: Granted, context: Conte
     return run_audited(context, grant, act, case_id, detail="consent")
 
 
-@router.post("/{case_id}/view-key", response_model=ViewKeyOut)
+@router.post(
+    "/{case_id}/view-key",
+    response_model=ViewKeyOut,
+    responses=error_responses({410: "The child's identity was erased."}),
+)
 def release_view_key(
     case_id: str, body: ViewKeyIn, grant: Granted, context: Context, response: Response
 ) -> ViewKeyOut:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from cases.domain import geography
 from cases.domain.commands import ChildIdentity, RecordCase, Workplace
 from cases.domain.intake import ConsentRecord
+from chassis.api import IsoDate
+from contracts.agencies.v1 import OLDEST_BIRTH_YEARS, ChildBirthDate, PersonName
 from contracts.cases.v1 import CaseCircumstances
 from contracts.vocabulary import (
     AgeBand,
@@ -27,20 +29,19 @@ class _Strict(BaseModel):
 
 
 class ChildIn(_Strict):
-    full_name: str = Field(min_length=1, max_length=200, description="Child's full name.")
-    date_of_birth: date | None = Field(default=None, description="Known or estimated.")
+    """The child, by the same rules as an agency's report (`ReportedChild`)."""
+
+    full_name: PersonName = Field(description="Child's full name (at least one letter).")
+    date_of_birth: ChildBirthDate | None = Field(
+        default=None,
+        description=f"Known or estimated; not in the future, at most {OLDEST_BIRTH_YEARS} "
+        "years ago.",
+    )
     sex: Sex = Field(description="female, male or unknown.")
     address: str | None = Field(default=None, max_length=500)
     phone: str | None = Field(default=None, max_length=30)
-    guardian_name: str | None = Field(default=None, max_length=200)
+    guardian_name: PersonName | None = Field(default=None, description="Guardian.")
     guardian_phone: str | None = Field(default=None, max_length=30)
-
-    @field_validator("date_of_birth")
-    @classmethod
-    def _not_in_future(cls, value: date | None) -> date | None:
-        if value and value > datetime.now(UTC).date():
-            raise ValueError("date of birth is in the future")
-        return value
 
 
 class WorkplaceIn(_Strict):
@@ -195,7 +196,7 @@ class CaseSummaryOut(BaseModel):
 
 class PlanIn(_Strict):
     agencies: list[str] = Field(min_length=1, description="Agencies the plan involves.")
-    review_date: date = Field(description="When the plan is reviewed.")
+    review_date: IsoDate = Field(description="When the plan is reviewed (in the future).")
 
 
 class StageChangeIn(_Strict):

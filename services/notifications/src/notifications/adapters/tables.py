@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from chassis.timestamps import UtcDateTime
+
 PENDING = "pending"
 DELIVERED = "delivered"
 FAILED = "failed"
@@ -37,7 +39,7 @@ class OfficerRow(SQLModel, table=True):
     provinces: list[str] = Field(sa_column=Column(JSON, nullable=False))
     language: str = Field(max_length=2)
     channels: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
-    updated_at: datetime
+    updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class Notification(SQLModel, table=True):
@@ -45,13 +47,15 @@ class Notification(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("source_event_id", "recipient_id", "channel"),
         Index("ix_notifications_due", "channel", "status", "next_attempt_at"),
+        # An officer's in-app list, newest first (API and web inbox): read in index order.
+        Index("ix_notifications_inbox", "recipient_id", "channel", "created_at"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
     source_event_id: str = Field(max_length=64)
     source_event_type: str
     correlation_id: str | None = Field(default=None, max_length=128)
-    recipient_id: str = Field(index=True, max_length=64)
+    recipient_id: str = Field(max_length=64)  # first of ix_notifications_inbox
     channel: str = Field(max_length=16)
     address: str | None = Field(default=None, max_length=500)
     secret_ref: str | None = Field(default=None, max_length=100)
@@ -62,15 +66,17 @@ class Notification(SQLModel, table=True):
     referral_id: str | None = Field(default=None, max_length=36)
     province_code: str = Field(max_length=2)
     risk_level: str = Field(default="", max_length=16)
-    deadline: datetime | None = None
+    deadline: datetime | None = Field(default=None, sa_type=UtcDateTime)
     status: str = Field(max_length=16)
     attempts: int = 0
-    next_attempt_at: datetime | None = None
-    lease_until: datetime | None = None  # a delivery loop is sending it until then
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    lease_until: datetime | None = Field(
+        default=None, sa_type=UtcDateTime
+    )  # a delivery loop is sending it until then
     last_error: str | None = Field(default=None, max_length=500)
-    created_at: datetime
-    delivered_at: datetime | None = None
-    read_at: datetime | None = None
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    read_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class InboxSession(SQLModel, table=True):
@@ -85,5 +91,5 @@ class InboxSession(SQLModel, table=True):
     agency: str = Field(max_length=64)
     sealed_token: str
     csrf_token: str = Field(max_length=64)
-    created_at: datetime
-    expires_at: datetime = Field(index=True)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    expires_at: datetime = Field(index=True, sa_type=UtcDateTime)

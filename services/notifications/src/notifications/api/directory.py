@@ -8,60 +8,44 @@ where it had somebody is refused (409), naming what would go unheard.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy.engine import Engine
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from chassis.access import Grant, Granted
+from chassis.api import error_responses
 from chassis.db import transaction
 from notifications.adapters.directory_store import all_officers, to_officer, to_row
 from notifications.adapters.tables import OfficerRow, utc_now
-from notifications.domain.recipients import ChannelAddress, Language, Officer, Role
+from notifications.api.deps import EngineDep, Stewardship, StewardshipDep
+from notifications.api.schemas import OfficerUpdate
+from notifications.domain.recipients import Officer
 from notifications.domain.rules import Rules
 from notifications.domain.stewardship import Admin, lost_coverage, manages, webhook_problems
 
-
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-def _stewardship(request: Request) -> Stewardship:
-    stewardship: Stewardship = request.app.state.stewardship
-    return stewardship
-
-
-class Stewardship(BaseModel):
-    """What the directory's rules need from the service: its notification rules and the
-    webhook hosts it may call."""
-
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    rules: Rules
-    webhook_hosts: tuple[str, ...] = ()
-
-
-EngineDep = Annotated[Engine, Depends(_engine)]
-StewardshipDep = Annotated[Stewardship, Depends(_stewardship)]
+_UNHEARD = "A notification rule would be left with nobody to tell (the message names it)."
 router = APIRouter(prefix="/directory/officers", tags=["directory"])
 
 
-class OfficerUpdate(BaseModel):
-    """Everything but the id, which names the officer for good."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    agency: str
-    role: Role
-    provinces: tuple[str, ...]
-    language: Language = "vi"
-    channels: tuple[ChannelAddress, ...] = (ChannelAddress(kind="in_app"),)
+def _whole_officer(officer_id: str, body: OfficerUpdate) -> Officer:
+    """Re-validated as a whole Officer, so the same rules apply as on creation (a 422
+    naming the path's id or the body's field)."""
+    try:
+        return Officer.model_validate({"id": officer_id, **body.model_dump()})
+    except ValidationError as error:
+        raise RequestValidationError(
+            [
+                {
+                    **issue,
+                    "loc": ("path", "officer_id")
+                    if issue["loc"][:1] == ("id",)
+                    else ("body", *issue["loc"]),
+                }
+                for issue in error.errors()
+            ]
+        ) from None
 
 
 def _admin(grant: Grant) -> Admin:
@@ -81,7 +65,12 @@ def read_officer(officer_id: str, grant: Granted, engine: EngineDep) -> Officer:
         return _managed(grant, session.get(OfficerRow, officer_id), officer_id)
 
 
-@router.post("", response_model=Officer, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=Officer,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses({409: "An officer with this id exists."}),
+)
 def create_officer(
     officer: Officer, grant: Granted, engine: EngineDep, stewardship: StewardshipDep
 ) -> Officer:
@@ -96,7 +85,7 @@ def create_officer(
     return officer
 
 
-@router.put("/{officer_id}", response_model=Officer)
+@router.put("/{officer_id}", response_model=Officer, responses=error_responses({409: _UNHEARD}))
 def replace_officer(
     officer_id: str,
     body: OfficerUpdate,
@@ -104,8 +93,7 @@ def replace_officer(
     engine: EngineDep,
     stewardship: StewardshipDep,
 ) -> Officer:
-    # Re-validated as a whole Officer, so the same rules apply as on creation.
-    officer = Officer.model_validate({"id": officer_id, **body.model_dump()})
+    officer = _whole_officer(officer_id, body)
     _check_new(grant, officer, stewardship)
     with transaction(engine) as session:
         row = session.get(OfficerRow, officer_id)
@@ -118,7 +106,11 @@ def replace_officer(
     return officer
 
 
-@router.delete("/{officer_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{officer_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses({409: _UNHEARD}),
+)
 def delete_officer(
     officer_id: str, grant: Granted, engine: EngineDep, stewardship: StewardshipDep
 ) -> Response:

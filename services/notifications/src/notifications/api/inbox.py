@@ -28,7 +28,6 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,6 +41,7 @@ from notifications.adapters.inbox_sessions import (
     open_session,
 )
 from notifications.adapters.tables import Notification, OfficerRow, utc_now
+from notifications.api.deps import AgencyApiDep, Context, EngineDep, NotificationsContext
 from notifications.api.inbox_text import UI_TEXT
 from notifications.domain.recipients import Language
 from notifications.messages import format_deadline, label, province_name
@@ -83,20 +83,6 @@ def content_security_policy() -> str:
         f"default-src 'self'; script-src 'none'; style-src 'sha256-{digest}'; img-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
-
-
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-def _agency_api(request: Request) -> AgencyApi:
-    api: AgencyApi = request.app.state.agency_api
-    return api
-
-
-EngineDep = Annotated[Engine, Depends(_engine)]
-AgencyApiDep = Annotated[AgencyApi, Depends(_agency_api)]
 
 
 class InboxHeaders:
@@ -145,8 +131,10 @@ class Visit:
     Signed in means: the cookie names a live session, and the token that session holds still
     passes the verifier (an expired token ends the session as surely as signing out)."""
 
-    def __init__(self, request: Request, engine: Engine) -> None:
+    def __init__(self, request: Request, context: NotificationsContext) -> None:
         self.request = request
+        self.context = context
+        engine = context.engine
         self.session_id = request.cookies.get(SESSION_COOKIE, "")
         self.session: ActiveSession | None = None
         self.principal: Principal | None = None
@@ -194,8 +182,8 @@ class Visit:
         return self.page("error.html", 403, error=UI_TEXT[self.language]["refused"])
 
 
-def _visit(request: Request, engine: EngineDep) -> Visit:
-    return Visit(request, engine)
+def _visit(request: Request, context: Context) -> Visit:
+    return Visit(request, context)
 
 
 VisitDep = Annotated[Visit, Depends(_visit)]
@@ -205,7 +193,7 @@ CsrfField = Annotated[str, Form()]
 def _signed_in_form(visit: VisitDep, csrf_token: CsrfField = "") -> Visit:
     """The visit behind a form this site gave a signed-in officer; anything else is refused
     before the form's other fields are even read."""
-    if _sent_by_another_site(visit.request):
+    if _sent_by_another_site(visit):
         raise FormRefused(visit.refusal())
     if visit.session is None:
         raise FormRefused(_to_login())
@@ -217,7 +205,7 @@ def _signed_in_form(visit: VisitDep, csrf_token: CsrfField = "") -> Visit:
 def _sign_in_form(visit: VisitDep, csrf_token: CsrfField = "") -> Visit:
     """The visit behind this site's sign-in form: its token matches the login cookie's."""
     expected = visit.request.cookies.get(LOGIN_COOKIE, "")
-    if _sent_by_another_site(visit.request) or not _same_secret(csrf_token, expected):
+    if _sent_by_another_site(visit) or not _same_secret(csrf_token, expected):
         raise FormRefused(visit.refusal())
     return visit
 
@@ -226,7 +214,8 @@ SignedInFormDep = Annotated[Visit, Depends(_signed_in_form)]
 SignInFormDep = Annotated[Visit, Depends(_sign_in_form)]
 
 
-def _sent_by_another_site(request: Request) -> bool:
+def _sent_by_another_site(visit: Visit) -> bool:
+    request = visit.request
     origin = request.headers.get("origin")
     fetch_site = request.headers.get("sec-fetch-site", "").lower()
     if fetch_site in _FOREIGN_FETCH_SITES:
@@ -237,13 +226,13 @@ def _sent_by_another_site(request: Request) -> bool:
         # Our own pages send `Referrer-Policy: no-referrer`, under which browsers post
         # `Origin: null`; Fetch Metadata (which no page can set) still says it is ours.
         return False
-    return origin.lower() not in _own_origins(request)
+    return origin.lower() not in _own_origins(request, visit.context.inbox_url)
 
 
-def _own_origins(request: Request) -> set[str]:
+def _own_origins(request: Request, inbox_url: str) -> set[str]:
     """The origin the browser addressed (scheme and Host) and the public inbox URL's (which
     differs behind a TLS-terminating proxy)."""
-    public = urlsplit(request.app.state.inbox_url)
+    public = urlsplit(inbox_url)
     return {
         f"{request.url.scheme}://{request.url.netloc}".lower(),
         f"{public.scheme}://{public.netloc}".lower(),
@@ -309,7 +298,7 @@ def login(visit: SignInFormDep, engine: EngineDep, token: Annotated[str, Form()]
         subject=principal.subject,
         agency=principal.agency,
         now=utc_now(),
-        max_age_s=visit.request.app.state.inbox_session_max_s,
+        max_age_s=visit.context.inbox_session_max_s,
     )
     response = RedirectResponse(PREFIX, status_code=303)
     max_age = max(int((session.expires_at - utc_now()).total_seconds()), 0)

@@ -3,37 +3,14 @@ and agency (the access policy's `own_records`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy.engine import Engine
+from fastapi import APIRouter, Query
 from sqlmodel import Session, col, select
 
 from chassis.access import Granted
+from chassis.api import Offset
 from notifications.adapters.tables import Notification, OfficerRow
-
-
-class NotificationOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    title: str
-    channel: str
-    status: str
-    case_id: str
-    referral_id: str | None
-    province_code: str
-    source_event_type: str
-    created_at: datetime
-    read_at: datetime | None
-
-
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
+from notifications.api.deps import EngineDep
+from notifications.api.schemas import NotificationOut
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -41,9 +18,9 @@ router = APIRouter(prefix="/notifications", tags=["notifications"])
 @router.get("/me", response_model=list[NotificationOut])
 def my_notifications(
     grant: Granted,
-    engine: Annotated[Engine, Depends(_engine)],
+    engine: EngineDep,
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: Offset = 0,
 ) -> list[Notification]:
     officer = grant.officer
     with Session(engine) as session:

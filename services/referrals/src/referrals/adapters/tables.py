@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlmodel import JSON, Column, Field, SQLModel
 
+from chassis.timestamps import UtcDateTime
+
 
 class ReferralRecord(SQLModel, table=True):
     __tablename__ = "referrals"
@@ -27,14 +29,14 @@ class ReferralRecord(SQLModel, table=True):
     owner_agency: str
     reason: str
     linked_referral_id: str | None = Field(default=None, max_length=36)
-    accept_by: datetime
+    accept_by: datetime = Field(sa_type=UtcDateTime)
     # The deadline of the current state (None once closed) and the escalation bookkeeping
     # that makes the sweep fire once per breach, durably, on any number of replicas.
-    due_at: datetime | None = Field(default=None, index=True)
+    due_at: datetime | None = Field(default=None, index=True, sa_type=UtcDateTime)
     escalations_sent: int = 0
-    next_escalation_at: datetime | None = Field(default=None, index=True)
-    created_at: datetime
-    updated_at: datetime
+    next_escalation_at: datetime | None = Field(default=None, index=True, sa_type=UtcDateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class ReferralTransition(SQLModel, table=True):
@@ -49,7 +51,7 @@ class ReferralTransition(SQLModel, table=True):
     outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     transferred_to: str | None = None
     linked_referral_id: str | None = Field(default=None, max_length=36)
-    occurred_at: datetime
+    occurred_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class ConsentHold(SQLModel, table=True):
@@ -63,8 +65,8 @@ class ConsentHold(SQLModel, table=True):
     reason: str
     # The CaseReceived event (no identity in it), routed once consent is recorded.
     case_event: dict[str, Any] = Field(sa_column=Column(JSON))
-    held_at: datetime
-    released_at: datetime | None = None
+    held_at: datetime = Field(sa_type=UtcDateTime)
+    released_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class CaseIdentityViews(SQLModel, table=True):

@@ -3,104 +3,37 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import case as sql_case
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from chassis.access import Grant, Granted
-from chassis.audit import record_audit, stage_audit
+from chassis.access import Granted
+from chassis.api import Offset, error_responses
 from chassis.logs import current_correlation_id
 from chassis.unit_of_work import unit_of_work
 from contracts.referrals.lifecycle import OPEN_STATES, can_transition
 from contracts.vocabulary import ReferralState
-from referrals.adapters.referral_store import Change, aware, move
+from referrals.adapters.store import SqlStore
 from referrals.adapters.tables import ConsentHold, ReferralRecord, ReferralTransition
-from referrals.domain.routing import RoutingPolicy
+from referrals.api.deps import Context
+from referrals.api.schemas import Cancellation, ConsentHoldOut, ReferralOut, TransitionOut
+from referrals.changes import Change, aware, move
 
-
-class ReferralOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    case_id: str
-    agency: str
-    lead: bool
-    state: ReferralState
-    version: int
-    case_type: str
-    risk_level: str
-    province_code: str
-    owner_agency: str
-    linked_referral_id: str | None
-    accept_by: datetime
-    due_at: datetime | None
-    overdue: bool = False
-    escalations_sent: int
-    updated_at: datetime
-
-
-class TransitionOut(BaseModel):
-    referral_id: str
-    agency: str
-    version: int
-    from_state: ReferralState | None
-    to_state: ReferralState
-    actor: str
-    reason: str | None
-    outcome: dict[str, Any] | None
-    transferred_to: str | None
-    linked_referral_id: str | None
-    occurred_at: datetime
-
-
-class Cancellation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    version: int = Field(ge=1, description="The referral version the coordinator saw.")
-    reason: str = Field(min_length=3, max_length=1000, description="Why the sender withdraws.")
-
-
-class ConsentHoldOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    case_id: str
-    province_code: str
-    case_type: str
-    reason: str
-    held_at: datetime
-    released_at: datetime | None
-
-
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-def _policy(request: Request) -> RoutingPolicy:
-    policy: RoutingPolicy = request.app.state.policy
-    return policy
-
-
-EngineDep = Annotated[Engine, Depends(_engine)]
-PolicyDep = Annotated[RoutingPolicy, Depends(_policy)]
 router = APIRouter(tags=["referrals"])
 
 
 @router.get("/referrals", response_model=list[ReferralOut])
 def list_referrals(
     grant: Granted,
-    engine: EngineDep,
+    context: Context,
     state: ReferralState | None = None,
     agency: str | None = Query(default=None, max_length=50),
     province_code: str | None = Query(default=None, pattern=r"^\d{2}$"),
     overdue: bool | None = None,
     open_only: bool = Query(default=True, description="Only referrals still open."),
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: Offset = 0,
 ) -> list[ReferralOut]:
     """Referrals the coordinator's provinces see, overdue ones first, then by deadline."""
     now = datetime.now(UTC)
@@ -121,16 +54,16 @@ def list_referrals(
     provinces = grant.visible_provinces()
     if provinces is not None:
         query = query.where(col(ReferralRecord.province_code).in_(provinces))
-    with Session(engine) as session:
+    with Session(context.engine) as session:
         rows = list(session.exec(query.offset(offset).limit(limit)))
-    _audit_read(engine, grant, "*", f"listed {len(rows)} referrals")
+    grant.audit_read(context.engine, "*", detail=f"listed {len(rows)} referrals")
     return [_out(row, now) for row in rows]
 
 
 @router.get("/cases/{case_id}/referrals", response_model=list[TransitionOut])
-def case_history(case_id: str, grant: Granted, engine: EngineDep) -> list[TransitionOut]:
+def case_history(case_id: str, grant: Granted, context: Context) -> list[TransitionOut]:
     """Every transition of every referral of the case: actor, time, reason, outcome."""
-    with Session(engine) as session:
+    with Session(context.engine) as session:
         referrals = {
             r.id: r
             for r in session.exec(select(ReferralRecord).where(ReferralRecord.case_id == case_id))
@@ -147,21 +80,28 @@ def case_history(case_id: str, grant: Granted, engine: EngineDep) -> list[Transi
             TransitionOut(**row.model_dump(), agency=referrals[row.referral_id].agency)
             for row in transitions
         ]
-    _audit_read(engine, grant, case_id, "referral history of the case")
+    grant.audit_read(context.engine, case_id, detail="referral history of the case")
     return history
 
 
-@router.post("/referrals/{referral_id}/cancel", response_model=ReferralOut)
+@router.post(
+    "/referrals/{referral_id}/cancel",
+    response_model=ReferralOut,
+    responses=error_responses(
+        {409: "The version is stale, or the referral's state cannot be cancelled."}
+    ),
+)
 def cancel_referral(
     referral_id: str,
     body: Cancellation,
     grant: Granted,
-    engine: EngineDep,
-    policy: PolicyDep,
+    context: Context,
 ) -> ReferralOut:
     """The sender withdraws a referral from any open state (409 on a stale version)."""
-    principal = grant.officer
-    with unit_of_work(engine, source="/referrals", correlation_id=current_correlation_id()) as uow:
+    principal, policy = grant.officer, context.policy
+    with unit_of_work(
+        context.engine, source="/referrals", correlation_id=current_correlation_id()
+    ) as uow:
         referral = uow.session.get(ReferralRecord, referral_id)
         province = referral.province_code if referral else None
         grant.require_province(province, resource_id=referral_id, what="referral")
@@ -179,29 +119,24 @@ def cancel_referral(
                 status.HTTP_409_CONFLICT, f"a {referral.state} referral cannot be cancelled"
             )
         change = Change(actor=principal.subject, at=datetime.now(UTC), reason=body.reason)
-        if not move(uow, referral, ReferralState.CANCELLED, change, policy=policy):
+        if not move(SqlStore(uow), referral, ReferralState.CANCELLED, change, policy=policy):
             raise HTTPException(status.HTTP_409_CONFLICT, "stale version: changed concurrently")
-        stage_audit(
-            uow,
-            principal,
-            service="referrals",
-            action=grant.rule.action,
-            resource_type=grant.rule.resource,
-            resource_id=referral_id,
-            detail="cancelled by the sender",
-        )
+        grant.audit(uow, referral_id, detail="cancelled by the sender")
         return _out(referral, datetime.now(UTC))
 
 
 @router.get("/consent-holds", response_model=list[ConsentHoldOut])
 def consent_holds(
     grant: Granted,
-    engine: EngineDep,
+    context: Context,
     province_code: str | None = Query(default=None, pattern=r"^\d{2}$"),
     released: bool = False,
+    limit: int = Query(default=100, ge=1, le=1000),
+    offset: Offset = 0,
 ) -> list[ConsentHold]:
-    """Cases whose referrals were refused for lack of consent or a legal override."""
-    query = select(ConsentHold).order_by(col(ConsentHold.held_at))
+    """Cases whose referrals were refused for lack of consent or a legal override, oldest
+    first."""
+    query = select(ConsentHold).order_by(col(ConsentHold.held_at), col(ConsentHold.case_id))
     query = query.where(
         col(ConsentHold.released_at).is_not(None)
         if released
@@ -212,22 +147,10 @@ def consent_holds(
     provinces = grant.visible_provinces()
     if provinces is not None:
         query = query.where(col(ConsentHold.province_code).in_(provinces))
-    with Session(engine) as session:
-        holds = list(session.exec(query))
-    _audit_read(engine, grant, "*", f"listed {len(holds)} consent holds")
+    with Session(context.engine) as session:
+        holds = list(session.exec(query.offset(offset).limit(limit)))
+    grant.audit_read(context.engine, "*", detail=f"listed {len(holds)} consent holds")
     return holds
-
-
-def _audit_read(engine: Engine, grant: Grant, resource_id: str, detail: str) -> None:
-    record_audit(
-        engine,
-        grant.officer,
-        service="referrals",
-        action=grant.rule.action,
-        resource_type=grant.rule.resource,
-        resource_id=resource_id,
-        detail=detail,
-    )
 
 
 def _out(referral: ReferralRecord, now: datetime) -> ReferralOut:

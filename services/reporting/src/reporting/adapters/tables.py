@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from reporting.adapters.utc import UtcDateTime
+from chassis.timestamps import UtcDateTime
 
 
 class CaseFact(SQLModel, table=True):

@@ -7,23 +7,30 @@ exports are audited.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, date, datetime
-from enum import StrEnum
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Response
 
-from chassis.access import Granted
-from chassis.audit import stage_audit
+from chassis.access import Grant, Granted
+from chassis.api import IsoDateTime, invalid
 from chassis.auth import Principal
-from chassis.unit_of_work import unit_of_work
-from contracts.vocabulary import AgeBand, AuditAction, CaseType, Channel, RiskLevel
-from contracts.vocabulary import Sex as SexCode
-from reporting.config import ReportingSettings
+from contracts.vocabulary import AuditAction
+from reporting.api.deps import Context, FiltersDep, ReportingContext
+from reporting.api.schemas import (
+    EXPORT_RESPONSES,
+    XLSX_MEDIA_TYPE,
+    CaseCountOut,
+    DeliveryCountOut,
+    ExportFormat,
+    FunnelOut,
+    IndicatorsOut,
+    ReferralCountOut,
+    ShareOut,
+    Summary,
+)
 from reporting.domain.disclosure import sees_exact_counts
-from reporting.domain.indicators import PlanClock, Share
+from reporting.domain.indicators import Share
 from reporting.domain.periods import Period
 from reporting.publication import PublishedTable, publish, to_csv, to_xlsx
 from reporting.queries import (
@@ -40,80 +47,31 @@ from reporting.queries import (
 router = APIRouter(tags=["reports"])
 
 
-class ExportFormat(StrEnum):
-    JSON = "json"
-    CSV = "csv"
-    XLSX = "xlsx"
-
-
-def _invalid(name: str, message: str) -> RequestValidationError:
-    """A 422 in the chassis' format, naming the query parameter."""
-    return RequestValidationError([{"loc": ("query", name), "msg": message, "type": "value_error"}])
-
-
-def _filters(
-    grant: Granted,
-    date_from: Annotated[date | None, Query(alias="from", description="First local day.")] = None,
-    date_to: Annotated[date | None, Query(alias="to", description="Last local day.")] = None,
-    province: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
-    case_type: CaseType | None = None,
-    channel: Channel | None = None,
-    sex: SexCode | None = None,
-    age_band: AgeBand | None = None,
-    risk: RiskLevel | None = None,
-    agency: Annotated[str | None, Query(max_length=40)] = None,
-) -> Filters:
-    if date_from and date_to and date_from > date_to:
-        raise _invalid("from", "must not be after to")
-    if province and not grant.serves(province):
-        raise grant.refuse(status.HTTP_403_FORBIDDEN, f"province: {province} is not yours")
-    return Filters(
-        date_from=date_from,
-        date_to=date_to,
-        province=province,
-        case_type=case_type.value if case_type else None,
-        channel=channel.value if channel else None,
-        sex=sex.value if sex else None,
-        age_band=age_band.value if age_band else None,
-        risk=risk.value if risk else None,
-        agency=agency,
-        provinces=grant.visible_provinces(),
-    )
-
-
-FiltersDep = Annotated[Filters, Depends(_filters)]
-
-
-def _settings(request: Request) -> ReportingSettings:
-    settings: ReportingSettings = request.app.state.settings
-    return settings
-
-
 def _suppressed(principal: Principal) -> bool:
     return not sees_exact_counts(principal.roles)
 
 
 def _respond(
-    request: Request,
-    principal: Principal,
+    context: ReportingContext,
+    grant: Grant,
     table: CountTable,
     name: str,
     export: ExportFormat,
     filters: Filters,
 ) -> Any:
-    settings = _settings(request)
     published = publish(
-        table, threshold=settings.suppression_threshold, suppressed=_suppressed(principal)
+        table,
+        threshold=context.settings.suppression_threshold,
+        suppressed=_suppressed(grant.officer),
     )
     if export is ExportFormat.JSON:
         return published
-    _audit_export(request, principal, name, export, filters, exact=not published.suppressed)
+    _audit_export(context, grant, name, export, filters, exact=not published.suppressed)
     filename = f"{name}.{export.value}"
     if export is ExportFormat.CSV:
         content, media = to_csv(published), "text/csv; charset=utf-8"
     else:
-        content = to_xlsx(published, title=name)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        content, media = to_xlsx(published, title=name), XLSX_MEDIA_TYPE
     return Response(
         content,
         media_type=media,
@@ -122,8 +80,8 @@ def _respond(
 
 
 def _audit_export(
-    request: Request,
-    principal: Principal,
+    context: ReportingContext,
+    grant: Grant,
     name: str,
     export: ExportFormat,
     filters: Filters,
@@ -132,27 +90,14 @@ def _audit_export(
 ) -> None:
     chosen = {k: str(v) for k, v in asdict(filters).items() if v is not None and k != "provinces"}
     disclosed = "exact" if exact else "suppressed"
-    service: str = request.app.state.service
-    with unit_of_work(
-        request.app.state.engine,
-        source=f"/{service}",
-        correlation_id=request.headers.get("X-Correlation-ID"),
-    ) as uow:
-        stage_audit(
-            uow,
-            principal,
-            service=service,
-            action=AuditAction.EXPORT,
-            resource_type="report",
-            resource_id=name,
-            detail=f"{export.value} {disclosed} {sorted(chosen.items())}"[:500],
-        )
+    detail = f"{export.value} {disclosed} {sorted(chosen.items())}"[:500]
+    grant.audit_read(context.engine, name, detail=detail, action=AuditAction.EXPORT)
 
 
-@router.get("/reports/cases", response_model=PublishedTable)
+@router.get("/reports/cases", response_model=PublishedTable, responses=EXPORT_RESPONSES)
 def cases_report(
     grant: Granted,
-    request: Request,
+    context: Context,
     filters: FiltersDep,
     rows: CaseDimension = CaseDimension.PROVINCE,
     columns: CaseDimension = CaseDimension.CASE_TYPE,
@@ -161,15 +106,15 @@ def cases_report(
 ) -> Any:
     """Cases (merged duplicates counted once) by two dimensions, e.g. province by case type."""
     if rows == columns:
-        raise _invalid("columns", "must differ from rows")
-    table = case_table(request.app.state.engine, rows, columns, filters, period)
-    return _respond(request, grant.officer, table, f"cases-{rows}-by-{columns}", format, filters)
+        raise invalid("columns", message="must differ from rows", where="query")
+    table = case_table(context.engine, rows, columns, filters, period)
+    return _respond(context, grant, table, f"cases-{rows}-by-{columns}", format, filters)
 
 
-@router.get("/reports/referrals", response_model=PublishedTable)
+@router.get("/reports/referrals", response_model=PublishedTable, responses=EXPORT_RESPONSES)
 def referrals_report(
     grant: Granted,
-    request: Request,
+    context: Context,
     filters: FiltersDep,
     rows: ReferralDimension = ReferralDimension.AGENCY,
     columns: ReferralDimension = ReferralDimension.STATE,
@@ -177,54 +122,44 @@ def referrals_report(
 ) -> Any:
     """Referrals by their current state, e.g. agency by state."""
     if rows == columns:
-        raise _invalid("columns", "must differ from rows")
-    table = referral_table(request.app.state.engine, rows, columns, filters)
-    return _respond(
-        request, grant.officer, table, f"referrals-{rows}-by-{columns}", format, filters
-    )
+        raise invalid("columns", message="must differ from rows", where="query")
+    table = referral_table(context.engine, rows, columns, filters)
+    return _respond(context, grant, table, f"referrals-{rows}-by-{columns}", format, filters)
 
 
-class ShareOut(BaseModel):
-    numerator: int | str
-    denominator: int | str
-    percent: float | None
+# Clocks can be judged in the past or ahead of time (when every open clock will have run
+# out); a year beyond these is a typing error, and at the edges of `datetime` it overflows.
+AS_OF_RANGE = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
 
-class FunnelOut(BaseModel):
-    reports: int | str
-    referred: int | str
-    completed: int | str
-
-
-class IndicatorsOut(BaseModel):
-    as_of: datetime
-    cases: int | str
-    referrals: int | str
-    hours_to_acceptance_p50: float | None
-    hours_to_acceptance_p90: float | None
-    accepted_within_deadline: ShareOut
-    plan_within_working_days: ShareOut
-    supported_in_time: ShareOut
-    escalations: int | str
-    hotline_funnel: FunnelOut
-    deliveries: dict[str, dict[str, int | str]]
-    suppressed: bool
+def _judged_at(as_of: datetime | None) -> datetime | None:
+    if as_of is None:
+        return None
+    if as_of.tzinfo is None:
+        raise invalid("as_of", message="needs a UTC offset", where="query")
+    if not AS_OF_RANGE[0] <= as_of <= AS_OF_RANGE[1]:
+        years = f"{AS_OF_RANGE[0].year} to {AS_OF_RANGE[1].year}"
+        raise invalid("as_of", message=f"must be from {years}", where="query")
+    return as_of
 
 
 @router.get("/reports/indicators", response_model=IndicatorsOut)
 def indicators_report(
     grant: Granted,
-    request: Request,
+    context: Context,
     filters: FiltersDep,
-    as_of: Annotated[datetime | None, Query(description="Clocks judged at (UTC); now.")] = None,
+    as_of: Annotated[
+        IsoDateTime | None,
+        Query(
+            description="The instant clocks are judged at, with a UTC offset, from "
+            f"{AS_OF_RANGE[0].year} to {AS_OF_RANGE[1].year} (default now)."
+        ),
+    ] = None,
 ) -> IndicatorsOut:
     """The national plan's indicators (definitions in docs/reporting.md)."""
-    settings = _settings(request)
-    if as_of is not None and as_of.tzinfo is None:
-        raise _invalid("as_of", "needs a UTC offset")
-    now = as_of or datetime.now(UTC)
-    clock: PlanClock = request.app.state.plan_clock
-    figures = indicator_figures(request.app.state.engine, filters, clock, now)
+    settings = context.settings
+    now = _judged_at(as_of) or datetime.now(UTC)
+    figures = indicator_figures(context.engine, filters, context.plan_clock, now)
     hide = _suppressed(grant.officer)
     threshold = settings.suppression_threshold
 
@@ -264,29 +199,6 @@ def indicators_report(
     )
 
 
-class CaseCountOut(BaseModel):
-    case_type: str
-    province_code: str
-    count: int | str
-
-
-class ReferralCountOut(BaseModel):
-    agency: str
-    state: str
-    count: int | str
-
-
-class DeliveryCountOut(BaseModel):
-    channel: str
-    count: int | str
-
-
-class Summary(BaseModel):
-    cases: list[CaseCountOut]
-    referrals: list[ReferralCountOut]
-    deliveries: list[DeliveryCountOut]
-
-
 def _nonzero(table: CountTable, published: PublishedTable) -> list[tuple[str, str, int | str]]:
     return [
         (row, column, published.cells[r][c])
@@ -297,13 +209,13 @@ def _nonzero(table: CountTable, published: PublishedTable) -> list[tuple[str, st
 
 
 @router.get("/summary", response_model=Summary)
-def get_summary(grant: Granted, request: Request, filters: FiltersDep) -> Summary:
+def get_summary(grant: Granted, context: Context, filters: FiltersDep) -> Summary:
     """Cases by type by province, referrals by agency by state, deliveries by channel: the
     cells of the same suppressed tables as /reports, so the two cannot be played off."""
-    settings = _settings(request)
+    settings = context.settings
     hide = _suppressed(grant.officer)
     threshold = settings.suppression_threshold
-    engine = request.app.state.engine
+    engine = context.engine
     cases = case_table(engine, CaseDimension.CASE_TYPE, CaseDimension.PROVINCE, filters)
     referrals = referral_table(engine, ReferralDimension.AGENCY, ReferralDimension.STATE, filters)
     delivered = {

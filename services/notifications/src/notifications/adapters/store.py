@@ -1,0 +1,83 @@
+"""What the handlers and the delivery loops read and write, behind one small interface.
+
+`NotificationStore` names the few things the work needs — the event that caused it, the
+officers directory, the delivery log — plus the `Outbox` every store shares (events staged
+with the effect, metrics run after the commit). `SqlStore` keeps them in the database over
+one `UnitOfWork`; `memory_store.MemoryStore` is the in-memory fake the unit tests use.
+
+The delivery log holds one row per (event, recipient, channel): a second row for the same
+three is refused, here by the unique constraint when the work is flushed or committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from chassis.stores import Outbox
+from chassis.unit_of_work import UnitOfWork
+from contracts.base import EventModel
+from notifications.adapters.directory_store import all_officers
+from notifications.adapters.tables import Notification
+from notifications.domain.recipients import Officer
+
+
+@dataclass(frozen=True)
+class Cause:
+    """The event this work answers, and the correlation id the work's events carry."""
+
+    event_id: str
+    event_type: str
+    correlation_id: str | None
+
+
+class NotificationStore(Outbox, Protocol):
+    def cause(self) -> Cause:
+        """The event being handled (only event handlers have one)."""
+        ...
+
+    def officers(self) -> list[Officer]:
+        """The whole directory, ordered by officer id."""
+        ...
+
+    def add_notification(self, notification: Notification) -> None:
+        """A new row in the delivery log; changes to a row read from the store are kept
+        without another call, as they are in a session."""
+        ...
+
+    def notification(self, notification_id: str) -> Notification | None: ...
+
+    def carry_correlation(self, correlation_id: str | None) -> None:
+        """Events published from now on carry this correlation id (a delivery's outcome
+        follows the case's correlation id, not the delivery loop's)."""
+        ...
+
+
+@dataclass
+class SqlStore:
+    """`NotificationStore` in the database, inside the unit of work's transaction."""
+
+    uow: UnitOfWork
+
+    def cause(self) -> Cause:
+        assert self.uow.cause is not None, "notifications are caused by an event"
+        return Cause(self.uow.cause.id, self.uow.cause.type, self.uow.correlation_id)
+
+    def officers(self) -> list[Officer]:
+        return all_officers(self.uow.session)
+
+    def add_notification(self, notification: Notification) -> None:
+        self.uow.session.add(notification)
+
+    def notification(self, notification_id: str) -> Notification | None:
+        return self.uow.session.get(Notification, notification_id)
+
+    def carry_correlation(self, correlation_id: str | None) -> None:
+        self.uow.correlation_id = correlation_id
+
+    def publish(self, event: EventModel, *, topic: str) -> None:
+        self.uow.publish(event, topic=topic)
+
+    def after_commit(self, effect: Callable[[], None]) -> None:
+        self.uow.after_commit(effect)

@@ -1,0 +1,76 @@
+"""The reporting store: the facts the handlers read and write, by opaque id.
+
+Handlers see only `ReportingStore`. The worker hands them `SqlStore`, over the unit of work
+of each event; unit tests hand them `MemoryStore` (`adapters/memory_store.py`). A fact read
+and changed counts only once it is saved again: the fake holds copies, so a handler that
+forgets to save fails its unit test as it would lose the change in a fresh session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from chassis.stores import Outbox
+from chassis.unit_of_work import UnitOfWork
+from contracts.base import EventModel
+from reporting.adapters.tables import CaseFact, DeliveryFact, EscalationFact, ReferralFact
+
+
+class ReportingStore(Outbox, Protocol):
+    """Facts per case, referral, escalation and notification delivery."""
+
+    def case_fact(self, case_id: str) -> CaseFact | None: ...
+
+    def save_case_fact(self, fact: CaseFact) -> None: ...
+
+    def referral_fact(self, referral_id: str) -> ReferralFact | None: ...
+
+    def save_referral_fact(self, fact: ReferralFact) -> None: ...
+
+    def save_escalation(self, fact: EscalationFact) -> None:
+        """Insert, or overwrite the one of the same referral and reminder."""
+        ...
+
+    def delivery_fact(self, notification_id: str, channel: str) -> DeliveryFact | None: ...
+
+    def save_delivery(self, fact: DeliveryFact) -> None:
+        """Insert, or overwrite the one of the same notification and channel."""
+        ...
+
+
+@dataclass
+class SqlStore:
+    """The store in the database, inside one unit of work: nothing is written before it
+    commits, and the events and effects it takes go with that commit."""
+
+    uow: UnitOfWork
+
+    def case_fact(self, case_id: str) -> CaseFact | None:
+        return self.uow.session.get(CaseFact, case_id)
+
+    def save_case_fact(self, fact: CaseFact) -> None:
+        self.uow.session.add(fact)
+
+    def referral_fact(self, referral_id: str) -> ReferralFact | None:
+        return self.uow.session.get(ReferralFact, referral_id)
+
+    def save_referral_fact(self, fact: ReferralFact) -> None:
+        self.uow.session.add(fact)
+
+    def save_escalation(self, fact: EscalationFact) -> None:
+        # merge, not add: a redelivered reminder overwrites its row instead of colliding.
+        self.uow.session.merge(fact)
+
+    def delivery_fact(self, notification_id: str, channel: str) -> DeliveryFact | None:
+        return self.uow.session.get(DeliveryFact, (notification_id, channel))
+
+    def save_delivery(self, fact: DeliveryFact) -> None:
+        self.uow.session.merge(fact)
+
+    def publish(self, event: EventModel, *, topic: str) -> None:
+        self.uow.publish(event, topic=topic)
+
+    def after_commit(self, effect: Callable[[], None]) -> None:
+        self.uow.after_commit(effect)

@@ -1,0 +1,23 @@
+"""The reporting store's schema history: Alembic revisions in `versions/`, applied by every start
+and by `python -m reporting migrate`. How to add one: docs/migrations.md."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+from chassis.inbox import ProcessedEvent
+from chassis.outbox import OutboxEvent
+from chassis.runtime import open_service
+from reporting.adapters.tables import REPORTING_TABLES as SERVICE_TABLES
+from reporting.bootstrap import SERVICE
+from reporting.config import ReportingSettings
+
+# Everything the store holds: what the revisions must build, and what the models declare.
+TABLES: list[type[SQLModel]] = [*SERVICE_TABLES, OutboxEvent, ProcessedEvent]
+
+
+def open_store() -> Engine:
+    """The store this deployment's API and worker open, brought to the newest revision."""
+    settings = ReportingSettings()
+    return open_service(settings, SERVICE, SERVICE_TABLES)

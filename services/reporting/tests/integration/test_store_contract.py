@@ -1,0 +1,108 @@
+"""`MemoryStore` against `SqlStore` on a real SQLite database: the same events through the
+same handlers leave the same facts, so the fake of the unit tests cannot drift."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, select
+
+from chassis.db import create_db_engine, create_tables
+from chassis.outbox import OutboxEvent
+from chassis.unit_of_work import unit_of_work
+from contracts.base import EventModel
+from contracts.vocabulary import CaseClock, CaseStage, ReferralState
+from reporting import handlers
+from reporting.adapters.memory_store import MemoryStore
+from reporting.adapters.store import ReportingStore, SqlStore
+from reporting.adapters.tables import REPORTING_TABLES
+from services.reporting.tests.events import (
+    case,
+    delivered,
+    escalated,
+    failed,
+    merged,
+    missed,
+    referral,
+    stage,
+)
+
+Step = tuple[Callable[[ReportingStore, Any], None], EventModel]
+
+SCENARIOS: dict[str, Sequence[Step]] = {
+    "cases, redelivered, staged, merged": [
+        (handlers.record_stage, stage("an", CaseStage.ASSESSED, "2026-11-03 09:00")),
+        (handlers.record_case, case("an")),
+        (handlers.record_case, case("an")),
+        (handlers.record_stage, stage("an", CaseStage.PLAN_APPROVED, "2026-11-20 09:00")),
+        (handlers.record_stage, stage("an", CaseStage.PLAN_APPROVED, "2026-11-04 09:00")),
+        (handlers.record_missed_deadline, missed("an", clock=CaseClock.PLAN_APPROVAL)),
+        (handlers.record_merge, merged("an", "an-again")),
+        (handlers.record_case, case("an-again")),
+    ],
+    "a referral out of order": [
+        (handlers.track_referral, referral("r", "an", ReferralState.ACCEPTED, 2, "2026-11-02")),
+        (
+            handlers.track_referral,
+            referral("r", "an", ReferralState.REQUESTED, 1, "2026-11-01", deadline="2026-11-02"),
+        ),
+        (handlers.track_referral, referral("r", "an", ReferralState.COMPLETED, 3, "2026-11-09")),
+        (handlers.track_referral, referral("r", "an", ReferralState.COMPLETED, 3, "2026-11-09")),
+    ],
+    "escalations and deliveries, redelivered": [
+        (handlers.record_escalation, escalated("r", "an", reminder=0)),
+        (handlers.record_escalation, escalated("r", "an", reminder=1)),
+        (handlers.record_escalation, escalated("r", "an", reminder=0)),
+        (handlers.record_failure, failed("n", channel="sms")),
+        (handlers.record_delivery, delivered("n", channel="sms")),
+        (handlers.record_failure, failed("n", channel="sms")),
+        (handlers.record_failure, failed("m", channel="sms")),
+        (handlers.record_failure, failed("m", channel="sms")),
+    ],
+}
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'reporting.db'}")
+    create_tables(engine, [*REPORTING_TABLES, OutboxEvent])
+    return engine
+
+
+def facts(rows: Sequence[SQLModel]) -> list[str]:
+    """Rows in a comparable form: table and columns, whichever store held them."""
+    return sorted(
+        json.dumps([type(row).__name__, row.model_dump(mode="json")], sort_keys=True)
+        for row in rows
+    )
+
+
+def in_memory(steps: Sequence[Step]) -> list[str]:
+    store = MemoryStore()
+    for handle, event in steps:
+        handle(store, event)
+        store.commit()
+    return facts(store.rows())
+
+
+def in_sql(engine: Engine, steps: Sequence[Step]) -> list[str]:
+    for handle, event in steps:  # one unit of work per event, as the worker does
+        with unit_of_work(engine, source="/tests") as uow:
+            handle(SqlStore(uow), event)
+    with Session(engine) as session:
+        return facts([row for table in REPORTING_TABLES for row in session.exec(select(table))])
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_the_fake_and_the_database_keep_the_same_facts(name: str, engine: Engine):
+    steps = SCENARIOS[name]
+
+    expected = in_sql(engine, steps)
+
+    assert expected  # a scenario that stores nothing would prove nothing
+    assert in_memory(steps) == expected
