@@ -1,7 +1,7 @@
 """Chaos: the whole system under its restarting supervisor, faults injected while a seeded
 load runs, and the invariants checked from the services' databases and the topics themselves.
 
-Used by `benchmarks/chaos.py` (long runs) and `tests/e2e/test_chaos_short.py`. The system is
+Used by `benchmarks/chaos.py` (short and long runs). The system is
 what `make run` runs: the broker is one of the supervised processes, and a thread calls
 `Supervisor.watch()` like `lienganh run` does, so a killed process is restarted by the same
 code (`CHAOS_POLICY`: a budget no chaos run exhausts, short backoff).
