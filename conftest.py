@@ -96,3 +96,18 @@ def system(kafka_broker: object, tmp_path_factory: pytest.TempPathFactory) -> It
         yield running
     finally:
         running.supervisor.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that start a whole system of their own (`pytest.mark.own_system`) before
+    the first test that starts the shared one: the shared system lives until the session
+    ends, and two whole systems on a two-core machine starve each other."""
+    own = [item for item in items if item.get_closest_marker("own_system")]
+    if not own:
+        return
+    rest = [item for item in items if not item.get_closest_marker("own_system")]
+    first_shared = next(
+        (i for i, item in enumerate(rest) if "system" in getattr(item, "fixturenames", ())),
+        len(rest),
+    )
+    items[:] = rest[:first_shared] + own + rest[first_shared:]

@@ -1,34 +1,42 @@
-"""Benchmark: N synthetic hotline cases from intake to notification, against raw Kafka.
+"""Benchmark: synthetic hotline cases from intake to notification, beside the broker's limits.
 
 Starts its own broker and the whole system (same code as `make run`), then:
-1. raw Kafka: produce N records of the same size as a case event (acks=all, idempotent)
-   and consume them back; records/s is the ceiling of this broker on this machine;
-2. the pipeline: POSTs N cases to the cases API and waits for every case's first
-   notification; prints cases/s, intake→notification latency p50/p99, the ratio to the
-   raw figure, and the peak RSS of every process (broker included).
+1. the broker's limits, same run: Kafka's own ProducerPerformance and ConsumerPerformance
+   and an aiokafka produce→consume, for records of a case event's size (`kafka_limits.py`);
+2. idle CPU: every process's CPU over `--idle-seconds` with no load, in % of one core;
+3. a burst (closed loop): N cases POSTed by `--concurrency` clients; waits for every case's
+   first notification; prints cases/s, records/s (a case counts as the Kafka records it
+   causes, read from the topics' end offsets) and each as a share of the limits;
+4. open loop: cases offered at fixed rates (`--rates`, each for `--seconds`), sent on schedule
+   whatever the system answers, latency from the moment a case was offered to its first
+   notification: p50/p99/max per rate, and the highest rate that keeps p99 ≤ 1 s;
+5. the peak RSS (`VmHWM`) of every process, the broker included.
 
-Run: `make bench` or `.venv/bin/python benchmarks/pipeline.py --cases 2000`.
+Run: `make bench` or `.venv/bin/python benchmarks/pipeline.py --cases 2000 --rates 25,50`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import random
+import os
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from kafka_limits import KafkaLimits, measure_limits  # noqa: E402
 
 from cases.synthetic import generate_reports  # noqa: E402
 from contracts.cases.v1 import CaseReceived  # noqa: E402
@@ -38,102 +46,117 @@ from localrun.kafka import LocalBroker, ensure_kafka_jars  # noqa: E402
 from localrun.topics import create_topics  # noqa: E402
 from tests.support.system import RunningSystem, start_system  # noqa: E402
 
-RAW_TOPIC = "bench.raw.v1"
+P99_TARGET_S = 1.0
 
 
-async def raw_kafka(bootstrap: str, count: int, size: int) -> float:
-    """Produce→consume records/s for `count` records of `size` bytes."""
-    from contracts.topics import TopicSpec
-
-    create_topics(
-        bootstrap,
-        [
-            TopicSpec(
-                name=RAW_TOPIC,
-                key="k",
-                partitions=6,
-                retention_ms=3_600_000,
-                producer="bench",
-                consumers=("bench",),
-                description="raw baseline",
-            )
-        ],
-    )
-    payload = random.randbytes(size)
-    consumer = AIOKafkaConsumer(
-        RAW_TOPIC,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"bench-{uuid.uuid4()}",
-        enable_auto_commit=False,
-    )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
-    )
-    await consumer.start()
-    await producer.start()
-    try:
-        started = time.perf_counter()
-        pending = [
-            await producer.send(RAW_TOPIC, payload, key=str(i).encode()) for i in range(count)
-        ]
-        await asyncio.gather(*pending)
-        seen = 0
-        while seen < count:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
-            seen += sum(len(records) for records in batches.values())
-        return count / (time.perf_counter() - started)
-    finally:
-        await producer.stop()
-        await consumer.stop()
+def report_bodies(count: int, seed: int) -> Iterator[dict]:
+    """Every case must reach a notification: consent given, province with seeded officers."""
+    for report in generate_reports(count, seed=seed, duplicate_rate=0, provinces=("01",)):
+        yield {**report, "consent": {"child_consented": True, "guardian_consented": True}}
 
 
-async def submit_cases(system: RunningSystem, count: int, concurrency: int) -> float:
+def hotline_client(system: RunningSystem, connections: int) -> httpx.AsyncClient:
     token = system.token("bench-hotline", "hotline_111", ["intake"], ["01"])
-    # Every case must reach a notification: consent given, province with seeded officers.
-    bodies = [
-        {**report, "consent": {"child_consented": True, "guardian_consented": True}}
-        for report in generate_reports(count, seed=7, duplicate_rate=0, provinces=("01",))
-    ]
+    return httpx.AsyncClient(
+        headers={"Authorization": f"Bearer {token}"},
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        timeout=120,
+    )
+
+
+async def burst(system: RunningSystem, count: int, concurrency: int) -> float:
+    """POST `count` cases with `concurrency` clients; the seconds intake took."""
     queue: asyncio.Queue[dict] = asyncio.Queue()
-    for body in bodies:
+    for body in report_bodies(count, seed=7):
         queue.put_nowait(body)
     url = system.url("cases", "/cases")
+    async with hotline_client(system, concurrency) as client:
 
-    async def client_loop() -> None:
-        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as client:
+        async def client_loop() -> None:
             while not queue.empty():
-                body = queue.get_nowait()
-                response = await client.post(url, json=body, timeout=60)
+                response = await client.post(url, json=queue.get_nowait())
                 response.raise_for_status()
 
-    started = time.perf_counter()
-    await asyncio.gather(*(client_loop() for _ in range(concurrency)))
-    return time.perf_counter() - started
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
+async def offer(system: RunningSystem, rate: float, seconds: float, seed: int) -> dict[str, float]:
+    """Open loop: one case every 1/rate s, sent on schedule; case id → when it was offered."""
+    count = int(rate * seconds)
+    url = system.url("cases", "/cases")
+    offered: dict[str, float] = {}
+    async with hotline_client(system, 512) as client:
+
+        async def send(body: dict, at: float) -> None:
+            response = await client.post(url, json=body)
+            response.raise_for_status()
+            offered[response.json()["case_id"]] = at
+
+        tasks = []
+        start = time.time()
+        for i, body in enumerate(report_bodies(count, seed=seed)):
+            at = start + i / rate
+            await asyncio.sleep(max(0.0, at - time.time()))
+            tasks.append(asyncio.create_task(send(body, at)))
+        await asyncio.gather(*tasks)
+    return offered
 
 
 def _ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def latencies(data_dir: Path, count: int, timeout_s: float) -> tuple[list[float], float]:
-    """Wait until every case has a notification; return per-case latencies and the span."""
-    cases_db = sqlite3.connect(data_dir / "cases.db")
-    notes_db = sqlite3.connect(data_dir / "notifications.db")
-    deadline = time.monotonic() + timeout_s
-    while True:
-        done = notes_db.execute("select count(distinct case_id) from notifications").fetchone()[0]
-        if done >= count or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    received = dict(cases_db.execute("select id, received_at from cases").fetchall())
-    first_note = dict(
-        notes_db.execute("select case_id, min(created_at) from notifications group by case_id")
-    )
-    lat = [_ts(first_note[c]) - _ts(r) for c, r in received.items() if c in first_note]
-    start = min(_ts(r) for r in received.values())
-    end = max(_ts(v) for v in first_note.values())
-    return lat, end - start
+def first_notifications(data_dir: Path, case_ids: set[str], timeout_s: float) -> dict[str, float]:
+    """Wait until every case has a notification (or the timeout); case id → its first one."""
+    with sqlite3.connect(data_dir / "notifications.db") as notes:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            first = {
+                case_id: _ts(created)
+                for case_id, created in notes.execute(
+                    "select case_id, min(created_at) from notifications group by case_id"
+                )
+                if case_id in case_ids
+            }
+            if len(first) >= len(case_ids) or time.monotonic() > deadline:
+                return first
+            time.sleep(0.5)
+
+
+def received_at(data_dir: Path) -> dict[str, float]:
+    with sqlite3.connect(data_dir / "cases.db") as cases:
+        return {c: _ts(r) for c, r in cases.execute("select id, received_at from cases")}
+
+
+def records_on_topics(bootstrap: str) -> int:
+    """Every record on every declared topic (end offsets summed)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [
+            TopicPartition(spec.name, p)
+            for spec in declared_topics()
+            for p in consumer.partitions_for_topic(spec.name) or ()
+        ]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(pids: dict[str, int], seconds: float) -> dict[str, float]:
+    """Each process's CPU over `seconds` of no load, in % of one core."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    time.sleep(seconds)
+    return {name: (cpu_seconds(pid) - before[name]) / seconds * 100 for name, pid in pids.items()}
 
 
 def peak_rss_mib(pids: dict[str, int]) -> dict[str, float]:
@@ -148,15 +171,84 @@ def peak_rss_mib(pids: dict[str, int]) -> dict[str, float]:
     return peaks
 
 
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+def percentile(values: Sequence[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+@dataclass
+class RateResult:
+    rate: float
+    offered: int
+    notified: int
+    p50_s: float
+    p99_s: float
+    max_s: float
+
+    @property
+    def keeps_target(self) -> bool:
+        return self.notified == self.offered and self.p99_s <= P99_TARGET_S
+
+
+def run_burst(system: RunningSystem, cases: int, concurrency: int, limits: KafkaLimits) -> None:
+    records_before = records_on_topics(system.bootstrap)
+    intake_s = asyncio.run(burst(system, cases, concurrency))
+    received = received_at(system.data_dir)
+    first = first_notifications(system.data_dir, set(received), timeout_s=900)
+    time.sleep(5)  # the notifications' own events (sent, delivered) land after the first one
+    per_case = (records_on_topics(system.bootstrap) - records_before) / cases
+    latencies = [first[c] - received[c] for c in first]
+    span = max(first.values()) - min(received.values())
+    rate = len(first) / span
+    print(f"burst: {cases} cases (notified {len(first)}), {concurrency} concurrent clients")
+    print(f"  intake (HTTP 201): {cases / intake_s:,.0f} cases/s")
+    print(f"  intake → first notification: {rate:,.1f} cases/s")
+    print(f"  Kafka records per case: {per_case:.1f}")
+    print(f"  as records: {rate * per_case:,.0f} records/s = {limits.ratios(rate * per_case)}")
+    print(
+        f"  latency (queueing included): p50 {percentile(latencies, 50):.2f} s, "
+        f"p99 {percentile(latencies, 99):.2f} s"
+    )
+
+
+def run_open_loop(system: RunningSystem, rates: Sequence[float], seconds: float) -> None:
+    results: list[RateResult] = []
+    for i, rate in enumerate(rates):
+        offered = asyncio.run(offer(system, rate, seconds, seed=100 + i))
+        first = first_notifications(system.data_dir, set(offered), timeout_s=900)
+        latencies = [first[c] - offered[c] for c in first]
+        result = RateResult(
+            rate,
+            len(offered),
+            len(first),
+            percentile(latencies, 50),
+            percentile(latencies, 99),
+            max(latencies, default=float("nan")),
+        )
+        results.append(result)
+        print(
+            f"open loop {rate:g} cases/s for {seconds:g} s: {result.notified}/{result.offered} "
+            f"notified, p50 {result.p50_s:.2f} s, p99 {result.p99_s:.2f} s, "
+            f"max {result.max_s:.2f} s"
+        )
+        if not result.keeps_target:
+            break  # higher rates only queue more
+    kept = [r.rate for r in results if r.keeps_target]
+    best = f"{max(kept):g} cases/s" if kept else "none of the rates tried"
+    print(f"highest offered rate with p99 ≤ {P99_TARGET_S:g} s: {best}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=2000)
+    parser.add_argument("--cases", type=int, default=2000, help="burst size (0: no burst)")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rates", default="10,25,50,100", help="open-loop cases/s, in order")
+    parser.add_argument("--seconds", type=float, default=20, help="per open-loop rate")
+    parser.add_argument("--limit-records", type=int, default=200_000)
+    parser.add_argument("--idle-seconds", type=float, default=30, help="idle CPU sample")
     args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",") if r]
     ensure_kafka_jars()
     with tempfile.TemporaryDirectory(prefix="lienganh-bench-") as tmp:
         base = Path(tmp)
@@ -165,31 +257,27 @@ def main() -> None:
         try:
             create_topics(broker.bootstrap_servers, declared_topics())
             sample = encode(CaseReceived.example(), topic=CASES_EVENTS, source="/cases")
-            raw = asyncio.run(
-                raw_kafka(broker.bootstrap_servers, args.cases * 5, len(sample.value))
-            )
+            limits = measure_limits(broker.bootstrap_servers, args.limit_records, len(sample.value))
+            print("\n".join(limits.lines()))
             system = start_system(base / "system", broker.bootstrap_servers, DEFAULT_AGENCIES)
             try:
-                intake_s = asyncio.run(submit_cases(system, args.cases, args.concurrency))
-                lat, span = latencies(system.data_dir, args.cases, timeout_s=600)
                 pids = system.supervisor.pids()
                 if broker.pid is not None:
                     pids["kafka-broker"] = broker.pid
+                time.sleep(10)  # past the start-up work (group joins, first polls)
+                idle = idle_cpu(pids, args.idle_seconds)
+                print(f"idle CPU, whole system: {sum(idle.values()):.1f} % of one core")
+                for name, percent in sorted(idle.items(), key=lambda item: -item[1])[:5]:
+                    print(f"  {name:32s} {percent:5.1f} %")
+                if args.cases:
+                    run_burst(system, args.cases, args.concurrency, limits)
+                if rates:
+                    run_open_loop(system, rates, args.seconds)
                 rss = peak_rss_mib(pids)
             finally:
                 system.supervisor.stop()
         finally:
             broker.stop()
-    rate = len(lat) / span if span > 0 else float("nan")
-    print(f"cases: {args.cases} (notified: {len(lat)}), concurrency {args.concurrency}")
-    print(f"intake (HTTP 201) throughput: {args.cases / intake_s:,.0f} cases/s")
-    print(f"intake→notification throughput: {rate:,.0f} cases/s")
-    print(
-        f"intake→notification latency: p50 {percentile(lat, 50) * 1000:,.0f} ms, "
-        f"p99 {percentile(lat, 99) * 1000:,.0f} ms"
-    )
-    print(f"raw Kafka produce→consume ({len(sample.value)} B records): {raw:,.0f} records/s")
-    print(f"pipeline / raw Kafka: {rate / raw:.1%}")
     print(f"peak RSS: total {sum(rss.values()):,.0f} MiB")
     for name, mib in sorted(rss.items(), key=lambda item: -item[1]):
         print(f"  {name:32s} {mib:7.1f} MiB")

@@ -8,7 +8,7 @@
     once, intake is unaffected;
 (d) a replay of every topic into a fresh reporting store gives the same facts.
 
-Kill -9 of workers, APIs and the broker is `benchmarks/chaos.py`; worker takeover after a
+Kill -9 of workers, APIs and the broker is `test_chaos_short.py`; worker takeover after a
 kill is `chassis/tests/integration/test_worker_recovery.py`.
 """
 
@@ -331,3 +331,121 @@ def test_a_failing_then_slow_smtp_server_delays_mail_and_sends_each_once(system:
         controller.stop()
         system.supervisor.start(["mail-sink"])
         system.supervisor.wait_ready(names=["mail-sink"])
+
+
+# --- (d) a full replay into a fresh store -------------------------------------------------
+
+
+def test_replaying_every_topic_into_a_fresh_reporting_store_gives_the_same_facts(
+    system: RunningSystem, tmp_path: Path
+):
+    from chassis.consumer import Delivery, EventProcessor, Outcome
+    from chassis.db import create_db_engine, create_tables
+    from chassis.dead_letters import dead_letter_sealer
+    from chassis.inbox import ProcessedEvent
+    from chassis.outbox import OutboxEvent
+    from contracts.envelope import KafkaRecord
+    from reporting.adapters.tables import REPORTING_TABLES
+    from reporting.handlers import subscriptions
+    from tests.e2e.test_referrals_loop import labour_case, officer, report
+    from tests.support.chaos import read_topic
+
+    case_id = report(system, labour_case())
+    police = eventually(lambda: _inbox(system, "police", case_id))
+    accepted = system.post(
+        "agency-police",
+        f"/referrals/{police['id']}/acknowledge",
+        officer(system, "police"),
+        {"version": 1},
+    )
+    assert accepted.status_code == 200, accepted.text
+    original = system.data_dir / "reporting.db"
+
+    def settled() -> tuple[dict, dict[str, list]]:
+        ends = _end_offsets(system.bootstrap, list(subscriptions()))
+        rows = consumer_status(system.bootstrap, ["lienganh-reporting"])
+        assert rows and all(row.lag == 0 for row in rows)
+        tables = _tables(f"sqlite:///{original}")
+        assert case_id in {row[0] for row in tables["case_facts"]}
+        assert _end_offsets(system.bootstrap, list(subscriptions())) == ends
+        return ends, tables
+
+    _, before = eventually(settled, 300, 1.0)
+    records = [
+        (record.timestamp, topic, record)
+        for topic in subscriptions()
+        for record in read_topic(system.bootstrap, topic)
+    ]
+    records.sort(key=lambda item: (item[0], item[1], item[2].partition, item[2].offset))
+    fresh = f"sqlite:///{tmp_path / 'replayed.db'}"
+    engine = create_db_engine(fresh)
+    create_tables(engine, [*REPORTING_TABLES, ProcessedEvent, OutboxEvent])
+    sealer = dead_letter_sealer(system.data_dir, None)
+    processors = {
+        topic: EventProcessor(
+            service="reporting",
+            consumer=f"reporting.{topic}",
+            engine=engine,
+            handlers=handlers,
+            dead_letter_sealer=sealer,
+        )
+        for topic, handlers in subscriptions().items()
+    }
+    outcomes: Counter[str] = Counter()
+    for _, topic, record in records:
+        kafka_record = KafkaRecord(
+            topic=topic, key=record.key, value=record.value, headers=list(record.headers)
+        )
+        result = processors[topic].process(Delivery(kafka_record, record.partition, record.offset))
+        outcomes[result.outcome.value] += 1
+    engine.dispose()
+    assert outcomes[Outcome.DEAD_LETTERED.value] == 0, outcomes
+    after = _tables(fresh)
+    for table, rows in before.items():
+        assert after[table] == rows, table
+
+
+def _inbox(system: RunningSystem, agency: str, case_id: str) -> dict:
+    from tests.e2e.test_referrals_loop import inbox_item
+
+    return inbox_item(system, agency, case_id)
+
+
+def _end_offsets(bootstrap: str, topics: list[str]) -> dict:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        return consumer.end_offsets(partitions)
+    finally:
+        consumer.close()
+
+
+def _tables(url: str) -> dict[str, list[tuple]]:
+    """Every row of every reporting table, in a stable order."""
+    from sqlalchemy import create_engine, select
+    from sqlmodel import SQLModel
+
+    from reporting.adapters.tables import REPORTING_TABLES
+
+    names = [str(model.__tablename__) for model in REPORTING_TABLES]
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {
+                name: sorted(
+                    (
+                        tuple(row)
+                        for row in connection.execute(select(SQLModel.metadata.tables[name]))
+                    ),
+                    key=repr,
+                )
+                for name in names
+            }
+    finally:
+        engine.dispose()

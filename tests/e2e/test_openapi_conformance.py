@@ -29,7 +29,12 @@ from tests.e2e.test_walking_skeleton import report
 from tests.support.system import RunningSystem, eventually, start_system
 
 # The timeout bounds a stuck run; on two quiet cores the module takes a few minutes.
-pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.timeout(1800)]
+pytestmark = [
+    pytest.mark.kafka,
+    pytest.mark.e2e,
+    pytest.mark.own_system,
+    pytest.mark.timeout(1800),
+]
 
 # Test cases per operation and phase: enough to reach every declared code, few enough that
 # the eight APIs take a few minutes on two cores.

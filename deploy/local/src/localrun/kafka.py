@@ -293,6 +293,10 @@ class LocalBroker:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            # A broker restarted after kill -9 cannot register until its previous
+            # incarnation's session ends (9 s by default): one node, no peers to wait for.
+            "broker.session.timeout.ms": "3000",
+            "broker.heartbeat.interval.ms": "750",
             "auto.create.topics.enable": "false",  # topics come from the declared list
             "num.network.threads": "2",
             "num.io.threads": "2",
