@@ -2,33 +2,37 @@
 
 Each service's `bootstrap.py` says only what is its own (tables, routers, subscriptions);
 the wiring they share is here once.
+
+An API process never imports Faust and a worker never imports FastAPI: each stack is
+imported inside the function that builds it (and so in each bootstrap's `create_api` /
+`create_worker`). That is ~20 MiB less per process and a faster start after a crash.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import faust
-from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from chassis import migrations
-from chassis.api import create_service_app
-from chassis.auth import TokenVerifier
-from chassis.consumer import EventProcessor
 from chassis.db import check_database, create_db_engine
-from chassis.dead_letters import dead_letter_sealer
 from chassis.inbox import ProcessedEvent
-from chassis.kafka_security import KafkaSecurity
 from chassis.logs import configure_logging
 from chassis.outbox import OutboxEvent
 from chassis.settings import ServiceSettings
-from chassis.subscriptions import Subscriptions, check_subscriptions
 from chassis.waiting import wait_for_database
-from chassis.worker import ScheduledJob, WorkerSpec, build_worker_app
-from contracts.access.policy import ServiceRules, access_policy
 from contracts.topics import DEFAULT_AGENCIES
+
+if TYPE_CHECKING:
+    import faust
+    from fastapi import APIRouter, FastAPI
+
+    from chassis.auth import TokenVerifier
+    from chassis.subscriptions import Subscriptions
+    from chassis.worker import ScheduledJob
+    from contracts.access.policy import ServiceRules
 
 
 def open_service(
@@ -57,6 +61,9 @@ def api_app(
     """The service's FastAPI app: ops routes, the access policy on every route (the
     service's own rules unless a deployment resolves them), token verification,
     `app.state.engine`."""
+    from chassis.api import create_service_app
+    from contracts.access.policy import access_policy
+
     app = create_service_app(
         service=service,
         title=title,
@@ -83,6 +90,12 @@ def worker_app(
     """The service's Faust worker: one idempotent processor per subscribed topic, plus the
     service's scheduled jobs. `consumer` is the service's name in `contracts/topics.py`; a
     handler map that differs from what the contracts declare for it stops the worker here."""
+    from chassis.consumer import EventProcessor
+    from chassis.dead_letters import dead_letter_sealer
+    from chassis.kafka_security import KafkaSecurity
+    from chassis.subscriptions import check_subscriptions
+    from chassis.worker import WorkerSpec, build_worker_app
+
     check_subscriptions(consumer, subscriptions, agencies)
     # Fails here, at start, when the operators' key is missing: never an unsealed dead letter.
     sealer = dead_letter_sealer(settings.data_dir, settings.dead_letter_public_key_file)
@@ -115,6 +128,8 @@ def worker_app(
 
 
 def load_token_verifier(settings: ServiceSettings) -> TokenVerifier:
+    from chassis.auth import TokenVerifier
+
     path = settings.public_key_path()
     if not path.exists():
         raise FileNotFoundError(

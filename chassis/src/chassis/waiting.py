@@ -19,16 +19,16 @@ import random
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import faust
-from aiokafka import AIOKafkaClient
-from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from sqlalchemy.engine import Engine
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_never
 
 from chassis.db import check_database
 from chassis.logs import get_logger
+
+if TYPE_CHECKING:
+    import faust
 
 logger = get_logger(__name__)
 
@@ -121,6 +121,9 @@ def wait_for_worker_broker(app: faust.App, *, backoff: Backoff = DEFAULT_BACKOFF
     """Until the worker's broker answers a metadata request listing every topic its agents
     read (a consumer subscribed to a missing topic would sit idle until its next metadata
     refresh). Same servers and credentials as the Faust app itself."""
+    # Imported here: APIs wait for their database with this module and never load Kafka.
+    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+
     servers = ",".join(f"{url.host}:{url.port or 9092}" for url in app.conf.broker)
     auth = credentials_to_aiokafka_auth(app.conf.broker_credentials, app.conf.ssl_context)
     topics = sorted(
@@ -152,6 +155,8 @@ def probe_kafka(
 async def _probe(
     bootstrap_servers: str, topics: Collection[str], auth: dict[str, Any], timeout_s: float
 ) -> None:
+    from aiokafka import AIOKafkaClient
+
     client = AIOKafkaClient(
         bootstrap_servers=bootstrap_servers,
         request_timeout_ms=int(timeout_s * 1000),

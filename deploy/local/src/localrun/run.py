@@ -21,7 +21,12 @@ from rich.table import Table
 from chassis.auth import LocalIssuer
 from contracts.topics import declared_topics
 from localrun import prometheus
-from localrun.kafka import LocalBroker, check_prerequisites, ensure_kafka_jars
+from localrun.kafka import (
+    LocalBroker,
+    check_prerequisites,
+    ensure_class_archive,
+    ensure_kafka_jars,
+)
 from localrun.supervisor import (
     ProcessFailed,
     ProcessSpec,
@@ -46,6 +51,8 @@ def run_system(data_dir: Path, agencies: Sequence[str], console: Console) -> Non
     check_prerequisites()
     with console.status("Fetching Apache Kafka jars from Maven Central (cached)…"):
         ensure_kafka_jars()
+    with console.status("Archiving Kafka's classes once (faster broker starts)…"):
+        ensure_class_archive()
     policy = RestartPolicy()
     broker = LocalBroker(data_dir / "kafka", port=KAFKA_PORT, controller_port=CONTROLLER_PORT)
     kafka = broker_process(broker)

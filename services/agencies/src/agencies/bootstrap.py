@@ -4,26 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
-import faust
-from fastapi import FastAPI
 from sqlmodel import SQLModel
 
 from agencies import handlers
 from agencies.adapters.tables import BridgeReceipt, InboxReferral, WebhookDelivery
 from agencies.adapters.view_keys import CasesViewKeys
 from agencies.adapters.webhooks import WebhookSender
-from agencies.api import bridge, cases
-from agencies.api.deps import AgencyContext
-from agencies.api.routes import router
 from agencies.config import AgencySettings
 from chassis.keypairs import Reloading, load_sealer
 from chassis.runtime import api_app, open_service, worker_app
 from chassis.sealing import PublicSealer
-from chassis.service_context import provide_context
-from chassis.worker import ScheduledJob
-from contracts.access.policy import access_policy
 from contracts.agencies.registry import agency_registry
+
+if TYPE_CHECKING:
+    import faust
+    from fastapi import FastAPI
+
+    from chassis.worker import ScheduledJob
 
 TABLES: list[type[SQLModel]] = [InboxReferral, WebhookDelivery, BridgeReceipt]
 
@@ -37,6 +36,13 @@ def _secret(settings: AgencySettings) -> bytes | None:
 
 
 def create_api(settings: AgencySettings | None = None) -> FastAPI:
+    # The API's own stack, imported here: a worker process never loads it (chassis.runtime).
+    from agencies.api import bridge, cases
+    from agencies.api.deps import AgencyContext
+    from agencies.api.routes import router
+    from chassis.service_context import provide_context
+    from contracts.access.policy import access_policy
+
     settings = settings or AgencySettings()
     engine = open_service(settings, _service(settings), TABLES)
     app = api_app(
@@ -72,6 +78,8 @@ def _intake_sealer(settings: AgencySettings) -> Callable[[], PublicSealer]:
 
 def create_worker(settings: AgencySettings | None = None) -> faust.App:
     """Consumes only this agency's referrals topic (Kafka ACLs enforce it in deployment)."""
+    from chassis.worker import ScheduledJob
+
     settings = settings or AgencySettings()
     agency = settings.agency
     engine = open_service(settings, _service(settings), TABLES)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 
-import faust
-from fastapi import FastAPI
 from sqlmodel import SQLModel
 
 from cases import handlers
@@ -20,15 +19,14 @@ from cases.adapters.tables import (
     DuplicateLink,
     ImportedRow,
 )
-from cases.api import duplicates, routes
-from cases.api.deps import CasesContext
 from cases.config import CasesSettings
 from cases.deadlines import sweep_missed_clocks
 from chassis.keypairs import Reloading, load_opener, load_or_create_keypair
 from chassis.runtime import api_app, open_service, worker_app
-from chassis.service_context import provide_context
-from chassis.worker import ScheduledJob
-from contracts.access.policy import access_policy
+
+if TYPE_CHECKING:
+    import faust
+    from fastapi import FastAPI
 
 SERVICE = "cases"
 TABLES: list[type[SQLModel]] = [
@@ -57,6 +55,12 @@ def case_deps(settings: CasesSettings) -> handlers.CaseDeps:
 
 
 def create_api(settings: CasesSettings | None = None) -> FastAPI:
+    # The API's own stack, imported here: a worker process never loads it (chassis.runtime).
+    from cases.api import duplicates, routes
+    from cases.api.deps import CasesContext
+    from chassis.service_context import provide_context
+    from contracts.access.policy import access_policy
+
     settings = settings or CasesSettings()
     engine = open_service(settings, SERVICE, TABLES)
     app = api_app(
@@ -80,6 +84,8 @@ def create_api(settings: CasesSettings | None = None) -> FastAPI:
 
 def create_worker(settings: CasesSettings | None = None) -> faust.App:
     """Relays the outbox, records agencies' case reports, follows referrals, sweeps clocks."""
+    from chassis.worker import ScheduledJob
+
     settings = settings or CasesSettings()
     engine = open_service(settings, SERVICE, TABLES)
     sweep = ScheduledJob(

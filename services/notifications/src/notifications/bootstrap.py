@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import faust
-from fastapi import FastAPI
+from typing import TYPE_CHECKING
+
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from chassis.runtime import api_app, open_service, worker_app
-from chassis.service_context import provide_context
 from notifications import handlers
 from notifications.adapters.agency_api import AgencyApi
 from notifications.adapters.channels import Sender, SmsGatewaySender, SmtpSender, WebhookSender
@@ -20,13 +19,13 @@ from notifications.adapters.directory_store import (
     seed_directory,
 )
 from notifications.adapters.tables import InboxSession, Notification, OfficerRow, utc_now
-from notifications.api.deps import NotificationsContext, Stewardship
-from notifications.api.directory import router as directory_router
-from notifications.api.inbox import FormRefused, InboxHeaders, answer_form_refused
-from notifications.api.inbox import router as inbox_router
-from notifications.api.routes import router
 from notifications.config import NotificationsSettings
-from notifications.delivery import DeliveryLoop, RetryPolicy
+
+if TYPE_CHECKING:
+    import faust
+    from fastapi import FastAPI
+
+    from notifications.delivery import DeliveryLoop
 
 SERVICE = "notifications"
 SOURCE = "/notifications"
@@ -40,6 +39,14 @@ def open_notifications(settings: NotificationsSettings) -> Engine:
 
 
 def create_api(settings: NotificationsSettings | None = None) -> FastAPI:
+    # The API's own stack, imported here: a worker process never loads it (chassis.runtime).
+    from chassis.service_context import provide_context
+    from notifications.api.deps import NotificationsContext, Stewardship
+    from notifications.api.directory import router as directory_router
+    from notifications.api.inbox import FormRefused, InboxHeaders, answer_form_refused
+    from notifications.api.inbox import router as inbox_router
+    from notifications.api.routes import router
+
     settings = settings or NotificationsSettings()
     engine = open_notifications(settings)
     app = api_app(
@@ -68,6 +75,8 @@ def create_api(settings: NotificationsSettings | None = None) -> FastAPI:
 
 def delivery_loops(settings: NotificationsSettings, engine: Engine) -> list[DeliveryLoop]:
     """One loop per channel that leaves the building; in-app is delivered when recorded."""
+    from notifications.delivery import DeliveryLoop, RetryPolicy
+
     timeout = settings.send_timeout_s
     senders: dict[str, Sender] = {
         "email": SmtpSender(

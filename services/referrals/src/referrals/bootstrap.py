@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import faust
-from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from chassis.runtime import api_app, open_service, worker_app
-from chassis.service_context import provide_context
-from contracts.access.policy import access_policy
 from contracts.agencies.registry import agency_registry
 from referrals import handlers
 from referrals.adapters.policy_file import default_policy_path, load_policy
@@ -21,11 +18,14 @@ from referrals.adapters.tables import (
     ReferralRecord,
     ReferralTransition,
 )
-from referrals.api.deps import ReferralsContext
-from referrals.api.routes import router
 from referrals.config import ReferralsSettings
-from referrals.deadlines import DeadlineSweep
 from referrals.domain.routing import RoutingPolicy
+
+if TYPE_CHECKING:
+    import faust
+    from fastapi import FastAPI
+
+    from referrals.deadlines import DeadlineSweep
 
 SERVICE = "referrals"
 TABLES: list[type[SQLModel]] = [
@@ -46,6 +46,12 @@ def load_routing_policy(settings: ReferralsSettings) -> RoutingPolicy:
 
 
 def create_api(settings: ReferralsSettings | None = None) -> FastAPI:
+    # The API's own stack, imported here: a worker process never loads it (chassis.runtime).
+    from chassis.service_context import provide_context
+    from contracts.access.policy import access_policy
+    from referrals.api.deps import ReferralsContext
+    from referrals.api.routes import router
+
     settings = settings or ReferralsSettings()
     engine = open_service(settings, SERVICE, TABLES)
     app = api_app(
@@ -61,6 +67,8 @@ def create_api(settings: ReferralsSettings | None = None) -> FastAPI:
 
 
 def create_sweep(settings: ReferralsSettings, engine: Engine) -> DeadlineSweep:
+    from referrals.deadlines import DeadlineSweep
+
     return DeadlineSweep(engine, load_routing_policy(settings))
 
 

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import faust
-from fastapi import FastAPI
+from typing import TYPE_CHECKING
 
 from chassis.calendar import WorkingCalendar
 from chassis.runtime import api_app, open_service, worker_app
-from chassis.service_context import provide_context
 from reporting import gauges, handlers
 from reporting.adapters.tables import REPORTING_TABLES
-from reporting.api.deps import ReportingContext
-from reporting.api.routes import router
 from reporting.config import ReportingSettings
 from reporting.domain.indicators import PlanClock
+
+if TYPE_CHECKING:
+    import faust
+    from fastapi import FastAPI
 
 SERVICE = "reporting"
 
 
 def create_api(settings: ReportingSettings | None = None) -> FastAPI:
+    # The API's own stack, imported here: a worker process never loads it (chassis.runtime).
+    from chassis.service_context import provide_context
+    from reporting.api.deps import ReportingContext
+    from reporting.api.routes import router
+
     settings = settings or ReportingSettings()
     engine = open_service(settings, SERVICE, REPORTING_TABLES)
     app = api_app(
