@@ -8,29 +8,53 @@ Records are sent with the headers they were staged with: the CloudEvents attribu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 
 from contracts.envelope import KafkaRecord
+
+logger = logging.getLogger(__name__)
+
+# After these the idempotent producer's sequence state no longer matches the broker's (seen
+# when the broker restarted with a batch in flight), and aiokafka never recovers from them:
+# every later send fails the same way. Only a new producer (a new producer id) can send again.
+BROKEN_PRODUCER_ERRORS = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
 
 
 class KafkaPublisher:
     """Publishes records and returns only once the broker acknowledged all of them."""
 
     def __init__(
-        self, bootstrap_servers: str, client_id: str, security: dict[str, Any] | None = None
+        self,
+        bootstrap_servers: str,
+        client_id: str,
+        security: dict[str, Any] | None = None,
+        producer_class: Callable[..., AIOKafkaProducer] = AIOKafkaProducer,
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
         self._security = security or {}  # KafkaSecurity.aiokafka_options()
+        self._producer_class = producer_class
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         # aiokafka binds to the running loop, so the producer is made here, not in __init__.
         if self._producer is None:
-            producer = AIOKafkaProducer(
+            producer = self._producer_class(
                 bootstrap_servers=self._bootstrap_servers,
                 client_id=self._client_id,
                 acks="all",
@@ -49,14 +73,31 @@ class KafkaPublisher:
             await producer.stop()
 
     async def publish(self, records: Sequence[KafkaRecord]) -> None:
-        """Send in order; per-partition order holds because the producer is idempotent."""
-        if self._producer is None:
-            raise RuntimeError("publisher not started")
+        """Send in order; per-partition order holds because the producer is idempotent.
+
+        When the producer broke (`BROKEN_PRODUCER_ERRORS`) it is replaced before the error is
+        raised: the caller's retry (the relay's, with backoff) resends the whole batch with a
+        new producer, and consumers drop what had already landed (by event id)."""
+        await self.start()
         producer = self._producer
-        pending = [
-            await producer.send(
-                record.topic, value=record.value, key=record.key, headers=record.headers
-            )
-            for record in records
-        ]
-        await asyncio.gather(*pending)
+        assert producer is not None
+        try:
+            pending = [
+                await producer.send(
+                    record.topic, value=record.value, key=record.key, headers=record.headers
+                )
+                for record in records
+            ]
+            await asyncio.gather(*pending)
+        except BROKEN_PRODUCER_ERRORS as error:
+            logger.warning("the Kafka producer broke (%r); replacing it", error)
+            await self._replace(producer)
+            raise
+
+    async def _replace(self, broken: AIOKafkaProducer) -> None:
+        if self._producer is broken:
+            self._producer = None
+        try:
+            await broken.stop()
+        except Exception:  # a broken producer may fail to flush: it is dropped either way
+            logger.info("the broken producer did not stop cleanly", exc_info=True)
