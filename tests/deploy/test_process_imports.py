@@ -1,5 +1,5 @@
 """Each process imports only its own stack: an API never loads Faust, a worker never loads
-FastAPI (~20 MiB less per process, a faster start after a crash; `chassis.runtime`).
+FastAPI (~10 MiB less per process, a faster start after a crash; `chassis.runtime`).
 
 Every process of `make run` is built as its entry point builds it (its module's
 `create_api` / `create_worker`, with the environment the supervisor gives it), in a fresh
