@@ -98,6 +98,22 @@ def system(kafka_broker: object, tmp_path_factory: pytest.TempPathFactory) -> It
         running.supervisor.stop()
 
 
+@pytest.fixture(autouse=True)
+def _shared_system_is_whole(request: pytest.FixtureRequest) -> None:
+    """A process of the shared system that crashed fails the next test at once, with its
+    log, instead of leaving every later test to time out on a pipeline missing a stage."""
+    if "system" not in request.fixturenames:
+        return
+    supervisor = request.getfixturevalue("system").supervisor
+    crashed = supervisor.first_exited()
+    if crashed is not None:
+        pytest.fail(
+            f"the shared system's {crashed} has exited; its log ends:\n"
+            f"{supervisor.log_tail(crashed)}",
+            pytrace=False,
+        )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the tests that start a whole system of their own (`pytest.mark.own_system`) before
     the first test that starts the shared one: the shared system lives until the session

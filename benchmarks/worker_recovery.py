@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from localrun.kafka import LocalBroker, ensure_kafka_jars, free_port  # noqa: E402
+from localrun.kafka import LocalBroker, ensure_kafka_jars  # noqa: E402
+from localrun.ports import free_port  # noqa: E402
 from localrun.topics import create_topics  # noqa: E402
 from tests.support.worker_recovery import (  # noqa: E402
     SampleWorker,

@@ -8,7 +8,7 @@ from structlog.testing import capture_logs
 from chassis.db import create_db_engine
 from chassis.kafka_security import KafkaSecurity
 from chassis.waiting import Backoff, probe_kafka, wait_for_database, wait_until_reachable
-from localrun.kafka import free_port
+from localrun.ports import free_port
 
 
 def never_sleep(delay: float) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from localrun.kafka import free_port
+from localrun.ports import free_port
 from tests.deploy.support import REPO
 from tests.deploy.test_dockerfile import instructions
 from tests.support.system import eventually

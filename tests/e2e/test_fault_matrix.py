@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from contracts.topics import dlq_topic
-from localrun.kafka import free_port
+from localrun.ports import free_port
 from localrun.status import consumer_status
 from localrun.topics import TopicMismatch, create_topics
 from tests.support.system import RunningSystem, eventually

@@ -22,7 +22,7 @@ from chassis.auth import LocalIssuer
 from contracts.envelope import KafkaRecord
 from contracts.referrals.lifecycle import OPEN_STATES
 from contracts.topics import AUDIT_EVENTS, CASES_EVENTS, NOTIFICATIONS_EVENTS, REFERRALS_EVENTS
-from localrun.kafka import free_port
+from localrun.ports import free_port
 from localrun.prometheus import prometheus_process
 from localrun.supervisor import Supervisor
 from reporting.bootstrap import create_api

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from localrun.kafka import free_port
+from localrun.ports import free_port
 from localrun.topics import create_topics
 from tests.support.worker_recovery import (
     SampleWorker,

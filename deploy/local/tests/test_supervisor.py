@@ -19,7 +19,8 @@ import pytest
 from rich.console import Console
 
 from chassis.auth import LocalIssuer
-from localrun.kafka import LocalBroker, free_port
+from localrun.kafka import LocalBroker
+from localrun.ports import free_port
 from localrun.run import keep_running
 from localrun.supervisor import (
     ProcessFailed,

@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from chassis.auth import LocalIssuer
-from localrun.kafka import free_port
+from localrun.ports import free_port
 from notifications.adapters.agency_api import AgencyReply
 from notifications.bootstrap import create_api
 from notifications.config import NotificationsSettings

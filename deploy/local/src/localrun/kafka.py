@@ -26,6 +26,8 @@ from xml.etree import ElementTree
 
 from kafka.admin import KafkaAdminClient
 
+from localrun.ports import free_port
+
 logger = logging.getLogger(__name__)
 
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
@@ -175,13 +177,6 @@ def ensure_class_archive(libs: Path | None = None) -> Path | None:
         shutil.copyfile(written, partial)
         os.replace(partial, archive)
     return archive
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class LocalBroker:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from localrun.kafka import free_port
+from localrun.ports import free_port
 
 logger = logging.getLogger(__name__)
 

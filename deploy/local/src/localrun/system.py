@@ -14,8 +14,9 @@ from pathlib import Path
 from chassis.dead_letters import default_private_path
 from chassis.keypairs import load_or_create_keypair
 from contracts.topics import DEFAULT_AGENCIES
-from localrun.kafka import LocalBroker, free_port
+from localrun.kafka import LocalBroker
 from localrun.manifest import Addresses, Instance, Target, load_manifest
+from localrun.ports import free_port
 from localrun.supervisor import ProcessSpec
 
 

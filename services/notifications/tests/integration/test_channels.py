@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
-from localrun.kafka import free_port
+from localrun.ports import free_port
 from notifications.adapters.channels import (
     DeliveryError,
     Outgoing,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from localrun.kafka import free_port
+from localrun.ports import free_port
 from notifications.adapters.channels import Outgoing, SmtpSender
 from notifications.mailsink import serve, stored_messages
 from tests.support.system import eventually
