@@ -31,6 +31,7 @@ from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.engine import Engine
 
+from chassis.batching import take_batches
 from chassis.consumer import Delivery, EventProcessor, Outcome
 from chassis.db import check_database
 from chassis.kafka_security import KafkaSecurity
@@ -163,8 +164,7 @@ def _add_agent(
     )
 
     async def consume(stream: faust.StreamT) -> None:
-        batches = stream.take_events(spec.batch_size, within=spec.batch_wait_s)  # type: ignore[attr-defined]
-        async for events in batches:
+        async for events in take_batches(stream, spec.batch_size, spec.batch_wait_s):
             deliveries = [_delivery(event) for event in events]
             results = await asyncio.to_thread(processor.process_all, deliveries)
             if any(result.outcome is Outcome.PROCESSED for result in results):
