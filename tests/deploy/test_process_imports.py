@@ -23,7 +23,7 @@ PROBE = """
 import importlib, json, sys
 module, kind = sys.argv[1], sys.argv[2]
 getattr(importlib.import_module(module + ".bootstrap"), "create_" + kind)()
-print(json.dumps(sorted(k for k in ("faust", "fastapi") if k in sys.modules)))
+print(json.dumps(sorted(k for k in ("faust", "fastapi", "alembic") if k in sys.modules)))
 """
 AGENCIES = ("police",)
 
@@ -48,14 +48,33 @@ def test_each_process_loads_only_its_own_stack(tmp_path: Path, kind: str) -> Non
     processes = [p for p in _processes(tmp_path) if p[2] == kind]
     assert len(processes) == 5  # cases, referrals, notifications, reporting, one agency
     for name, module, _, env in processes:
-        built = subprocess.run(
-            [sys.executable, "-c", PROBE, module, kind],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        built = _build(module, kind, env)
         assert built.returncode == 0, f"{name}: {built.stderr[-2000:]}"
-        loaded = json.loads(built.stdout.strip().splitlines()[-1])
-        assert loaded == (["fastapi"] if kind == "api" else ["faust"]), name
+        stacks = [k for k in _loaded(built.stdout) if k != "alembic"]
+        assert stacks == (["fastapi"] if kind == "api" else ["faust"]), name
+
+
+def test_a_process_whose_store_is_current_does_not_load_alembic(tmp_path: Path) -> None:
+    """The first start migrates the fresh store (Alembic); a restart finds it at head by one
+    read (`chassis.store_version`) and never imports Alembic (~9 MiB per process)."""
+    name, module, kind, env = next(p for p in _processes(tmp_path) if p[0] == "cases-worker")
+    starts = [_build(module, kind, env) for _ in range(2)]
+    assert all(start.returncode == 0 for start in starts), starts[-1].stderr[-2000:]
+    assert "alembic" in _loaded(starts[0].stdout), f"{name}: the fresh store was not migrated"
+    assert "alembic" not in _loaded(starts[1].stdout), name
+
+
+def _build(module: str, kind: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", PROBE, module, kind],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def _loaded(stdout: str) -> list[str]:
+    loaded: list[str] = json.loads(stdout.strip().splitlines()[-1])
+    return loaded

@@ -46,22 +46,11 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
 from chassis.db import transaction
+from chassis.store_version import package_of, version_table, versions_dir
 
 logger = logging.getLogger(__name__)
 
 _ENVIRONMENT = Path(__file__).with_name("migration_env")  # env.py and the revision template
-
-
-def package_of(tables: Sequence[type[SQLModel]]) -> str:
-    """The service that owns these tables (the chassis's outbox and inbox belong to all)."""
-    owners = {model.__module__.partition(".")[0] for model in tables} - {"chassis"}
-    if len(owners) != 1:
-        raise ValueError(f"tables of one service expected, got those of {sorted(owners)}")
-    return owners.pop()
-
-
-def version_table(package: str) -> str:
-    return f"alembic_version_{package}"
 
 
 def metadata_of(tables: Sequence[type[SQLModel]]) -> MetaData:
@@ -78,15 +67,10 @@ def alembic_config(
 ) -> Config:
     """Alembic's configuration for the store of `tables`, built here: no alembic.ini."""
     package = package or package_of(tables)
-    spec = importlib.util.find_spec(f"{package}.migrations")  # imports `package` only
-    if spec is None or not spec.submodule_search_locations:
-        raise LookupError(f"{package} has no migrations package ({package}/migrations/)")
     config = Config()
     config.set_main_option("script_location", str(_ENVIRONMENT))
     config.set_main_option("path_separator", "os")
-    config.set_main_option(
-        "version_locations", str(Path(spec.submodule_search_locations[0]) / "versions")
-    )
+    config.set_main_option("version_locations", str(versions_dir(package)))
     config.attributes.update(
         connection=connection, metadata=metadata_of(tables), version_table=version_table(package)
     )

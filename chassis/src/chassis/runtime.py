@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from chassis import migrations
+from chassis import store_version
 from chassis.db import check_database, create_db_engine
 from chassis.inbox import ProcessedEvent
 from chassis.logs import configure_logging
@@ -45,7 +45,11 @@ def open_service(
     configure_logging(service, settings.log_level)
     engine = create_db_engine(settings.database_url_for(service))
     wait_for_database(engine)
-    migrations.upgrade(engine, [*tables, OutboxEvent, ProcessedEvent])
+    store_tables: list[type[SQLModel]] = [*tables, OutboxEvent, ProcessedEvent]
+    if not store_version.is_current(engine, store_tables):
+        from chassis import migrations  # Alembic only for a store behind (~9 MiB)
+
+        migrations.upgrade(engine, store_tables)
     return engine
 
 

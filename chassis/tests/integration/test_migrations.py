@@ -18,7 +18,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import JSON, Column, MetaData, event, select, text
+from sqlalchemy import JSON, Column, MetaData, column, event, select, table, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
@@ -32,6 +32,7 @@ from chassis.migrations import (
     upgrade,
     version_table,
 )
+from chassis.store_version import declared_head, is_current
 
 SERVICES = ("cases", "referrals", "agencies", "notifications", "reporting")
 ROWS = 3
@@ -143,6 +144,21 @@ def test_an_empty_store_migrates_to_exactly_the_declared_schema(engine, tables) 
 
     assert current_revision(engine, tables) == head_revision(tables)
     assert schema_differences(engine, tables) == []
+
+
+def test_a_store_is_current_only_at_the_head_alembic_names(engine, tables) -> None:
+    """`chassis.store_version` decides without Alembic whether a start must migrate."""
+    package = package_of(tables)
+    assert declared_head(package) == head_revision(tables)
+    assert not is_current(engine, tables)  # empty: no version table
+
+    upgrade(engine, tables)
+    assert is_current(engine, tables)
+
+    with engine.begin() as connection:
+        stamp = table(version_table(package), column("version_num"))
+        connection.execute(stamp.update().values(version_num="older"))
+    assert not is_current(engine, tables)
 
 
 def test_migrating_a_store_at_head_again_changes_nothing(engine, tables) -> None:
