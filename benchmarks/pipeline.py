@@ -191,13 +191,21 @@ class RateResult:
         return self.notified == self.offered and self.p99_s <= P99_TARGET_S
 
 
-def run_burst(system: RunningSystem, cases: int, concurrency: int, limits: KafkaLimits) -> None:
+def run_burst(
+    system: RunningSystem,
+    cases: int,
+    concurrency: int,
+    limits: KafkaLimits,
+    pids: dict[str, int],
+) -> None:
     records_before = records_on_topics(system.bootstrap)
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     intake_s = asyncio.run(burst(system, cases, concurrency))
     received = received_at(system.data_dir)
     first = first_notifications(system.data_dir, set(received), timeout_s=900)
     time.sleep(5)  # the notifications' own events (sent, delivered) land after the first one
     per_case = (records_on_topics(system.bootstrap) - records_before) / cases
+    cpu_ms = {n: (cpu_seconds(p) - cpu_before[n]) * 1000 / cases for n, p in pids.items()}
     latencies = [first[c] - received[c] for c in first]
     span = max(first.values()) - min(received.values())
     rate = len(first) / span
@@ -210,6 +218,10 @@ def run_burst(system: RunningSystem, cases: int, concurrency: int, limits: Kafka
         f"  latency (queueing included): p50 {percentile(latencies, 50):.2f} s, "
         f"p99 {percentile(latencies, 99):.2f} s"
     )
+    # Where a case's CPU goes, per process (each process is one hop or its API).
+    print(f"  CPU per case, whole system: {sum(cpu_ms.values()):.1f} ms")
+    for name, ms in sorted(cpu_ms.items(), key=lambda item: -item[1]):
+        print(f"    {name:32s} {ms:6.2f} ms")
 
 
 def run_open_loop(system: RunningSystem, rates: Sequence[float], seconds: float) -> None:
@@ -270,7 +282,7 @@ def main() -> None:
                 for name, percent in sorted(idle.items(), key=lambda item: -item[1])[:5]:
                     print(f"  {name:32s} {percent:5.1f} %")
                 if args.cases:
-                    run_burst(system, args.cases, args.concurrency, limits)
+                    run_burst(system, args.cases, args.concurrency, limits, pids)
                 if rates:
                     run_open_loop(system, rates, args.seconds)
                 rss = peak_rss_mib(pids)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
+from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -205,3 +206,25 @@ def test_a_new_referral_is_recorded_alike(backend: Backend):
         ("police-inspector-hn", "sms", PENDING, CAUSE.id, "corr-1"),
     ]
     assert backend.published() == [(NOTIFICATIONS_EVENTS, NotificationDelivered.ce_type, "corr-1")]
+
+
+def test_the_sql_store_reads_the_directory_once_per_unit_of_work(tmp_path: Path):
+    """A batch's events share one transaction: the directory is read for the first only,
+    and a change committed meanwhile is seen by the next unit of work."""
+    sql = Sql(tmp_path)
+    reads: list[str] = []
+
+    def count_directory_reads(_conn, _cursor, statement: str, *_args) -> None:
+        if statement.lstrip().startswith("SELECT") and "FROM officers" in statement:
+            reads.append(statement)
+
+    event.listen(sql.engine, "before_cursor_execute", count_directory_reads)
+    with sql.work() as store:
+        first, second = store.officers(), store.officers()
+    assert first == second and len(reads) == 1
+
+    with sql.engine.begin() as connection:
+        connection.execute(text("DELETE FROM officers WHERE id = 'dolisa-coordinator-hn'"))
+    with sql.work() as store:
+        assert [officer.id for officer in store.officers()] == ["police-inspector-hn"]
+    assert len(reads) == 2
