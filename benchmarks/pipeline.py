@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -251,6 +252,22 @@ def run_open_loop(system: RunningSystem, rates: Sequence[float], seconds: float)
     print(f"highest offered rate with p99 ≤ {P99_TARGET_S:g} s: {best}")
 
 
+@contextmanager
+def broker_beside_its_limits(base: Path, records: int) -> Iterator[tuple[LocalBroker, KafkaLimits]]:
+    """A broker of its own with the declared topics, and its limits for records of a case
+    event's size, measured and printed first: every pipeline figure is read beside them."""
+    broker = LocalBroker(base / "kafka")
+    broker.start()
+    try:
+        create_topics(broker.bootstrap_servers, declared_topics())
+        sample = encode(CaseReceived.example(), topic=CASES_EVENTS, source="/cases")
+        limits = measure_limits(broker.bootstrap_servers, records, len(sample.value))
+        print("\n".join(limits.lines()))
+        yield broker, limits
+    finally:
+        broker.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=2000, help="burst size (0: no burst)")
@@ -264,13 +281,7 @@ def main() -> None:
     ensure_kafka_jars()
     with tempfile.TemporaryDirectory(prefix="lienganh-bench-") as tmp:
         base = Path(tmp)
-        broker = LocalBroker(base / "kafka")
-        broker.start()
-        try:
-            create_topics(broker.bootstrap_servers, declared_topics())
-            sample = encode(CaseReceived.example(), topic=CASES_EVENTS, source="/cases")
-            limits = measure_limits(broker.bootstrap_servers, args.limit_records, len(sample.value))
-            print("\n".join(limits.lines()))
+        with broker_beside_its_limits(base, args.limit_records) as (broker, limits):
             system = start_system(base / "system", broker.bootstrap_servers, DEFAULT_AGENCIES)
             try:
                 pids = system.supervisor.pids()
@@ -288,8 +299,6 @@ def main() -> None:
                 rss = peak_rss_mib(pids)
             finally:
                 system.supervisor.stop()
-        finally:
-            broker.stop()
     print(f"peak RSS: total {sum(rss.values()):,.0f} MiB")
     for name, mib in sorted(rss.items(), key=lambda item: -item[1]):
         print(f"  {name:32s} {mib:7.1f} MiB")

@@ -59,6 +59,15 @@ def test_no_correlation_header_without_a_correlation_id() -> None:
     assert decode(record).correlation_id is None
 
 
+def test_the_lane_travels_as_ce_lane_and_normal_adds_no_header() -> None:
+    urgent = _record(lane="urgent")
+    assert urgent.header("ce_lane") == "urgent"
+    assert decode(urgent).lane == "urgent"
+    normal = _record()
+    assert normal.header("ce_lane") is None
+    assert decode(normal).lane is None
+
+
 def test_each_event_gets_its_own_id() -> None:
     assert _record().header("ce_id") != _record().header("ce_id")
 

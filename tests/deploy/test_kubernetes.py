@@ -11,6 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from chassis.pacing import GROUP_PREFIX
 from contracts.topics import DEFAULT_AGENCIES, declared_topics
 from deploy.k8s.kubegen import kafka as strimzi
 from localrun.kafka import kafka_metadata_version, kafka_version
@@ -85,13 +86,20 @@ def test_dev_runs_one_broker_and_one_copy(overlays: Manifests) -> None:
 
 
 def _grants(user: dict[str, Any]) -> dict[str, set[str]]:
-    """`Read` / `Write` → topic names; `group` → consumer groups the user may join."""
-    grants: dict[str, set[str]] = {"Read": set(), "Write": set(), "group": set()}
+    """`Read` / `Write` → topic names; `group` → consumer groups the user may join;
+    `describe group` → groups it may only look at."""
+    grants: dict[str, set[str]] = {
+        "Read": set(),
+        "Write": set(),
+        "group": set(),
+        "describe group": set(),
+    }
     for acl in user["spec"]["authorization"]["acls"]:
         resource = acl["resource"]
         assert resource["patternType"] == "literal", "no prefix ACLs: each name is explicit"
         if resource["type"] == "group":
-            grants["group"].add(resource["name"])
+            joins = "Read" in acl["operations"]
+            grants["group" if joins else "describe group"].add(resource["name"])
             continue
         for operation in acl["operations"]:
             if operation in ("Read", "Write"):
@@ -137,6 +145,25 @@ def test_core_services_read_and_write_exactly_the_topics_of_the_architecture(
         dead_letters = {f"{topic}.dlq" for topic in expected["Read"]}
         assert grants["Write"] == expected["Write"] | dead_letters, name
         assert grants["group"] == {f"lienganh-{name}"}, name
+
+
+def test_only_the_bulk_lanes_relay_may_describe_every_group_and_topic(overlays: Manifests) -> None:
+    """The cases worker paces imports on the whole pipeline's lag (chassis.pacing)."""
+    users = by_name(overlays["prod"], "KafkaUser")
+    joined = set().union(*(_grants(user)["group"] for user in users.values()))
+    assert all(group.startswith(GROUP_PREFIX) for group in joined)  # what the gate looks for
+    for name, user in users.items():
+        described_groups = _grants(user)["describe group"]
+        described_topics = {
+            acl["resource"]["name"]
+            for acl in user["spec"]["authorization"]["acls"]
+            if acl["resource"]["type"] == "topic" and acl["operations"] == ["Describe"]
+        }
+        if name == "cases":
+            assert described_groups == joined
+            assert described_topics == {topic.name for topic in declared_topics()}
+        else:
+            assert described_groups == set() and described_topics == set(), name
 
 
 @pytest.mark.parametrize("agency", DEFAULT_AGENCIES)

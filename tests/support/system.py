@@ -49,6 +49,7 @@ def start_system(
     bootstrap: str,
     agencies: Sequence[str],
     database_urls: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> RunningSystem:
     issuer = LocalIssuer(data_dir / "keys")
     issuer.public_key_pem()
@@ -59,7 +60,7 @@ def start_system(
         ports=ports,
         agencies=agencies,
         database_urls=database_urls,
-        extra_env={"PYTHONUNBUFFERED": "1"},
+        extra_env={"PYTHONUNBUFFERED": "1", **(extra_env or {})},
     )
     supervisor = Supervisor(specs, data_dir / "logs")
     supervisor.start()

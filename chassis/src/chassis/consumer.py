@@ -40,6 +40,7 @@ from chassis.dead_letters import SEALED_MARK, seal_value
 from chassis.inbox import ProcessedEvent, already_claimed, claim_event
 from chassis.logs import bind_event_context
 from chassis.metrics import DEAD_LETTERS, EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
+from chassis.outbox import Lane
 from chassis.sealing import PublicSealer
 from chassis.tracing import configure_tracing, span
 from chassis.unit_of_work import UnitOfWork, event_source, run_effects
@@ -238,6 +239,7 @@ class EventProcessor:
             correlation_id=envelope.correlation_id or envelope.id,
             cause=envelope,
             effects=effects,
+            lane=Lane.of_header(envelope.lane),
         )
 
     def _apply_one(

@@ -37,7 +37,13 @@ OUTBOX_BACKLOG = Gauge(
 )
 OUTBOX_OLDEST_AGE = Gauge(
     "lienganh_outbox_oldest_age_seconds",
-    "Age of the oldest unpublished outbox event (0 when empty).",
+    "Age of the oldest unpublished outbox event of the urgent and normal lanes (0 when none): "
+    "imports wait in the bulk lane by design.",
+    ["service"],
+)
+OUTBOX_BULK_WAITING = Gauge(
+    "lienganh_outbox_bulk_waiting",
+    "Bulk-lane (imported) outbox events waiting for the pipeline to drain (chassis.pacing).",
     ["service"],
 )
 EVENT_PROCESSING_SECONDS = Histogram(
@@ -45,6 +51,12 @@ EVENT_PROCESSING_SECONDS = Histogram(
     "Time to process one consumed event, effect and commit included.",
     ["service", "topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+PIPELINE_BACKLOG = Gauge(
+    "lienganh_pipeline_backlog",
+    "Records every live consumer group of the system has yet to consume, as the bulk lane's "
+    "relay last measured it: imports wait in the outbox while it is above the low-water mark.",
+    ["service"],
 )
 CONSUMER_LAG = Gauge(
     "lienganh_consumer_lag",

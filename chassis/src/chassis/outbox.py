@@ -8,6 +8,13 @@ consumer deduplicates by event id (see `chassis.inbox`).
 Each row stores the record exactly as it will be sent, headers included: the `traceparent`
 of the span that staged it (`ce_traceparent`, see `chassis.tracing`) and, when given, the
 id of the event that caused it (`ce_causationid`).
+
+Lanes. Each row is in a lane: `URGENT` (a child in immediate danger), `NORMAL`, or `BULK`
+(an import). The relay sends the faster lanes first and the bulk lane only as fast as the
+`BulkGate` allows (see `chassis.pacing`): a backlog waits here, in a table that can be read
+in priority order, not in Kafka's first-in first-out topics. Events of one key (a case) stay
+in order: before each batch, pending rows of a key move into the fastest lane any pending
+row of that key is in (`_promote`), so a later urgent event never overtakes an earlier one.
 """
 
 from __future__ import annotations
@@ -19,12 +26,21 @@ import logging
 import sqlite3
 import time
 from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Protocol
 
-from sqlalchemy import func, update
+from sqlalchemy import Index, case, func, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from chassis.metrics import EVENTS_PRODUCED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from chassis.db import transaction
+from chassis.metrics import (
+    EVENTS_PRODUCED,
+    OUTBOX_BACKLOG,
+    OUTBOX_BULK_WAITING,
+    OUTBOX_OLDEST_AGE,
+)
 from chassis.publisher import KafkaPublisher
 from chassis.timestamps import UtcDateTime
 from chassis.tracing import current_traceparent, ensure_span
@@ -34,8 +50,41 @@ from contracts.envelope import KafkaRecord, encode
 logger = logging.getLogger(__name__)
 
 
+class Lane(IntEnum):
+    """Relay priority, fastest first (the relay orders by it).
+
+    It travels with the events as the `ce_lane` header (none for normal), and what a
+    consumer stages in answer takes the lane of the event it handles (`UnitOfWork`)."""
+
+    URGENT = 0
+    NORMAL = 1
+    BULK = 2
+
+    @property
+    def header(self) -> str | None:
+        return None if self is Lane.NORMAL else self.name.lower()
+
+    @classmethod
+    def of_header(cls, value: str | None) -> Lane:
+        """Unknown values are normal: a newer producer's lane must not stop a consumer."""
+        return {"urgent": cls.URGENT, "bulk": cls.BULK}.get(value or "", cls.NORMAL)
+
+
+_PENDING = text("published_at IS NULL")
+
+
 class OutboxEvent(SQLModel, table=True):
     __tablename__ = "outbox"
+    __table_args__ = (
+        # Partial: they hold only unpublished rows, so they stay small however long the
+        # outbox grows, and the relay reads its next batch in index order.
+        Index(
+            "ix_outbox_pending_lane", "lane", "id", sqlite_where=_PENDING, postgresql_where=_PENDING
+        ),
+        Index(
+            "ix_outbox_pending_key", "key", "lane", sqlite_where=_PENDING, postgresql_where=_PENDING
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, max_length=64)
@@ -45,7 +94,8 @@ class OutboxEvent(SQLModel, table=True):
     value: bytes
     headers: str = Field(description="JSON list of [name, base64 value] pairs.")
     created_at: datetime = Field(sa_type=UtcDateTime)
-    published_at: datetime | None = Field(default=None, index=True, sa_type=UtcDateTime)
+    published_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    lane: int = Field(default=Lane.NORMAL, sa_column_kwargs={"server_default": "1"})
 
     def to_record(self) -> KafkaRecord:
         headers = [(name, base64.b64decode(value)) for name, value in json.loads(self.headers)]
@@ -60,6 +110,7 @@ def stage_event(
     source: str,
     correlation_id: str | None,
     causation_id: str | None = None,
+    lane: Lane = Lane.NORMAL,
 ) -> KafkaRecord:
     """Add the event to the outbox of the current transaction (it is sent after commit),
     with the current trace context (a span of its own if there is none)."""
@@ -72,6 +123,7 @@ def stage_event(
         correlation_id=correlation_id,
         traceparent=traceparent,
         causation_id=causation_id,
+        lane=lane.header,
     )
     headers = [[name, base64.b64encode(value).decode()] for name, value in record.headers]
     session.add(
@@ -83,13 +135,31 @@ def stage_event(
             value=record.value,
             headers=json.dumps(headers),
             created_at=datetime.now(UTC),
+            lane=lane,
         )
     )
     return record
 
 
+class BulkGate(Protocol):
+    """How many bulk-lane rows the relay may send now (0: hold them back)."""
+
+    async def allowance(self) -> int: ...
+
+
+class Ungated:
+    """Bulk rows go out behind the faster lanes, as fast as the relay can send them."""
+
+    def __init__(self, batch_size: int = 500) -> None:
+        self._batch_size = batch_size
+
+    async def allowance(self) -> int:
+        return self._batch_size
+
+
 class OutboxRelay:
-    """Moves committed outbox rows to Kafka, oldest first, and marks them published."""
+    """Moves committed outbox rows to Kafka, fastest lane first and oldest first within a
+    lane, and marks them published."""
 
     def __init__(
         self,
@@ -100,6 +170,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 0.1,
         max_backoff_s: float = 5.0,
+        bulk_gate: BulkGate | None = None,
     ) -> None:
         self._engine = engine
         self._publisher = publisher
@@ -108,6 +179,8 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._max_backoff_s = max_backoff_s
         self._changes = DatabaseChanges.of(engine)
+        self._gate = bulk_gate or Ungated(batch_size)
+        self._bulk_waiting = True  # unknown at start: look
 
     async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
         """Relay until `stop` is set; a broker outage delays events, it never loses them.
@@ -133,11 +206,13 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch of pending rows; return how many were published."""
-        if not self._changes.maybe_changed():
+        if not self._changes.maybe_changed() and not self._bulk_waiting:
             return 0
-        rows = await asyncio.to_thread(self._pending)
+        allowance = await self._gate.allowance() if self._bulk_waiting else 0
+        rows, self._bulk_waiting = await asyncio.to_thread(self._pending, allowance)
         if not rows:
-            self._changes.drained()
+            if not self._bulk_waiting:
+                self._changes.drained()
             return 0
         await self._publisher.publish([row.to_record() for row in rows])
         await asyncio.to_thread(self._mark_published, [row.id for row in rows if row.id])
@@ -145,41 +220,92 @@ class OutboxRelay:
             EVENTS_PRODUCED.labels(self._service, row.topic, row.event_type).inc()
         return len(rows)
 
-    def _pending(self) -> list[OutboxEvent]:
-        with Session(self._engine, expire_on_commit=False) as session:
-            rows = list(
-                session.exec(
-                    select(OutboxEvent)
-                    .where(col(OutboxEvent.published_at).is_(None))
-                    .order_by(col(OutboxEvent.id))
-                    .limit(self._batch_size)
-                )
-            )
-            self._update_gauges(session, rows)
-            return rows
+    def _pending(self, bulk_allowance: int) -> tuple[list[OutboxEvent], bool]:
+        """The next batch (urgent, then normal, then at most `bulk_allowance` bulk rows) and
+        whether bulk rows are left waiting."""
+        rows, waiting = self._read(bulk_allowance)
+        # A key can have rows in two lanes only if rows stay pending across batches (bulk
+        # held back, a full batch) or rows of two lanes are read together: only then look.
+        may_mix = waiting or len(rows) >= self._batch_size or len({r.lane for r in rows}) > 1
+        if may_mix and self._lanes_mixed():
+            self._promote()
+            rows, waiting = self._read(bulk_allowance)
+        return rows, waiting
 
-    def _update_gauges(self, session: Session, rows: list[OutboxEvent]) -> None:
-        if not rows:
-            OUTBOX_BACKLOG.labels(self._service).set(0)
-            OUTBOX_OLDEST_AGE.labels(self._service).set(0)
-            return
-        backlog = session.exec(
-            select(func.count()).where(col(OutboxEvent.published_at).is_(None))
-        ).one()
-        OUTBOX_BACKLOG.labels(self._service).set(backlog)
-        oldest = rows[0].created_at
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=UTC)
-        OUTBOX_OLDEST_AGE.labels(self._service).set(
-            max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+    def _read(self, bulk_allowance: int) -> tuple[list[OutboxEvent], bool]:
+        pending, lane = col(OutboxEvent.published_at).is_(None), col(OutboxEvent.lane)
+        by_age = col(OutboxEvent.id)
+        with Session(self._engine, expire_on_commit=False) as session:
+            # Read in the order of `ix_outbox_pending_lane`: no sort of the pending rows.
+            prompt = select(OutboxEvent).where(pending, lane < Lane.BULK).order_by(lane, by_age)
+            rows = list(session.exec(prompt.limit(self._batch_size)))
+            room = max(0, min(bulk_allowance, self._batch_size - len(rows)))
+            bulk = select(OutboxEvent).where(pending, lane == Lane.BULK).order_by(by_age)
+            held = list(session.exec(bulk.limit(room + 1)))  # one more: are rows left waiting?
+            rows += held[:room]
+            waiting = len(held) > room
+            self._update_gauges(session, rows, waiting)
+            return rows, waiting
+
+    def _lanes_mixed(self) -> bool:
+        """Whether some key has pending rows in two lanes (rare: a case escalated, or changed
+        while its import was still waiting). Looked up from the few rows of the fast lanes."""
+        fast, slow = aliased(OutboxEvent, name="fast"), aliased(OutboxEvent, name="slow")
+        slower = (
+            select(slow.id)
+            .where(col(slow.published_at).is_(None), col(slow.key) == col(fast.key))
+            .where(col(slow.lane) > col(fast.lane))
         )
+        query = (
+            select(fast.id)
+            .where(col(fast.published_at).is_(None), col(fast.lane) < Lane.BULK)
+            .where(slower.exists())
+            .limit(1)
+        )
+        with Session(self._engine) as session:
+            return session.exec(query).first() is not None
+
+    def _promote(self) -> None:
+        """Move a key's pending rows into the fastest lane it has a pending row in."""
+        pending = col(OutboxEvent.published_at).is_(None)
+        with transaction(self._engine) as session:
+            for fast in (Lane.URGENT, Lane.NORMAL):
+                keys_in_lane = select(OutboxEvent.key).where(pending, col(OutboxEvent.lane) == fast)
+                session.execute(
+                    update(OutboxEvent)
+                    .where(pending, col(OutboxEvent.lane) > fast)
+                    .where(col(OutboxEvent.key).in_(keys_in_lane))
+                    .values(lane=fast)
+                )
+
+    def _update_gauges(self, session: Session, rows: list[OutboxEvent], waiting: bool) -> None:
+        """Backlog: every pending row; bulk waiting: the import rows held back; oldest age:
+        of the urgent and normal rows only, since an import waits by design, not by fault."""
+        backlog = bulk = 0
+        if rows or waiting:
+            is_bulk = case((col(OutboxEvent.lane) == Lane.BULK, 1), else_=0)
+            counted = select(func.count(), func.coalesce(func.sum(is_bulk), 0)).where(
+                col(OutboxEvent.published_at).is_(None)
+            )
+            backlog, bulk = session.exec(counted).one()
+        OUTBOX_BACKLOG.labels(self._service).set(backlog)
+        OUTBOX_BULK_WAITING.labels(self._service).set(bulk)
+        prompt = [_aware(row.created_at) for row in rows if row.lane != Lane.BULK]
+        age = (datetime.now(UTC) - min(prompt)).total_seconds() if prompt else 0.0
+        OUTBOX_OLDEST_AGE.labels(self._service).set(max(0.0, age))
 
     def _mark_published(self, ids: list[int]) -> None:
         now = datetime.now(UTC)
+        # Not `transaction()`: its process-wide lock would queue the relay behind the agents,
+        # which take it again batch after batch; SQLite's own lock wait lets it in between.
         with Session(self._engine) as session, session.begin():
             session.execute(
                 update(OutboxEvent).where(col(OutboxEvent.id).in_(ids)).values(published_at=now)
             )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class DatabaseChanges:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
 
     from chassis.auth import TokenVerifier
+    from chassis.pacing import BulkPacing
     from chassis.subscriptions import Subscriptions
     from chassis.worker import ScheduledJob
     from contracts.access.policy import ServiceRules
@@ -90,6 +91,7 @@ def worker_app(
     subscriptions: Subscriptions,
     relay_outbox: bool = True,
     jobs: Sequence[ScheduledJob] = (),
+    bulk_pacing: BulkPacing | None = None,
 ) -> faust.App:
     """The service's Faust worker: one idempotent processor per subscribed topic, plus the
     service's scheduled jobs. `consumer` is the service's name in `contracts/topics.py`; a
@@ -127,6 +129,7 @@ def worker_app(
             outbox_poll_interval_s=settings.outbox_poll_interval_s,
             jobs=jobs,
             kafka_security=KafkaSecurity.from_settings(settings),
+            bulk_pacing=bulk_pacing,
         )
     )
 

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from chassis.db import transaction
 from chassis.logs import current_correlation_id
-from chassis.outbox import stage_event
+from chassis.outbox import Lane, stage_event
 from chassis.tracing import current_ids, ensure_span
 from contracts.base import EventModel
 from contracts.envelope import Envelope
@@ -40,12 +40,18 @@ class UnitOfWork:
     commit together or not at all. The correlation id of the cause is carried along, and
     each event names its cause (`ce_causationid`): the event being handled, or — for the
     same event published again to another topic — the first copy.
+
+    `lane` is the outbox lane of what it publishes (`chassis.outbox.Lane`): a consumer's is
+    the lane of the event it handles (`ce_lane`), so an urgent case is first at every hop.
+    An event published as `urgent` takes the urgent lane, except from a bulk unit of work
+    (an import): a list's urgent rows must not crowd out the live reports the lane is for.
     """
 
     session: Session
     source: str
     correlation_id: str | None = None
     cause: Envelope | None = None
+    lane: Lane = Lane.NORMAL
     effects: list[Callable[[], None]] = field(default_factory=list)
     _staged: list[tuple[EventModel, str]] = field(default_factory=list, repr=False)
 
@@ -54,7 +60,14 @@ class UnitOfWork:
         rolled back and redone — a failed batch applied again — counts once."""
         self.effects.append(effect)
 
-    def publish(self, event: EventModel, *, topic: str, causation_id: str | None = None) -> None:
+    def publish(
+        self,
+        event: EventModel,
+        *,
+        topic: str,
+        causation_id: str | None = None,
+        urgent: bool = False,
+    ) -> None:
         """Stage `event` for `topic` (`causation_id`: the event that caused it, if not the
         default above)."""
         original = next((event_id for staged, event_id in self._staged if staged is event), None)
@@ -65,6 +78,7 @@ class UnitOfWork:
             source=self.source,
             correlation_id=correlation_or_new(self.correlation_id),
             causation_id=causation_id or original or (self.cause.id if self.cause else None),
+            lane=Lane.URGENT if urgent and self.lane is Lane.NORMAL else self.lane,
         )
         event_id = record.header("ce_id") or ""
         if original is None:
@@ -73,12 +87,15 @@ class UnitOfWork:
 
 @contextmanager
 def unit_of_work(
-    engine: Engine, *, source: str, correlation_id: str | None = None
+    engine: Engine, *, source: str, correlation_id: str | None = None, lane: Lane = Lane.NORMAL
 ) -> Iterator[UnitOfWork]:
     """A transaction, inside the current trace (or a new one named after `source`)."""
     with ensure_span(f"unit of work {source}"), transaction(engine) as session:
         uow = UnitOfWork(
-            session=session, source=source, correlation_id=correlation_or_new(correlation_id)
+            session=session,
+            source=source,
+            correlation_id=correlation_or_new(correlation_id),
+            lane=lane,
         )
         yield uow
     run_effects(uow.effects)

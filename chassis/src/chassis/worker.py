@@ -37,6 +37,7 @@ from chassis.db import check_database
 from chassis.kafka_security import KafkaSecurity
 from chassis.lag import report_lag_forever
 from chassis.outbox import OutboxRelay
+from chassis.pacing import BulkPacing, LagGate, PipelineBacklog
 from chassis.publisher import KafkaPublisher
 from chassis.settings import ConsumerTimeouts
 from contracts.envelope import KafkaRecord
@@ -77,6 +78,8 @@ class WorkerSpec:
     batch_wait_s: float = 0.02
     jobs: Sequence[ScheduledJob] = field(default_factory=tuple)
     lag_interval_s: float = 5.0
+    # Set on the one service whose outbox takes imports (cases): see `chassis.pacing`.
+    bulk_pacing: BulkPacing | None = None
     # Read from LIENGANH_KAFKA_* when the spec is built (see `ConsumerTimeouts`).
     consumer_timeouts: ConsumerTimeouts = field(default_factory=ConsumerTimeouts)
 
@@ -123,6 +126,7 @@ def build_worker_app(spec: WorkerSpec) -> faust.App:
         broker_rebalance_timeout=timeouts.rebalance_timeout_s,
         broker_max_poll_interval=timeouts.max_poll_interval_s,
         consumer_group_instance_id=timeouts.group_instance_id,
+        broker_commit_interval=timeouts.commit_interval_s,
     )
     shared = SharedPublisher(spec.bootstrap_servers, spec.group_id, spec.kafka_security)
     for topic_name, processor in spec.processors.items():
@@ -258,6 +262,18 @@ class RelayThread:
             f"{spec.group_id}-relay",
             spec.kafka_security.aiokafka_options(),
         )
+        pacing = spec.bulk_pacing
+        backlog = (
+            PipelineBacklog(
+                spec.bootstrap_servers,
+                spec.group_id,
+                pacing.group_prefix,
+                **spec.kafka_security.aiokafka_options(),
+            )
+            if pacing
+            else None
+        )
+        gate = LagGate(backlog, pacing, service=spec.service) if backlog and pacing else None
         try:
             if await _start_until_connected(publisher, self._stop):
                 relay = OutboxRelay(
@@ -265,9 +281,14 @@ class RelayThread:
                     publisher,
                     service=spec.service,
                     poll_interval_s=spec.outbox_poll_interval_s,
+                    bulk_gate=gate,
                 )
                 await relay.run(self._stop, wake=self._wake)
         finally:
+            if gate is not None:
+                gate.close()
+            if backlog is not None:
+                await backlog.stop()
             await publisher.stop()
 
 

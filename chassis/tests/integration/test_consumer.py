@@ -155,11 +155,12 @@ def test_outbox_gauges_show_backlog_and_age(database_url: str):
         with unit_of_work(engine, source="/tests") as uow:
             uow.publish(CaseReceived.example(), topic=CASES_EVENTS)
     relay = OutboxRelay(engine, KafkaPublisher("127.0.0.1:1", "unused"), service="gauge-test")
-    assert len(relay._pending()) == 3
+    rows, _ = relay._pending(bulk_allowance=0)
+    assert len(rows) == 3
     assert OUTBOX_BACKLOG.labels("gauge-test")._value.get() == 3
     assert OUTBOX_OLDEST_AGE.labels("gauge-test")._value.get() > 0
-    relay._mark_published([row.id for row in relay._pending() if row.id])
-    assert relay._pending() == []
+    relay._mark_published([row.id for row in rows if row.id])
+    assert relay._pending(bulk_allowance=0) == ([], False)
     assert OUTBOX_BACKLOG.labels("gauge-test")._value.get() == 0
     assert OUTBOX_OLDEST_AGE.labels("gauge-test")._value.get() == 0
 

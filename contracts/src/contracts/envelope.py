@@ -25,6 +25,10 @@ TRACEPARENT_ATTR = "traceparent"
 # The id of the event that caused this one (the original of a copy, the event a consumer
 # was handling), as `ce_causationid`.
 CAUSATION_ATTR = "causationid"
+# The outbox lane of the work that staged it, as `ce_lane`: "urgent" or "bulk" (absent:
+# normal). A consumer stages what the event causes in the same lane, so an urgent case is
+# first at every hop, not only at the first one.
+LANE_ATTR = "lane"
 JSON_CONTENT_TYPE = "application/json"
 _FORMAT = JSONFormat()
 
@@ -62,6 +66,7 @@ class Envelope:
     data: dict[str, Any]
     traceparent: str | None = None
     causation_id: str | None = None
+    lane: str | None = None
 
 
 def schema_uri(ce_type: str) -> str:
@@ -78,6 +83,7 @@ def encode(
     time: datetime | None = None,
     traceparent: str | None = None,
     causation_id: str | None = None,
+    lane: str | None = None,
 ) -> KafkaRecord:
     """Wrap an event payload in a CloudEvent and lay it out as a Kafka record."""
     attributes: dict[str, Any] = {
@@ -93,6 +99,7 @@ def encode(
         (CORRELATION_ATTR, correlation_id),
         (TRACEPARENT_ATTR, traceparent),
         (CAUSATION_ATTR, causation_id),
+        (LANE_ATTR, lane),
     ):
         if value:
             attributes[name] = value
@@ -128,8 +135,9 @@ def decode(record: KafkaRecord) -> Envelope:
         raise MalformedEvent(f"event data is not JSON: {error}") from error
     if not isinstance(data, dict):
         raise MalformedEvent("event data is not a JSON object")
-    correlation, traceparent, causation = (
-        event.get_extension(name) for name in (CORRELATION_ATTR, TRACEPARENT_ATTR, CAUSATION_ATTR)
+    correlation, traceparent, causation, lane = (
+        event.get_extension(name)
+        for name in (CORRELATION_ATTR, TRACEPARENT_ATTR, CAUSATION_ATTR, LANE_ATTR)
     )
     return Envelope(
         id=event.get_id(),
@@ -141,4 +149,5 @@ def decode(record: KafkaRecord) -> Envelope:
         data=data,
         traceparent=str(traceparent) if traceparent else None,
         causation_id=str(causation) if causation else None,
+        lane=str(lane) if lane else None,
     )

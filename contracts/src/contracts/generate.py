@@ -398,6 +398,14 @@ def _cloud_event_headers() -> JSON:
                 "ce_id of the event this one was caused by, or of the first copy when the "
                 "same event is published to a second topic (optional)."
             ),
+            "ce_lane": {
+                **text(
+                    "Relay priority of the work that produced it: urgent (a child in immediate "
+                    "danger) or bulk (an import); absent for normal. A consumer stages what the "
+                    "event causes in the same lane (optional)."
+                ),
+                "enum": ["urgent", "bulk"],
+            },
             "content-type": {**text("Media type of the value."), "const": JSON_CONTENT_TYPE},
         },
     }

@@ -8,7 +8,7 @@ from typing import Any
 
 from contracts.topics import TopicSpec
 from localrun.kafka import kafka_metadata_version, kafka_version
-from localrun.manifest import Instance, Process
+from localrun.manifest import Instance, Process, Topology
 
 from .common import KAFKA_CLIENT_LABEL, PART_OF, k8s_name
 
@@ -144,7 +144,7 @@ def acl_topics(principal: str, declared: Sequence[TopicSpec]) -> tuple[list[str]
     return read, write
 
 
-def user(instance: Instance, declared: Sequence[TopicSpec]) -> dict[str, Any]:
+def user(instance: Instance, declared: Sequence[TopicSpec], topology: Topology) -> dict[str, Any]:
     """The instance's KafkaUser (named as the instance), its ACLs from the topic list."""
     read, write = acl_topics(instance.kafka_principal, declared)
 
@@ -159,6 +159,8 @@ def user(instance: Instance, declared: Sequence[TopicSpec]) -> dict[str, Any]:
     if read:
         group = {"type": "group", "name": instance.consumer_group, "patternType": "literal"}
         acls.append({"resource": group, "operations": ["Read", "Describe"]})
+    if instance.service.paces_bulk:
+        acls += pacing_acls(declared, topology)
     return {
         "apiVersion": "kafka.strimzi.io/v1",
         "kind": "KafkaUser",
@@ -171,6 +173,20 @@ def user(instance: Instance, declared: Sequence[TopicSpec]) -> dict[str, Any]:
             "authorization": {"type": "simple", "acls": acls},
         },
     }
+
+
+def pacing_acls(declared: Sequence[TopicSpec], topology: Topology) -> list[dict[str, Any]]:
+    """What the bulk lane's relay reads (chassis.pacing): every consumer group of the system
+    and its committed offsets, every topic's end offsets. Describe only: not one record."""
+    groups = sorted({i.consumer_group for i in topology.instances})
+    return [
+        {
+            "resource": {"type": kind, "name": name, "patternType": "literal"},
+            "operations": ["Describe"],
+        }
+        for kind, names in (("group", groups), ("topic", sorted(t.name for t in declared)))
+        for name in names
+    ]
 
 
 # --- how a worker logs in ---------------------------------------------------------------------

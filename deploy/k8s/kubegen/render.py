@@ -60,7 +60,7 @@ def render(
     files: dict[str, str] = {
         "kafka/cluster.yaml": dump(kafka.cluster()),
         "kafka/topics.yaml": dump(kafka.topics(topics)),
-        "kafka/users.yaml": dump([kafka.user(i, topics) for i in topology.instances]),
+        "kafka/users.yaml": dump([kafka.user(i, topics, topology) for i in topology.instances]),
         "config/files.yaml": dump(apps.file_config_maps(manifest)),
         "postgres/clusters.yaml": dump([postgres.database_cluster(i) for i in topology.instances]),
         "network/policies.yaml": dump(network.network_policies(topology)),

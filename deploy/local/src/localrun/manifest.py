@@ -139,6 +139,11 @@ class ServiceSpec(_Model):
     per_agency: bool = Field(default=False, description="Run once per agency code.")
     kafka_principal: str = Field(description="Producer/consumer name in contracts/topics.py.")
     consumer_group: str = Field(description="The worker's Kafka consumer group.")
+    paces_bulk: bool = Field(
+        default=False,
+        description="Its outbox takes imports, released as the pipeline drains: it reads "
+        "every consumer group's lag (chassis.pacing), so it may describe all groups and topics.",
+    )
     database: str = Field(pattern=r"^[a-z][a-z0-9_{}]*$")
     local_ports: LocalPorts
     files: tuple[str, ...] = ()

@@ -101,4 +101,5 @@ def create_worker(settings: CasesSettings | None = None) -> faust.App:
         engine=engine,
         subscriptions=handlers.subscriptions(case_deps(settings), settings.reporting_agencies),
         jobs=[sweep],
+        bulk_pacing=settings.bulk_pacing(),
     )

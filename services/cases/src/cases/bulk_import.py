@@ -30,6 +30,7 @@ from cases.adapters.tables import ImportedRow
 from cases.api.schemas import CaseReportIn
 from cases.domain.intake import missing_for_channel
 from chassis.auth import Principal
+from chassis.outbox import Lane
 from chassis.unit_of_work import unit_of_work
 from contracts.vocabulary import AuditAction
 
@@ -182,7 +183,8 @@ def _import_row(
         return
     key = row_key(row, deps.dedup_secret)
     try:
-        with unit_of_work(engine, source="/cases/import") as uow:
+        # The bulk lane: an import enters the pipeline as fast as it drains (chassis.pacing).
+        with unit_of_work(engine, source="/cases/import", lane=Lane.BULK) as uow:
             if uow.session.get(ImportedRow, key) is not None:
                 report.skipped += 1
                 return

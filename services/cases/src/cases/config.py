@@ -12,6 +12,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from cases.domain.clocks import ClockPolicy
+from chassis.pacing import BulkPacing
 from chassis.settings import ServiceSettings
 from contracts.topics import DEFAULT_AGENCIES
 from contracts.vocabulary import RiskLevel
@@ -58,6 +59,20 @@ class CasesSettings(ServiceSettings):
     deadline_sweep_interval_s: float = Field(
         default=30, gt=0, description="How often the worker looks for missed clocks."
     )
+    bulk_low_water: int = Field(
+        default=BulkPacing.low_water,
+        ge=0,
+        description="Imported cases enter the pipeline only while the system's consumer "
+        "groups have at most this many records left to consume (chassis.pacing).",
+    )
+    bulk_step: int = Field(
+        default=BulkPacing.step,
+        ge=1,
+        description="Imported cases released into the pipeline per look at its backlog.",
+    )
+
+    def bulk_pacing(self) -> BulkPacing:
+        return BulkPacing(low_water=self.bulk_low_water, step=self.bulk_step)
 
     def keyring_path(self) -> Path:
         return self.keyring_file or self.data_dir / "keys" / "cases-keyring.json"

@@ -7,13 +7,16 @@ sometimes typed without diacritics — the duplicates the cases service must lin
 
 from __future__ import annotations
 
+import csv
 import random
 from collections.abc import Iterator
 from datetime import date, timedelta
 from functools import cache
+from pathlib import Path
 
 from vietnam_provinces import Ward
 
+from cases.bulk_import import COLUMNS, TOP, WORKPLACE
 from cases.domain.duplicates import fold_diacritics
 
 FAMILY = (
@@ -194,3 +197,32 @@ def _consent(rng: random.Random, age: int) -> dict:
 
 def _weighted(rng: random.Random, weights: dict[str, int]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def profile_rows(
+    count: int, *, seed: int = 2026, provinces: tuple[str, ...] = ()
+) -> Iterator[dict[str, str]]:
+    """`count` rows of a beneficiary list, as `python -m cases import` reads them: generated
+    reports laid out in the import's columns, consent given, each with its own profile id."""
+    reports = generate_reports(count, seed=seed, duplicate_rate=0, provinces=provinces)
+    for number, report in enumerate(reports, start=1):
+        child, workplace = report["child"], report.get("workplace", {})
+        row = {
+            "profile_id": f"SYN-{seed}-{number:07d}",
+            **{key: report[key] for key in TOP},
+            **{key: child[key] for key in ("full_name", "date_of_birth", "sex", "address")},
+            **{column: workplace.get(name, "") for column, name in WORKPLACE.items()},
+            **{key: "yes" if value else "no" for key, value in report["circumstances"].items()},
+            "child_consented": "yes",
+            "guardian_consented": "yes",
+        }
+        yield {column: str(row.get(column, "")) for column in COLUMNS}
+
+
+def write_profile_list(path: Path, count: int, *, seed: int = 2026) -> Path:
+    """A CSV beneficiary list of `count` synthetic children of Hà Nội (province 01)."""
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(COLUMNS))
+        writer.writeheader()
+        writer.writerows(profile_rows(count, seed=seed, provinces=("01",)))
+    return path

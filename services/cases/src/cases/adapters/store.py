@@ -28,7 +28,8 @@ from cases.domain.duplicates import BlockingKeys
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
-from contracts.vocabulary import CaseClock, CaseStage
+from contracts.cases.v1 import CaseFacts, CaseReceived
+from contracts.vocabulary import CaseClock, CaseStage, RiskLevel
 
 
 class CaseStore(Outbox, Protocol):
@@ -117,7 +118,11 @@ class SqlStore:
         self.session = uow.session
 
     def publish(self, event: EventModel, *, topic: str) -> None:
-        self.uow.publish(event, topic=topic)
+        # A child in immediate danger: every event of the case takes the urgent lane.
+        urgent = (
+            isinstance(event, CaseReceived | CaseFacts) and event.risk_level == RiskLevel.URGENT
+        )
+        self.uow.publish(event, topic=topic, urgent=urgent)
 
     def after_commit(self, effect: Callable[[], None]) -> None:
         self.uow.after_commit(effect)

@@ -1,0 +1,184 @@
+"""The relay sends the urgent lane first, then the normal lane, then the bulk lane as far as
+its gate allows, and never lets a key's later event overtake an earlier one."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from chassis.consumer import Delivery, EventProcessor, Outcome
+from chassis.db import create_db_engine, create_tables
+from chassis.inbox import ProcessedEvent
+from chassis.metrics import OUTBOX_BACKLOG, OUTBOX_BULK_WAITING, OUTBOX_OLDEST_AGE
+from chassis.outbox import Lane, OutboxEvent, OutboxRelay
+from chassis.unit_of_work import UnitOfWork, unit_of_work
+from contracts.cases.v1 import CaseReceived
+from contracts.envelope import KafkaRecord
+
+TOPIC = "test.lanes"
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def publish(self, records: Sequence[KafkaRecord]) -> None:
+        self.sent += [record.header("ce_id") or "" for record in records]
+
+
+class FixedGate:
+    def __init__(self, allowance: int) -> None:
+        self.allowed = allowance
+
+    async def allowance(self) -> int:
+        return self.allowed
+
+
+def stage(engine: Engine, key: str, lane: Lane) -> str:
+    event = CaseReceived.example().model_copy(update={"case_id": key})
+    with unit_of_work(engine, source="/tests", lane=lane) as uow:
+        uow.publish(event, topic=TOPIC)
+    with Session(engine) as session:
+        return session.exec(
+            select(OutboxEvent.event_id).order_by(col(OutboxEvent.id).desc())
+        ).first()  # type: ignore[return-value]
+
+
+def relay(database_url: str, gate: FixedGate) -> tuple[Engine, RecordingPublisher, OutboxRelay]:
+    engine = create_db_engine(database_url)
+    create_tables(engine, [OutboxEvent])
+    publisher = RecordingPublisher()
+    return engine, publisher, OutboxRelay(engine, publisher, service="tests", bulk_gate=gate)  # type: ignore[arg-type]
+
+
+def drain(outbox: OutboxRelay) -> None:
+    async def until_empty() -> None:
+        while await outbox.relay_once():
+            pass
+
+    asyncio.run(until_empty())
+
+
+def new_key() -> str:
+    return str(uuid.uuid4())
+
+
+def test_urgent_rows_go_before_older_normal_rows_and_normal_before_bulk(database_url: str):
+    engine, publisher, outbox = relay(database_url, FixedGate(100))
+    bulk = stage(engine, new_key(), Lane.BULK)
+    normal = stage(engine, new_key(), Lane.NORMAL)
+    urgent = stage(engine, new_key(), Lane.URGENT)
+    drain(outbox)
+    assert publisher.sent == [urgent, normal, bulk]
+
+
+def test_bulk_rows_wait_for_the_gate_and_go_no_faster_than_it_allows(database_url: str):
+    gate = FixedGate(0)
+    engine, publisher, outbox = relay(database_url, gate)
+    imported = [stage(engine, new_key(), Lane.BULK) for _ in range(5)]
+    live = stage(engine, new_key(), Lane.NORMAL)
+    drain(outbox)
+    assert publisher.sent == [live]  # the import waits, the live report does not
+
+    gate.allowed = 2
+    assert asyncio.run(outbox.relay_once()) == 2
+    assert publisher.sent == [live, *imported[:2]]
+    drain(outbox)
+    assert publisher.sent == [live, *imported]
+
+
+def test_a_keys_later_urgent_event_does_not_overtake_its_earlier_normal_one(database_url: str):
+    engine, publisher, outbox = relay(database_url, FixedGate(100))
+    case = new_key()
+    first = stage(engine, case, Lane.NORMAL)
+    other = stage(engine, new_key(), Lane.NORMAL)
+    escalated = stage(engine, case, Lane.URGENT)
+    drain(outbox)
+    # The case's earlier row is pulled into the urgent lane with it, in order.
+    assert publisher.sent == [first, escalated, other]
+
+
+def test_a_live_event_of_a_case_whose_import_still_waits_takes_the_import_along(database_url: str):
+    engine, publisher, outbox = relay(database_url, FixedGate(0))
+    case = new_key()
+    imported = stage(engine, case, Lane.BULK)
+    waiting = stage(engine, new_key(), Lane.BULK)
+    update = stage(engine, case, Lane.NORMAL)
+    drain(outbox)
+    assert publisher.sent == [imported, update]
+    with Session(engine) as session:
+        pending = session.exec(
+            select(OutboxEvent.event_id).where(col(OutboxEvent.published_at).is_(None))
+        ).all()
+    assert pending == [waiting]
+
+
+def test_an_urgent_event_from_an_import_stays_in_the_bulk_lane(database_url: str):
+    engine, _, _ = relay(database_url, FixedGate(0))
+    with unit_of_work(engine, source="/tests", lane=Lane.BULK) as uow:
+        uow.publish(CaseReceived.example(), topic=TOPIC, urgent=True)
+    with unit_of_work(engine, source="/tests") as uow:
+        uow.publish(CaseReceived.example(), topic=TOPIC, urgent=True)
+    with Session(engine) as session:
+        lanes = session.exec(select(OutboxEvent.lane).order_by(col(OutboxEvent.id))).all()
+    assert lanes == [Lane.BULK, Lane.URGENT]
+
+
+def test_what_a_consumer_stages_takes_the_lane_of_the_event_it_handles(
+    database_url: str, dead_letter_keys: Any
+):
+    """An urgent case is first at every hop: the lane travels as `ce_lane`."""
+    engine = create_db_engine(database_url)
+    create_tables(engine, [ProcessedEvent, OutboxEvent])
+
+    def pass_on(uow: UnitOfWork, event: CaseReceived) -> None:
+        uow.publish(event, topic="test.downstream")
+
+    processor = EventProcessor(
+        service="tests",
+        consumer="tests.lanes",
+        engine=engine,
+        handlers={CaseReceived: pass_on},
+        dead_letter_sealer=dead_letter_keys.sealer,
+    )
+    for offset, lane in enumerate(Lane):
+        event = CaseReceived.example().model_copy(update={"case_id": str(uuid.uuid4())})
+        with unit_of_work(engine, source="/tests", lane=lane) as uow:
+            uow.publish(event, topic=TOPIC)
+        with Session(engine) as session:
+            staged = session.exec(select(OutboxEvent).where(OutboxEvent.topic == TOPIC)).all()[-1]
+        assert (
+            processor.process(Delivery(staged.to_record(), 0, offset)).outcome is Outcome.PROCESSED
+        )
+    with Session(engine) as session:
+        passed_on = session.exec(
+            select(OutboxEvent.lane)
+            .where(OutboxEvent.topic == "test.downstream")
+            .order_by(col(OutboxEvent.id))
+        ).all()
+    assert passed_on == [Lane.URGENT, Lane.NORMAL, Lane.BULK]
+
+
+def test_a_waiting_import_is_counted_but_does_not_age_the_outbox(database_url: str):
+    """`lienganh_outbox_oldest_age_seconds` alerts when the relay is stuck: an import held
+    back by design must not set it off; `lienganh_outbox_bulk_waiting` shows it instead."""
+    engine, _, outbox = relay(database_url, FixedGate(0))
+    for _ in range(3):
+        stage(engine, new_key(), Lane.BULK)
+    live = stage(engine, new_key(), Lane.NORMAL)
+
+    def gauge(metric: Any) -> float:
+        return float(metric.labels("tests")._value.get())
+
+    rows, waiting = outbox._pending(bulk_allowance=0)
+    assert [row.event_id for row in rows] == [live] and waiting
+    assert gauge(OUTBOX_BULK_WAITING) == 3 and gauge(OUTBOX_BACKLOG) == 4
+    assert gauge(OUTBOX_OLDEST_AGE) > 0
+    outbox._mark_published([row.id for row in rows if row.id])
+    assert outbox._pending(bulk_allowance=0) == ([], True)
+    assert gauge(OUTBOX_BULK_WAITING) == 3 and gauge(OUTBOX_OLDEST_AGE) == 0
