@@ -126,6 +126,9 @@ def main() -> None:
     parser.add_argument("--low-water", type=int, help="CASES_BULK_LOW_WATER (records)")
     parser.add_argument("--step", type=int, help="CASES_BULK_STEP (rows per look)")
     parser.add_argument("--keep", action="store_true", help="keep the stores and logs")
+    parser.add_argument(
+        "--wait", type=float, default=600, help="most seconds to wait for the last urgent case"
+    )
     args = parser.parse_args()
     ensure_kafka_jars()
     folder = (
@@ -161,7 +164,7 @@ def run(
     watcher = threading.Thread(target=lambda: finished.append((importer.wait(), time.time())[1]))
     watcher.start()
     sent = asyncio.run(report_urgent(system, args.seconds, args.every))
-    first = first_notifications(system.data_dir, set(sent), timeout_s=600)
+    first = first_notifications(system.data_dir, set(sent), timeout_s=args.wait)
     window = time.time() - started
     imported = imported_cases(system.data_dir)
     routed = len(imported & notified(system.data_dir))
@@ -177,6 +180,8 @@ def run(
     for phase, latencies in (("while rows go into the store", during), ("after", after)):
         print(f"    {phase}: {len(latencies)} reports, {summary(latencies)}")
     print(f"    all: {summary(during + after)}")
+    if len(first) < len(sent):
+        print(f"    {len(sent) - len(first)} not notified {args.wait:g} s after the last was sent")
     print(
         f"  import into the store (the CLI, start-up included): {len(imported):,} rows "
         f"in {import_s:.1f} s = {len(imported) / import_s:,.0f} rows/s"
