@@ -182,3 +182,37 @@ def test_a_waiting_import_is_counted_but_does_not_age_the_outbox(database_url: s
     outbox._mark_published([row.id for row in rows if row.id])
     assert outbox._pending(bulk_allowance=0) == ([], True)
     assert gauge(OUTBOX_BULK_WAITING) == 3 and gauge(OUTBOX_OLDEST_AGE) == 0
+
+
+def test_a_batch_unit_of_work_writes_its_rows_at_commit_in_order_like_one_by_one(
+    database_url: str,
+):
+    engine, publisher, outbox = relay(database_url, FixedGate(100))
+    keys = [new_key() for _ in range(3)]
+    events = [CaseReceived.example().model_copy(update={"case_id": key}) for key in keys]
+    with unit_of_work(engine, source="/tests", lane=Lane.BULK, batch_outbox=True) as uow:
+        for event in events:
+            uow.publish(event, topic=TOPIC)
+        uow.publish(events[0], topic=f"{TOPIC}.copy")
+        # Kept as values until the transaction ends: none is written, none is in the session.
+        assert uow.session.exec(select(OutboxEvent)).all() == []
+    with Session(engine) as session:
+        rows = session.exec(select(OutboxEvent).order_by(col(OutboxEvent.id))).all()
+    assert [row.key for row in rows] == [key.encode() for key in [*keys, keys[0]]]
+    assert {row.lane for row in rows} == {Lane.BULK}
+    first, *_, copy = (row.to_record() for row in rows)
+    assert copy.header("ce_causationid") == first.header("ce_id")  # as one by one
+    drain(outbox)
+    assert publisher.sent == [row.event_id for row in rows]
+
+
+def test_a_failed_batch_unit_of_work_leaves_no_row(database_url: str):
+    engine, _, _ = relay(database_url, FixedGate(100))
+    try:
+        with unit_of_work(engine, source="/tests", batch_outbox=True) as uow:
+            uow.publish(CaseReceived.example(), topic=TOPIC)
+            raise RuntimeError("the batch failed")
+    except RuntimeError:
+        pass
+    with Session(engine) as session:
+        assert session.exec(select(OutboxEvent)).all() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -32,15 +33,23 @@ def own_broker(tmp_path: Path):
 
 
 def published_ids(bootstrap: str) -> list[str]:
+    """Every event id on the topic. Waits for the first (a restarted broker may take a
+    while to serve a new consumer) and stops at the first empty poll after it."""
     consumer = KafkaConsumer(
         CASES_EVENTS,
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        consumer_timeout_ms=3000,
     )
+    ids: list[str] = []
+    deadline = time.monotonic() + 60
     try:
-        return [dict(r.headers)["ce_id"].decode() for r in consumer]
+        while time.monotonic() < deadline:
+            records = [r for batch in consumer.poll(timeout_ms=1000).values() for r in batch]
+            if not records and ids:
+                return ids
+            ids += [dict(r.headers)["ce_id"].decode() for r in records]
+        return ids
     finally:
         consumer.close()
 

@@ -1,10 +1,11 @@
 """Bulk import of beneficiary profile lists (CSV or XLSX) as case intakes.
 
-Each row is checked exactly like an API report (same schema, same channel rules) and, when
-valid, recorded in its own transaction together with its idempotency key: a row is either
-fully imported or not at all, and a re-run of the same file skips what is already in.
-The key is the row's `profile_id` when the list has one, else a keyed hash (HMAC) of the
-row's values.
+Each row is checked exactly like an API report (same schema, same channel rules); a bad
+row is reported by number and column and never written. Valid rows are recorded a batch at
+a time (`BATCH_ROWS`), each batch in one transaction with the rows' idempotency keys, so a
+row is either fully imported or not at all, and a re-run of the same file skips what is
+already in. A batch that meets a concurrent run's rows is redone row by row. The key is
+the row's `profile_id` when the list has one, else a keyed hash (HMAC) of the row's values.
 """
 
 from __future__ import annotations
@@ -22,16 +23,21 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from cases import handlers
 from cases.adapters import audit
-from cases.adapters.store import SqlStore
+from cases.adapters.batch_store import BatchStore
 from cases.adapters.tables import ImportedRow
 from cases.api.schemas import CaseReportIn
+from cases.domain.commands import RecordCase
+from cases.domain.duplicates import BlockingKeys, blocking_keys
 from cases.domain.intake import missing_for_channel
 from chassis.auth import Principal
+from chassis.db import transaction
 from chassis.outbox import Lane
-from chassis.unit_of_work import unit_of_work
+from chassis.tracing import ensure_span
+from chassis.unit_of_work import UnitOfWork, correlation_or_new, run_effects
 from contracts.vocabulary import AuditAction
 
 CHILD = ("full_name", "date_of_birth", "sex", "address", "phone", "guardian_name", "guardian_phone")
@@ -46,6 +52,7 @@ CONSENT = ("child_consented", "guardian_consented", "legal_override_reason")
 TOP = ("channel", "case_type", "risk_level", "province_code", "commune_code", "summary")
 COLUMNS = ("profile_id", *TOP, *CHILD, *WORKPLACE, *CIRCUMSTANCES, *CONSENT)
 _TRUE = {"true", "yes", "y", "1", "x", "có", "co"}
+BATCH_ROWS = 200  # rows per transaction: short enough not to hold up live intake
 _FALSE = {"false", "no", "n", "0", "không", "khong"}
 
 
@@ -150,17 +157,86 @@ def import_file(
     *,
     operator: Principal,
     on_row: Callable[[], None] = lambda: None,
+    batch_rows: int = BATCH_ROWS,
 ) -> ImportReport:
     report = ImportReport()
-    for number, row in read_rows(path):
-        _import_row(number, row, engine, deps, operator, report, path.name)
-        on_row()
+    for numbered in _batches(read_rows(path), batch_rows):
+        ready = [
+            checked
+            for number, row in numbered
+            if (checked := _checked_row(number, row, deps, operator, report))
+        ]
+        _import_batch(ready, engine, deps, operator, report, path.name)
+        for _ in numbered:
+            on_row()
     return report
 
 
-def _import_row(
+@dataclass(frozen=True)
+class _Ready:
+    """A row that passed every check: its number, idempotency key and intake command."""
+
+    number: int
+    key: str
+    command: RecordCase
+
+
+def _checked_row(
     number: int,
     row: dict[str, Any],
+    deps: handlers.CaseDeps,
+    operator: Principal,
+    report: ImportReport,
+) -> _Ready | None:
+    try:
+        body = CaseReportIn.model_validate(report_body(row))
+    except ValidationError as error:
+        report.errors += [_row_error(number, issue) for issue in error.errors()]
+        return None
+    command = body.to_command(reported_by=operator.subject, received_at=_now())
+    missing = missing_for_channel(body.channel, command.present_fields())
+    if missing:
+        message = f"required for channel {body.channel.value}"
+        report.errors += [RowError(number, _column(name), message) for name in missing]
+        return None
+    if not operator.serves_province(body.province_code):
+        report.errors.append(RowError(number, "province_code", "outside the operator's provinces"))
+        return None
+    return _Ready(number, row_key(row, deps.dedup_secret), command)
+
+
+def _import_batch(
+    ready: list[_Ready],
+    engine: Engine,
+    deps: handlers.CaseDeps,
+    operator: Principal,
+    report: ImportReport,
+    source: str,
+) -> None:
+    """Prepared without the write lock, written in one short transaction; counted only
+    once it committed."""
+    if not ready:
+        return
+    with ensure_span("import batch"), Session(engine, autoflush=False) as reading:
+        batch = _prepare(reading, ready, deps, operator, source)
+        try:
+            with transaction(engine) as session:
+                if not batch.store.unchanged(session) or already_imported(session, batch.keys):
+                    raise _Overtaken
+                batch.write(session)
+        except (_Overtaken, IntegrityError):
+            # Another writer stored one of these rows, or a case they may duplicate, since
+            # the batch was prepared: each row again, prepared inside its own transaction.
+            for one in ready:
+                _import_locked(one, engine, deps, operator, report, source)
+            return
+    run_effects(batch.uow.effects)
+    report.imported += len(batch.keys)
+    report.skipped += len(ready) - len(batch.keys)
+
+
+def _import_locked(
+    item: _Ready,
     engine: Engine,
     deps: handlers.CaseDeps,
     operator: Principal,
@@ -168,37 +244,95 @@ def _import_row(
     source: str,
 ) -> None:
     try:
-        body = CaseReportIn.model_validate(report_body(row))
-    except ValidationError as error:
-        report.errors += [_row_error(number, issue) for issue in error.errors()]
-        return
-    command = body.to_command(reported_by=operator.subject, received_at=_now())
-    missing = missing_for_channel(body.channel, command.present_fields())
-    if missing:
-        message = f"required for channel {body.channel.value}"
-        report.errors += [RowError(number, _column(name), message) for name in missing]
-        return
-    if not operator.serves_province(body.province_code):
-        report.errors.append(RowError(number, "province_code", "outside the operator's provinces"))
-        return
-    key = row_key(row, deps.dedup_secret)
-    try:
-        # The bulk lane: an import enters the pipeline as fast as it drains (chassis.pacing).
-        with unit_of_work(engine, source="/cases/import", lane=Lane.BULK) as uow:
-            if uow.session.get(ImportedRow, key) is not None:
-                report.skipped += 1
-                return
-            record = handlers.record_case(SqlStore(uow), command, deps)
-            uow.session.add(
-                ImportedRow(row_key=key, case_id=record.id, source=source, imported_at=_now())
-            )
-            audit.record_access(
-                uow, operator, AuditAction.CREATE, "case", record.id, detail="bulk import"
-            )
-    except IntegrityError:  # a concurrent run imported the same row first
+        with ensure_span("import row"), transaction(engine) as session:
+            batch = _prepare(session, [item], deps, operator, source)
+            batch.write(session)
+    except IntegrityError:  # a concurrent run (PostgreSQL) imported the same row first
         report.skipped += 1
         return
-    report.imported += 1
+    run_effects(batch.uow.effects)
+    report.imported += len(batch.keys)
+    report.skipped += 1 - len(batch.keys)
+
+
+class _Overtaken(Exception):
+    """The store changed under a prepared batch."""
+
+
+@dataclass
+class _Batch:
+    """Rows recorded and events staged, not written yet."""
+
+    uow: UnitOfWork
+    store: BatchStore
+    keys: list[str]  # row keys it imports
+
+    def write(self, session: Session) -> None:
+        self.store.write(session)
+        self.uow.write_outbox(session)
+
+
+def _prepare(
+    session: Session,
+    ready: list[_Ready],
+    deps: handlers.CaseDeps,
+    operator: Principal,
+    source: str,
+) -> _Batch:
+    """Records the rows no earlier run imported (nor an earlier row of this file)."""
+    # The bulk lane: an import enters the pipeline as fast as it drains (chassis.pacing).
+    uow = UnitOfWork(
+        session=session,
+        source="/cases/import",
+        correlation_id=correlation_or_new(),
+        lane=Lane.BULK,
+        batch_outbox=True,
+    )
+    taken = already_imported(session, [item.key for item in ready])
+    new: list[_Ready] = []
+    for item in ready:
+        if item.key not in taken:
+            taken.add(item.key)
+            new.append(item)
+    store = BatchStore(uow, filter(None, map(_blocking_keys_of(deps), new)))
+    for item in new:
+        record = handlers.record_case(store, item.command, deps)
+        store.add(
+            ImportedRow(row_key=item.key, case_id=record.id, source=source, imported_at=_now())
+        )
+        audit.record_access(
+            uow, operator, AuditAction.CREATE, "case", record.id, detail="bulk import"
+        )
+    return _Batch(uow, store, [item.key for item in new])
+
+
+def already_imported(session: Session, keys: list[str]) -> set[str]:
+    """The row keys among `keys` that an earlier run imported."""
+    query = select(ImportedRow.row_key).where(col(ImportedRow.row_key).in_(keys))
+    return set(session.exec(query))
+
+
+def _blocking_keys_of(deps: handlers.CaseDeps) -> Callable[[_Ready], BlockingKeys | None]:
+    def keys(item: _Ready) -> BlockingKeys | None:
+        child = item.command.child
+        return blocking_keys(
+            deps.dedup_secret, child.full_name, child.date_of_birth, item.command.commune_code
+        )
+
+    return keys
+
+
+def _batches(
+    rows: Iterator[tuple[int, dict[str, Any]]], size: int
+) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    batch: list[tuple[int, dict[str, Any]]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _row_error(number: int, issue: Any) -> RowError:

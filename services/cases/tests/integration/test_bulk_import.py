@@ -9,10 +9,11 @@ from openpyxl import Workbook
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from cases.adapters.tables import CaseRecord, ImportedRow
-from cases.bulk_import import COLUMNS, RowError, import_file
+from cases import bulk_import
+from cases.adapters.tables import CaseRecord, DuplicateLink, ImportedRow
+from cases.bulk_import import COLUMNS, RowError, import_file, row_key
 from chassis.auth import Principal
-from services.cases.tests.support import CasesApi
+from services.cases.tests.support import CasesApi, report
 
 OPERATOR = Principal("dolisa-import-hn", "dolisa", frozenset({"intake"}), frozenset({"01"}))
 GOOD = {
@@ -114,4 +115,95 @@ def test_the_cli_shows_progress_and_reports_bad_rows(
     assert result.exit_code == 1, result.output
     assert "3 imported, 0 already imported, 4 row(s) with errors" in result.output
     assert "province_code" in result.output
+    assert cases_in(cases_api) == 3
+
+
+def links_in(api: CasesApi) -> set[tuple[str, str, str]]:
+    """(newer case's profile, older case's profile, match) for every duplicate link."""
+    with Session(api.engine) as session:
+        profile = {row.case_id: row.row_key for row in session.exec(select(ImportedRow))}
+        return {
+            (profile[link.case_id], profile[link.other_case_id], link.match)
+            for link in session.exec(select(DuplicateLink))
+        }
+
+
+def test_the_same_child_twice_in_a_list_is_linked_within_and_across_batches(
+    cases_api: CasesApi, tmp_path: Path
+):
+    deps = cases_api.client.app.state.service_context.deps  # type: ignore[attr-defined]
+    twins = [
+        GOOD,
+        {**GOOD, "profile_id": "HN-2026-0101", "full_name": "Bui Thi Thao"},  # no diacritics
+        {**GOOD, "profile_id": "HN-2026-0102", "full_name": "Đinh Văn Long", "sex": "male"},
+        {**GOOD, "profile_id": "HN-2026-0103"},  # the first row's child again
+    ]
+    path = write_csv(tmp_path / "profiles.csv", twins)
+    # Batches of three: rows 1 and 2 meet in one batch, row 4 meets them from the next.
+    result = import_file(path, cases_api.engine, deps, operator=OPERATOR, batch_rows=3)
+    assert result.imported == 4
+    key = {row["profile_id"]: row_key(row, deps.dedup_secret) for row in twins}
+    first, plain, twin = key["HN-2026-0001"], key["HN-2026-0101"], key["HN-2026-0103"]
+    assert links_in(cases_api) == {
+        (plain, first, "without_diacritics"),
+        (twin, first, "exact"),
+        (twin, plain, "without_diacritics"),
+    }
+
+
+def test_a_row_listed_twice_is_imported_once(cases_api: CasesApi, tmp_path: Path):
+    result = run(cases_api, write_csv(tmp_path / "profiles.csv", [GOOD, ROWS[1], GOOD]))
+    assert (result.imported, result.skipped, result.errors) == (2, 1, [])
+    assert cases_in(cases_api) == 2
+
+
+def test_a_batch_that_meets_a_concurrent_runs_rows_is_redone_row_by_row(
+    cases_api: CasesApi, tmp_path: Path, monkeypatch
+):
+    run(cases_api, write_csv(tmp_path / "first.csv", [GOOD]))
+    # The other run commits its row after this batch looked: the batch's insert fails.
+    monkeypatch.setattr(bulk_import, "already_imported", lambda session, keys: set())
+    result = run(cases_api, write_csv(tmp_path / "both.csv", [GOOD, ROWS[1]]))
+    assert (result.imported, result.skipped, result.errors) == (1, 1, [])
+    assert cases_in(cases_api) == 2
+    assert len(cases_api.events("vn.lienganh.case.received.v1")) == 2  # none from the failure
+
+
+def test_each_imported_case_is_announced_and_audited_in_file_order(
+    cases_api: CasesApi, tmp_path: Path
+):
+    run(cases_api, write_csv(tmp_path / "profiles.csv", ROWS))
+    received = cases_api.events("vn.lienganh.case.received.v1")
+    audits = cases_api.events("vn.lienganh.audit.recorded.v1")
+    with Session(cases_api.engine) as session:
+        case_of = {row.row_key: row.case_id for row in session.exec(select(ImportedRow))}
+    deps = cases_api.client.app.state.service_context.deps  # type: ignore[attr-defined]
+    in_file = [case_of[row_key(row, deps.dedup_secret)] for row in (ROWS[0], ROWS[1], ROWS[5])]
+    assert [event["case_id"] for event in received] == in_file
+    assert [event["resource_id"] for event in audits] == in_file
+    assert {event["detail"] for event in audits} == {"bulk import"}
+
+
+def test_a_case_reported_while_a_batch_is_prepared_is_still_linked(
+    cases_api: CasesApi, tmp_path: Path, monkeypatch
+):
+    prepare = bulk_import._prepare
+    reported: list[str] = []
+
+    def prepare_then_a_report_arrives(*args, **kwargs):  # type: ignore[no-untyped-def]
+        batch = prepare(*args, **kwargs)
+        if not reported:  # a hotline report of the same child, before the batch is written
+            child = {"full_name": GOOD["full_name"], "date_of_birth": GOOD["date_of_birth"]}
+            body = report(commune_code="00070", child={**child, "sex": "female"})
+            response = cases_api.post("/cases", cases_api.hotline(), body)
+            assert response.status_code == 201, response.text
+            reported.append(response.json()["case_id"])
+        return batch
+
+    monkeypatch.setattr(bulk_import, "_prepare", prepare_then_a_report_arrives)
+    result = run(cases_api, write_csv(tmp_path / "profiles.csv", [GOOD, ROWS[1]]))
+    assert (result.imported, result.errors) == (2, [])
+    with Session(cases_api.engine) as session:
+        links = [(link.other_case_id, link.match) for link in session.exec(select(DuplicateLink))]
+    assert links == [(reported[0], "exact")]
     assert cases_in(cases_api) == 3

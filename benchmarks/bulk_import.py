@@ -1,0 +1,90 @@
+"""Benchmark: a beneficiary list imported into an empty cases store, then imported again.
+
+Writes a synthetic list of `--rows` children (`cases.synthetic.write_profile_list`), and
+imports it with the operators' code path (`cases.bulk_import.import_file`, as
+`python -m cases import` runs it) into a fresh SQLite store: rows/s and CPU per row. Then
+the same file again, which must import nothing (every row skipped). Each imported row
+stages two records (the case received, its audit record), so the import is also printed in
+records/s beside the broker's limits measured in the same run (`kafka_limits.py`); the
+import itself sends nothing to Kafka, its relay does (`benchmarks/urgent_lane.py`).
+
+Run: `.venv/bin/python benchmarks/bulk_import.py [--rows 20000 --batch-rows 200]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pipeline import broker_beside_its_limits  # noqa: E402
+
+from cases import bulk_import  # noqa: E402
+from cases.bootstrap import SERVICE, TABLES, case_deps  # noqa: E402
+from cases.config import CasesSettings  # noqa: E402
+from cases.synthetic import write_profile_list  # noqa: E402
+from chassis.auth import Principal  # noqa: E402
+from chassis.runtime import open_service  # noqa: E402
+from localrun.kafka import ensure_kafka_jars  # noqa: E402
+
+RECORDS_PER_ROW = 2  # vn.lienganh.case.received.v1 and its audit record
+OPERATOR = Principal("bench-import", "dolisa", frozenset({"intake"}), frozenset({"*"}))
+
+
+def timed_import(
+    listing: Path, settings: CasesSettings, batch_rows: int
+) -> tuple[bulk_import.ImportReport, float, float]:
+    """The report, wall seconds and CPU seconds of one import of `listing`."""
+    engine = open_service(settings, SERVICE, TABLES)
+    deps = case_deps(settings)
+    wall, cpu = time.perf_counter(), time.process_time()
+    report = bulk_import.import_file(
+        listing, engine, deps, operator=OPERATOR, batch_rows=batch_rows
+    )
+    return report, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--batch-rows", type=int, default=bulk_import.BATCH_ROWS)
+    parser.add_argument("--limit-records", type=int, default=200_000)
+    args = parser.parse_args()
+    ensure_kafka_jars()
+    with tempfile.TemporaryDirectory(prefix="lienganh-import-") as tmp:
+        base = Path(tmp)
+        listing = write_profile_list(base / "beneficiaries.csv", args.rows, seed=20)
+        os.environ["CASES_DATA_DIR"] = str(base / "data")
+        settings = CasesSettings()
+        first, wall, cpu = timed_import(listing, settings, args.batch_rows)
+        again, wall_again, _ = timed_import(listing, settings, args.batch_rows)
+        with broker_beside_its_limits(base, args.limit_records) as (_, limits):
+            pass
+    rows_per_s = first.imported / wall
+    print(f"bulk import of {args.rows:,} synthetic rows, {args.batch_rows} rows a transaction")
+    for line in limits.lines():
+        print(f"  {line}")
+    print(
+        f"  into an empty store: {first.imported:,} imported, {len(first.errors)} errors, "
+        f"in {wall:.1f} s = {rows_per_s:,.0f} rows/s, {1000 * cpu / max(first.imported, 1):.2f} "
+        f"ms CPU a row (1 M rows ≈ {1e6 / rows_per_s / 60:.0f} min)"
+    )
+    print(
+        f"  as outbox records: {rows_per_s * RECORDS_PER_ROW:,.0f} records/s = "
+        f"{limits.ratios(rows_per_s * RECORDS_PER_ROW)}"
+    )
+    print(
+        f"  the same file again: {again.imported} imported, {again.skipped:,} skipped, "
+        f"in {wall_again:.1f} s = {again.skipped / wall_again:,.0f} rows/s"
+    )
+    if again.imported or first.errors:
+        raise SystemExit("a re-run imported rows, or the synthetic list had errors")
+
+
+if __name__ == "__main__":
+    main()
