@@ -160,13 +160,14 @@ def import_file(
     batch_rows: int = BATCH_ROWS,
 ) -> ImportReport:
     report = ImportReport()
+    importer = _Importer(engine, deps, operator, report, path.name)
     for numbered in _batches(read_rows(path), batch_rows):
         ready = [
             checked
             for number, row in numbered
             if (checked := _checked_row(number, row, deps, operator, report))
         ]
-        _import_batch(ready, engine, deps, operator, report, path.name)
+        importer.batch(ready)
         for _ in numbered:
             on_row()
     return report
@@ -205,54 +206,51 @@ def _checked_row(
     return _Ready(number, row_key(row, deps.dedup_secret), command)
 
 
-def _import_batch(
-    ready: list[_Ready],
-    engine: Engine,
-    deps: handlers.CaseDeps,
-    operator: Principal,
-    report: ImportReport,
-    source: str,
-) -> None:
-    """Prepared without the write lock, written in one short transaction; counted only
-    once it committed."""
-    if not ready:
-        return
-    with ensure_span("import batch"), Session(engine, autoflush=False) as reading:
-        batch = _prepare(reading, ready, deps, operator, source)
-        try:
-            with transaction(engine) as session:
-                if not batch.store.unchanged(session) or already_imported(session, batch.keys):
-                    raise _Overtaken
-                batch.write(session)
-        except (_Overtaken, IntegrityError):
-            # Another writer stored one of these rows, or a case they may duplicate, since
-            # the batch was prepared: each row again, prepared inside its own transaction.
-            for one in ready:
-                _import_locked(one, engine, deps, operator, report, source)
+@dataclass
+class _Importer:
+    """One run of an import: where rows go, who imports them, what is reported."""
+
+    engine: Engine
+    deps: handlers.CaseDeps
+    operator: Principal
+    report: ImportReport
+    source: str
+
+    def batch(self, ready: list[_Ready]) -> None:
+        """Prepared without the write lock, written in one short transaction; counted
+        only once it committed."""
+        if not ready:
             return
-    run_effects(batch.uow.effects)
-    report.imported += len(batch.keys)
-    report.skipped += len(ready) - len(batch.keys)
+        with ensure_span("import batch"), Session(self.engine, autoflush=False) as reading:
+            batch = _prepare(reading, ready, self.deps, self.operator, self.source)
+            try:
+                with transaction(self.engine) as session:
+                    if not batch.store.unchanged(session) or already_imported(session, batch.keys):
+                        raise _Overtaken
+                    batch.write(session)
+            except (_Overtaken, IntegrityError):
+                # Another writer stored one of these rows, or a case they may duplicate,
+                # since the batch was prepared: each row again, inside its own transaction.
+                for one in ready:
+                    self.locked(one)
+                return
+        self._count(batch, len(ready))
 
+    def locked(self, item: _Ready) -> None:
+        """One row, prepared and written inside the write lock."""
+        try:
+            with ensure_span("import row"), transaction(self.engine) as session:
+                batch = _prepare(session, [item], self.deps, self.operator, self.source)
+                batch.write(session)
+        except IntegrityError:  # a concurrent run (PostgreSQL) imported the same row first
+            self.report.skipped += 1
+            return
+        self._count(batch, 1)
 
-def _import_locked(
-    item: _Ready,
-    engine: Engine,
-    deps: handlers.CaseDeps,
-    operator: Principal,
-    report: ImportReport,
-    source: str,
-) -> None:
-    try:
-        with ensure_span("import row"), transaction(engine) as session:
-            batch = _prepare(session, [item], deps, operator, source)
-            batch.write(session)
-    except IntegrityError:  # a concurrent run (PostgreSQL) imported the same row first
-        report.skipped += 1
-        return
-    run_effects(batch.uow.effects)
-    report.imported += len(batch.keys)
-    report.skipped += 1 - len(batch.keys)
+    def _count(self, batch: _Batch, rows: int) -> None:
+        run_effects(batch.uow.effects)
+        self.report.imported += len(batch.keys)
+        self.report.skipped += rows - len(batch.keys)
 
 
 class _Overtaken(Exception):
