@@ -290,7 +290,7 @@ def main() -> None:
                 time.sleep(10)  # past the start-up work (group joins, first polls)
                 idle = idle_cpu(pids, args.idle_seconds)
                 print(f"idle CPU, whole system: {sum(idle.values()):.1f} % of one core")
-                for name, percent in sorted(idle.items(), key=lambda item: -item[1])[:5]:
+                for name, percent in sorted(idle.items(), key=lambda item: -item[1]):
                     print(f"  {name:32s} {percent:5.1f} %")
                 if args.cases:
                     run_burst(system, args.cases, args.concurrency, limits, pids)

@@ -93,10 +93,15 @@ class UnitOfWork:
         if original is None:
             self._staged[id(event)] = (event, record.header("ce_id") or "")
 
-    def write_outbox(self, session: Session | None = None) -> None:
-        """Write the outbox rows `batch_outbox` kept (nothing otherwise: already added),
-        with `session` when the work was prepared over another (a reading one)."""
-        insert_rows(session or self.session, self._outbox_rows)
+    def write_outbox(self) -> None:
+        """Write the outbox rows `batch_outbox` kept (nothing otherwise: already added)."""
+        insert_rows(self.session, self._outbox_rows)
+
+    def staged_outbox(self) -> list[dict[str, Any]]:
+        """Take the outbox rows `batch_outbox` kept, as values, to write elsewhere
+        (`chassis.outbox.insert_rows`), in another transaction or process."""
+        rows, self._outbox_rows = self._outbox_rows, []
+        return rows
 
 
 @contextmanager

@@ -14,9 +14,13 @@ import csv
 import hashlib
 import hmac
 import json
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,7 @@ from sqlmodel import Session, col, select
 
 from cases import handlers
 from cases.adapters import audit
-from cases.adapters.batch_store import BatchStore
+from cases.adapters.batch_store import BatchStore, PreparedBatch
 from cases.adapters.tables import ImportedRow
 from cases.api.schemas import CaseReportIn
 from cases.domain.commands import RecordCase
@@ -37,7 +41,7 @@ from chassis.auth import Principal
 from chassis.db import transaction
 from chassis.outbox import Lane
 from chassis.tracing import ensure_span
-from chassis.unit_of_work import UnitOfWork, correlation_or_new, run_effects
+from chassis.unit_of_work import UnitOfWork, correlation_or_new
 from contracts.vocabulary import AuditAction
 
 CHILD = ("full_name", "date_of_birth", "sex", "address", "phone", "guardian_name", "guardian_phone")
@@ -158,19 +162,30 @@ def import_file(
     operator: Principal,
     on_row: Callable[[], None] = lambda: None,
     batch_rows: int = BATCH_ROWS,
+    jobs: int = 1,
 ) -> ImportReport:
+    """Import `path`; `jobs` > 1 prepares batches in that many forked processes (this one
+    writes them, in file order): for a large list on an otherwise quiet machine."""
     report = ImportReport()
-    importer = _Importer(engine, deps, operator, report, path.name)
-    for numbered in _batches(read_rows(path), batch_rows):
-        ready = [
-            checked
-            for number, row in numbered
-            if (checked := _checked_row(number, row, deps, operator, report))
-        ]
-        importer.batch(ready)
-        for _ in numbered:
-            on_row()
+    context = _Context(engine, deps, operator, path.name)
+    importer = _Importer(context, report)
+    batches = _batches(read_rows(path), batch_rows)
+    with _preparing(context, batches, jobs) as prepared:
+        for batch in prepared:
+            importer.write(batch)
+            for _ in range(batch.rows):
+                on_row()
     return report
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Where one run imports to, and as whom."""
+
+    engine: Engine
+    deps: handlers.CaseDeps
+    operator: Principal
+    source: str  # the file's name, kept with each imported row
 
 
 @dataclass(frozen=True)
@@ -180,6 +195,76 @@ class _Ready:
     number: int
     key: str
     command: RecordCase
+
+
+@dataclass
+class _Prepared:
+    """A batch of the file, checked and prepared; nothing of it written yet."""
+
+    rows: int  # rows of the file it covers
+    errors: list[RowError]
+    ready: list[_Ready]
+    batch: PreparedBatch | None  # None when no row passed the checks
+
+
+def _prepare_batch(context: _Context, numbered: list[tuple[int, dict[str, Any]]]) -> _Prepared:
+    """Checks every row, then records the valid ones over a reading session."""
+    checks = ImportReport()
+    ready = [
+        checked
+        for number, row in numbered
+        if (checked := _checked_row(number, row, context.deps, context.operator, checks))
+    ]
+    if not ready:
+        return _Prepared(len(numbered), checks.errors, ready, None)
+    with ensure_span("prepare import batch"), Session(context.engine, autoflush=False) as reading:
+        batch = _prepare(reading, ready, context)
+    return _Prepared(len(numbered), checks.errors, ready, batch)
+
+
+@contextmanager
+def _preparing(
+    context: _Context, batches: Iterator[list[tuple[int, dict[str, Any]]]], jobs: int
+) -> Iterator[Iterator[_Prepared]]:
+    """Prepared batches in file order: here, or `jobs` forked processes ahead of the
+    writer (a child inherits the keys and settings; its engine opens its own connections)."""
+    if jobs <= 1:
+        yield (_prepare_batch(context, numbered) for numbered in batches)
+        return
+    global _FORKED_CONTEXT
+    _FORKED_CONTEXT = context
+    pool = ProcessPoolExecutor(jobs, mp_context=get_context("fork"), initializer=_forked)
+    try:
+        yield _in_order(pool, batches, ahead=2 * jobs)
+    finally:
+        pool.shutdown(cancel_futures=True)
+        _FORKED_CONTEXT = None
+
+
+_FORKED_CONTEXT: _Context | None = None
+
+
+def _forked() -> None:
+    assert _FORKED_CONTEXT is not None
+    _FORKED_CONTEXT.engine.dispose(close=False)  # the parent's connections stay the parent's
+
+
+def _prepare_forked(numbered: list[tuple[int, dict[str, Any]]]) -> _Prepared:
+    assert _FORKED_CONTEXT is not None
+    return _prepare_batch(_FORKED_CONTEXT, numbered)
+
+
+def _in_order(
+    pool: ProcessPoolExecutor, batches: Iterator[list[tuple[int, dict[str, Any]]]], ahead: int
+) -> Iterator[_Prepared]:
+    """At most `ahead` batches in flight, so a million-row file is never all in memory."""
+    pending: deque[Future[_Prepared]] = deque()
+    for numbered in batches:
+        pending.append(pool.submit(_prepare_forked, numbered))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def _checked_row(
@@ -208,47 +293,42 @@ def _checked_row(
 
 @dataclass
 class _Importer:
-    """One run of an import: where rows go, who imports them, what is reported."""
+    """Writes prepared batches and counts what they did."""
 
-    engine: Engine
-    deps: handlers.CaseDeps
-    operator: Principal
+    context: _Context
     report: ImportReport
-    source: str
 
-    def batch(self, ready: list[_Ready]) -> None:
-        """Prepared without the write lock, written in one short transaction; counted
-        only once it committed."""
-        if not ready:
+    def write(self, prepared: _Prepared) -> None:
+        """One short transaction for the batch; counted only once it committed."""
+        self.report.errors += prepared.errors
+        batch = prepared.batch
+        if batch is None:
             return
-        with ensure_span("import batch"), Session(self.engine, autoflush=False) as reading:
-            batch = _prepare(reading, ready, self.deps, self.operator, self.source)
-            try:
-                with transaction(self.engine) as session:
-                    if not batch.store.unchanged(session) or already_imported(session, batch.keys):
-                        raise _Overtaken
-                    batch.write(session)
-            except (_Overtaken, IntegrityError):
-                # Another writer stored one of these rows, or a case they may duplicate,
-                # since the batch was prepared: each row again, inside its own transaction.
-                for one in ready:
-                    self.locked(one)
-                return
-        self._count(batch, len(ready))
+        try:
+            with ensure_span("write import batch"), transaction(self.context.engine) as session:
+                if not batch.unchanged(session) or already_imported(session, batch.keys):
+                    raise _Overtaken
+                batch.write(session)
+        except (_Overtaken, IntegrityError):
+            # Another writer stored one of these rows, or a case they may duplicate, since
+            # the batch was prepared: each row again, inside its own transaction.
+            for one in prepared.ready:
+                self._locked(one)
+            return
+        self._count(batch, len(prepared.ready))
 
-    def locked(self, item: _Ready) -> None:
+    def _locked(self, item: _Ready) -> None:
         """One row, prepared and written inside the write lock."""
         try:
-            with ensure_span("import row"), transaction(self.engine) as session:
-                batch = _prepare(session, [item], self.deps, self.operator, self.source)
+            with ensure_span("import row"), transaction(self.context.engine) as session:
+                batch = _prepare(session, [item], self.context)
                 batch.write(session)
         except IntegrityError:  # a concurrent run (PostgreSQL) imported the same row first
             self.report.skipped += 1
             return
         self._count(batch, 1)
 
-    def _count(self, batch: _Batch, rows: int) -> None:
-        run_effects(batch.uow.effects)
+    def _count(self, batch: PreparedBatch, rows: int) -> None:
         self.report.imported += len(batch.keys)
         self.report.skipped += rows - len(batch.keys)
 
@@ -257,27 +337,9 @@ class _Overtaken(Exception):
     """The store changed under a prepared batch."""
 
 
-@dataclass
-class _Batch:
-    """Rows recorded and events staged, not written yet."""
-
-    uow: UnitOfWork
-    store: BatchStore
-    keys: list[str]  # row keys it imports
-
-    def write(self, session: Session) -> None:
-        self.store.write(session)
-        self.uow.write_outbox(session)
-
-
-def _prepare(
-    session: Session,
-    ready: list[_Ready],
-    deps: handlers.CaseDeps,
-    operator: Principal,
-    source: str,
-) -> _Batch:
-    """Records the rows no earlier run imported (nor an earlier row of this file)."""
+def _prepare(session: Session, ready: list[_Ready], context: _Context) -> PreparedBatch:
+    """Records the rows no earlier run imported (nor an earlier row of this file), over
+    `session`, into a batch of rows and events to write."""
     # The bulk lane: an import enters the pipeline as fast as it drains (chassis.pacing).
     uow = UnitOfWork(
         session=session,
@@ -292,16 +354,18 @@ def _prepare(
         if item.key not in taken:
             taken.add(item.key)
             new.append(item)
-    store = BatchStore(uow, filter(None, map(_blocking_keys_of(deps), new)))
+    store = BatchStore(uow, filter(None, map(_blocking_keys_of(context.deps), new)))
     for item in new:
-        record = handlers.record_case(store, item.command, deps)
+        record = handlers.record_case(store, item.command, context.deps)
         store.add(
-            ImportedRow(row_key=item.key, case_id=record.id, source=source, imported_at=_now())
+            ImportedRow(
+                row_key=item.key, case_id=record.id, source=context.source, imported_at=_now()
+            )
         )
         audit.record_access(
-            uow, operator, AuditAction.CREATE, "case", record.id, detail="bulk import"
+            uow, context.operator, AuditAction.CREATE, "case", record.id, detail="bulk import"
         )
-    return _Batch(uow, store, [item.key for item in new])
+    return store.prepared([item.key for item in new])
 
 
 def already_imported(session: Session, keys: list[str]) -> set[str]:

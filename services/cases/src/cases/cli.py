@@ -145,6 +145,15 @@ def import_profiles(
     province: Annotated[
         list[str], typer.Option(help="Provinces the operator may import for (or *).")
     ] = ["*"],  # noqa: B006 - typer reads the default, it is never mutated
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes preparing batches (checks, sealing) while this one writes. "
+            "More than 1 only on a machine with cores to spare: beside the running system "
+            "they take its CPU.",
+        ),
+    ] = 1,
 ) -> None:
     """Import a beneficiary profile list; each row is atomic and a re-run adds nothing."""
     settings = CasesSettings()
@@ -159,6 +168,7 @@ def import_profiles(
             case_deps(settings),
             operator=principal,
             on_row=lambda: progress.advance(task),
+            jobs=jobs,
         )
     if report.errors:
         table = Table("row", "field", "message", title="rows not imported")

@@ -110,7 +110,16 @@ def test_the_cli_shows_progress_and_reports_bad_rows(
     monkeypatch.setenv("CASES_DATA_DIR", str(cases_api.settings.data_dir))
     monkeypatch.setenv("CASES_DATABASE_URL", str(cases_api.settings.database_url))
     path = write_csv(tmp_path / "profiles.csv", ROWS)
-    args = ["import", str(path), "--operator", "dolisa-import-hn", "--province", "01"]
+    args = [
+        "import",
+        str(path),
+        "--operator",
+        "dolisa-import-hn",
+        "--province",
+        "01",
+        "--jobs",
+        "2",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1, result.output
     assert "3 imported, 0 already imported, 4 row(s) with errors" in result.output
@@ -128,6 +137,18 @@ def links_in(api: CasesApi) -> set[tuple[str, str, str]]:
         }
 
 
+def assert_twins_linked(api: CasesApi, twins: list[dict]) -> None:
+    """HN-2026-0001 and -0103 are one child, -0101 the same without diacritics."""
+    deps = api.client.app.state.service_context.deps  # type: ignore[attr-defined]
+    key = {row["profile_id"]: row_key(row, deps.dedup_secret) for row in twins}
+    first, plain, twin = key["HN-2026-0001"], key["HN-2026-0101"], key["HN-2026-0103"]
+    assert links_in(api) == {
+        (plain, first, "without_diacritics"),
+        (twin, first, "exact"),
+        (twin, plain, "without_diacritics"),
+    }
+
+
 def test_the_same_child_twice_in_a_list_is_linked_within_and_across_batches(
     cases_api: CasesApi, tmp_path: Path
 ):
@@ -142,13 +163,7 @@ def test_the_same_child_twice_in_a_list_is_linked_within_and_across_batches(
     # Batches of three: rows 1 and 2 meet in one batch, row 4 meets them from the next.
     result = import_file(path, cases_api.engine, deps, operator=OPERATOR, batch_rows=3)
     assert result.imported == 4
-    key = {row["profile_id"]: row_key(row, deps.dedup_secret) for row in twins}
-    first, plain, twin = key["HN-2026-0001"], key["HN-2026-0101"], key["HN-2026-0103"]
-    assert links_in(cases_api) == {
-        (plain, first, "without_diacritics"),
-        (twin, first, "exact"),
-        (twin, plain, "without_diacritics"),
-    }
+    assert_twins_linked(cases_api, twins)
 
 
 def test_a_row_listed_twice_is_imported_once(cases_api: CasesApi, tmp_path: Path):
@@ -207,3 +222,32 @@ def test_a_case_reported_while_a_batch_is_prepared_is_still_linked(
         links = [(link.other_case_id, link.match) for link in session.exec(select(DuplicateLink))]
     assert links == [(reported[0], "exact")]
     assert cases_in(cases_api) == 3
+
+
+def test_batches_prepared_by_two_processes_import_as_one_would(cases_api: CasesApi, tmp_path: Path):
+    deps = cases_api.client.app.state.service_context.deps  # type: ignore[attr-defined]
+    path = write_csv(tmp_path / "profiles.csv", ROWS)
+    result = import_file(path, cases_api.engine, deps, operator=OPERATOR, batch_rows=2, jobs=2)
+    assert (result.imported, result.skipped) == (3, 0)
+    assert {(e.row, e.field) for e in result.errors} == EXPECTED_ERRORS
+    again = import_file(path, cases_api.engine, deps, operator=OPERATOR, batch_rows=2, jobs=2)
+    assert (again.imported, again.skipped) == (0, 3)
+    assert cases_in(cases_api) == 3
+
+
+def test_the_same_child_in_batches_prepared_side_by_side_is_still_linked(
+    cases_api: CasesApi, tmp_path: Path
+):
+    """Each row its own batch, prepared ahead in two processes: a batch cannot see the
+    cases of the batch before it, so the writer finds them new and redoes it."""
+    deps = cases_api.client.app.state.service_context.deps  # type: ignore[attr-defined]
+    twins = [
+        GOOD,
+        {**GOOD, "profile_id": "HN-2026-0101", "full_name": "Bui Thi Thao"},
+        {**GOOD, "profile_id": "HN-2026-0103"},
+        GOOD,  # listed twice: the second is a skip, not a second case
+    ]
+    path = write_csv(tmp_path / "profiles.csv", twins)
+    result = import_file(path, cases_api.engine, deps, operator=OPERATOR, batch_rows=1, jobs=2)
+    assert (result.imported, result.skipped, result.errors) == (3, 1, [])
+    assert_twins_linked(cases_api, twins)

@@ -6,9 +6,10 @@ the cost of a row. Here the candidates of a whole batch are read once, before it
 the batch adds are kept beside them, and its rows are written by `write`, one INSERT per
 table, so `record_case` runs unchanged.
 
-The batch is prepared over a reading session and written in a short transaction of its
-own, so an import holds SQLite's write lock only while it inserts, never while it seals
-identities. `unchanged` tells the writer whether a case that could be a duplicate was
+The batch is prepared over a reading session, possibly in another process, into a
+`PreparedBatch` of plain values, and written in a short transaction of its own: an import
+holds SQLite's write lock only while it inserts, never while it seals identities.
+`PreparedBatch.unchanged` tells the writer whether a case that could be a duplicate was
 stored in between (then the batch must be prepared again).
 """
 
@@ -16,15 +17,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import insert, or_
+from sqlalchemy import Table, insert, or_
 from sqlmodel import Session, SQLModel, col, select
 
 from cases.adapters.store import SqlStore
 from cases.adapters.tables import CaseDataKey, CaseRecord, ConsentChange, DuplicateLink
 from cases.domain.duplicates import BlockingKeys
+from chassis.outbox import insert_rows
 from chassis.unit_of_work import UnitOfWork
 
 
@@ -36,27 +39,30 @@ class BatchStore(SqlStore):
         self._keys = list(keys)
         self._exact: dict[str, list[CaseRecord]] = defaultdict(list)
         self._folded: dict[str, list[CaseRecord]] = defaultdict(list)
-        self._rows: dict[type[SQLModel], list[dict[str, Any]]] = defaultdict(list)
+        self._rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
         stored = _candidates(self.session, self._keys)
         self._stored = {record.id for record in stored}
         for record in stored:
             self._remember(record)
 
     def add(self, row: SQLModel) -> None:
-        """Keep a new row for `write` (it is not in the session: nothing reads it back)."""
+        """Keep a new row for the batch (it is not in the session: nothing reads it back)."""
         values = vars(row)  # a table model keeps every field in its __dict__
-        self._rows[type(row)].append({name: values[name] for name in _columns(type(row))})
+        table = row.__table__  # type: ignore[attr-defined]
+        self._rows[table.name].append({name: values[name] for name in _columns(table)})
 
-    def unchanged(self, session: Session) -> bool:
-        """True when the stored duplicate candidates are still those the batch met."""
-        return {record.id for record in _candidates(session, self._keys)} == self._stored
-
-    def write(self, session: Session) -> None:
-        """Insert the kept rows, one statement per table."""
-        connection = session.connection()
-        for table, rows in self._rows.items():
-            connection.execute(insert(table.__table__), rows)  # type: ignore[attr-defined]
-        self._rows.clear()
+    def prepared(self, keys: list[str]) -> PreparedBatch:
+        """What the batch writes: its rows, then its events (`keys`: the row keys it
+        imports). After-commit effects cannot wait in a value: none is allowed here."""
+        if self.uow.effects:
+            raise RuntimeError("a batch store cannot carry after-commit effects")
+        return PreparedBatch(
+            keys=keys,
+            rows=dict(self._rows),
+            outbox=self.uow.staged_outbox(),
+            blocking=self._keys,
+            stored=frozenset(self._stored),
+        )
 
     def add_case(self, record: CaseRecord) -> None:
         self.add(record)
@@ -83,6 +89,28 @@ class BatchStore(SqlStore):
             self._folded[record.dedup_key_folded].append(record)
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch of new cases as plain values: it crosses processes (pickled) and is
+    written by `write` in one transaction, one INSERT per table."""
+
+    keys: list[str]  # idempotency keys of the rows it imports
+    rows: dict[str, list[dict[str, Any]]]  # table → rows, in the order to insert them
+    outbox: list[dict[str, Any]]  # its events, staged in order
+    blocking: list[BlockingKeys]
+    stored: frozenset[str]  # stored cases it was checked against for duplicates
+
+    def unchanged(self, session: Session) -> bool:
+        """True when the stored duplicate candidates are still those the batch met."""
+        return {record.id for record in _candidates(session, self.blocking)} == self.stored
+
+    def write(self, session: Session) -> None:
+        connection = session.connection()
+        for name, rows in self.rows.items():
+            connection.execute(insert(SQLModel.metadata.tables[name]), rows)
+        insert_rows(session, list(self.outbox))
+
+
 def _candidates(session: Session, keys: list[BlockingKeys]) -> list[CaseRecord]:
     """Unmerged stored cases with an exact or folded key among `keys`."""
     if not keys:
@@ -98,8 +126,6 @@ def _candidates(session: Session, keys: list[BlockingKeys]) -> list[CaseRecord]:
 
 
 @cache
-def _columns(table: type[SQLModel]) -> list[str]:
+def _columns(table: Table) -> list[str]:
     """Columns an INSERT names: all but a serial id, which the database assigns."""
-    columns = table.__table__.columns  # type: ignore[attr-defined]
-    serial = table.__table__.autoincrement_column  # type: ignore[attr-defined]
-    return [column.key for column in columns if column is not serial]
+    return [column.key for column in table.columns if column is not table.autoincrement_column]
