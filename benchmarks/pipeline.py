@@ -4,8 +4,8 @@ Starts its own broker and the whole system (same code as `make run`), then:
 1. the broker's limits, same run: Kafka's own ProducerPerformance and ConsumerPerformance
    and an aiokafka produce→consume, for records of a case event's size (`kafka_limits.py`);
 2. idle CPU: every process's CPU over `--idle-seconds` with no load, in % of one core;
-3. a burst (closed loop): N cases POSTed by `--concurrency` clients; waits for every case's
-   first notification; prints cases/s, records/s (a case counts as the Kafka records it
+3. a burst (closed loop): N cases POSTed by `--concurrency` clients (`--batch N`: N a
+   request, `POST /cases:batch`); waits for every case's first notification; prints cases/s, records/s (a case counts as the Kafka records it
    causes, read from the topics' end offsets) and each as a share of the limits;
 4. open loop: cases offered at fixed rates (`--rates`, each for `--seconds`), sent on schedule
    whatever the system answers, latency from the moment a case was offered to its first
@@ -65,12 +65,18 @@ def hotline_client(system: RunningSystem, connections: int) -> httpx.AsyncClient
     )
 
 
-async def burst(system: RunningSystem, count: int, concurrency: int) -> float:
-    """POST `count` cases with `concurrency` clients; the seconds intake took."""
+async def burst(system: RunningSystem, count: int, concurrency: int, batch: int = 1) -> float:
+    """POST `count` cases with `concurrency` clients, `batch` > 1 reports a request
+    (`POST /cases:batch`); the seconds intake took."""
     queue: asyncio.Queue[dict] = asyncio.Queue()
-    for body in report_bodies(count, seed=7):
-        queue.put_nowait(body)
-    url = system.url("cases", "/cases")
+    bodies = list(report_bodies(count, seed=7))
+    if batch > 1:
+        for start in range(0, count, batch):
+            queue.put_nowait({"reports": bodies[start : start + batch]})
+    else:
+        for body in bodies:
+            queue.put_nowait(body)
+    url = system.url("cases", "/cases:batch" if batch > 1 else "/cases")
     async with hotline_client(system, concurrency) as client:
 
         async def client_loop() -> None:
@@ -198,10 +204,11 @@ def run_burst(
     concurrency: int,
     limits: KafkaLimits,
     pids: dict[str, int],
+    batch: int = 1,
 ) -> None:
     records_before = records_on_topics(system.bootstrap)
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    intake_s = asyncio.run(burst(system, cases, concurrency))
+    intake_s = asyncio.run(burst(system, cases, concurrency, batch))
     received = received_at(system.data_dir)
     first = first_notifications(system.data_dir, set(received), timeout_s=900)
     time.sleep(5)  # the notifications' own events (sent, delivered) land after the first one
@@ -210,7 +217,8 @@ def run_burst(
     latencies = [first[c] - received[c] for c in first]
     span = max(first.values()) - min(received.values())
     rate = len(first) / span
-    print(f"burst: {cases} cases (notified {len(first)}), {concurrency} concurrent clients")
+    how = f"POST /cases:batch of {batch}" if batch > 1 else "POST /cases"
+    print(f"burst: {cases} cases (notified {len(first)}), {concurrency} concurrent clients, {how}")
     print(f"  intake (HTTP 201): {cases / intake_s:,.0f} cases/s")
     print(f"  intake → first notification: {rate:,.1f} cases/s")
     print(f"  Kafka records per case: {per_case:.1f}")
@@ -272,6 +280,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=2000, help="burst size (0: no burst)")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=1, help="reports a request (>1: :batch)")
     parser.add_argument("--rates", default="10,25,50,100", help="open-loop cases/s, in order")
     parser.add_argument("--seconds", type=float, default=20, help="per open-loop rate")
     parser.add_argument("--limit-records", type=int, default=200_000)
@@ -293,7 +302,7 @@ def main() -> None:
                 for name, percent in sorted(idle.items(), key=lambda item: -item[1]):
                     print(f"  {name:32s} {percent:5.1f} %")
                 if args.cases:
-                    run_burst(system, args.cases, args.concurrency, limits, pids)
+                    run_burst(system, args.cases, args.concurrency, limits, pids, args.batch)
                 if rates:
                     run_open_loop(system, rates, args.seconds)
                 rss = peak_rss_mib(pids)

@@ -56,7 +56,7 @@ def case_deps(settings: CasesSettings) -> handlers.CaseDeps:
 
 def create_api(settings: CasesSettings | None = None) -> FastAPI:
     # The API's own stack, imported here: a worker process never loads it (chassis.runtime).
-    from cases.api import duplicates, routes
+    from cases.api import batch, duplicates, routes
     from cases.api.deps import CasesContext
     from chassis.service_context import provide_context
     from contracts.access.policy import access_policy
@@ -68,7 +68,7 @@ def create_api(settings: CasesSettings | None = None) -> FastAPI:
         service=SERVICE,
         title="Liên Ngành — cases",
         engine=engine,
-        routers=[routes.router, duplicates.router],
+        routers=[routes.router, batch.router, duplicates.router],
         access_rules=access_policy().for_service(SERVICE, owner=settings.owner_agency),
     )
     provide_context(

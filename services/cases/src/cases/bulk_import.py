@@ -31,17 +31,16 @@ from sqlmodel import Session, col, select
 
 from cases import handlers
 from cases.adapters import audit
-from cases.adapters.batch_store import BatchStore, PreparedBatch
+from cases.adapters.batch_store import PreparedBatch
 from cases.adapters.tables import ImportedRow
 from cases.api.schemas import CaseReportIn
+from cases.batch_intake import CaseBatch, write_unless_overtaken
 from cases.domain.commands import RecordCase
-from cases.domain.duplicates import BlockingKeys, blocking_keys
 from cases.domain.intake import missing_for_channel
 from chassis.auth import Principal
 from chassis.db import transaction
 from chassis.outbox import Lane
 from chassis.tracing import ensure_span
-from chassis.unit_of_work import UnitOfWork, correlation_or_new
 from contracts.vocabulary import AuditAction
 
 CHILD = ("full_name", "date_of_birth", "sex", "address", "phone", "guardian_name", "guardian_phone")
@@ -305,11 +304,14 @@ class _Importer:
         if batch is None:
             return
         try:
-            with ensure_span("write import batch"), transaction(self.context.engine) as session:
-                if not batch.unchanged(session) or already_imported(session, batch.keys):
-                    raise _Overtaken
-                batch.write(session)
-        except (_Overtaken, IntegrityError):
+            written = write_unless_overtaken(
+                self.context.engine,
+                batch,
+                overtaken=lambda session: bool(already_imported(session, batch.keys)),
+            )
+        except IntegrityError:  # a concurrent run (PostgreSQL) wrote one of its rows first
+            written = False
+        if not written:
             # Another writer stored one of these rows, or a case they may duplicate, since
             # the batch was prepared: each row again, inside its own transaction.
             for one in prepared.ready:
@@ -333,55 +335,40 @@ class _Importer:
         self.report.skipped += rows - len(batch.keys)
 
 
-class _Overtaken(Exception):
-    """The store changed under a prepared batch."""
-
-
 def _prepare(session: Session, ready: list[_Ready], context: _Context) -> PreparedBatch:
     """Records the rows no earlier run imported (nor an earlier row of this file), over
     `session`, into a batch of rows and events to write."""
-    # The bulk lane: an import enters the pipeline as fast as it drains (chassis.pacing).
-    uow = UnitOfWork(
-        session=session,
-        source="/cases/import",
-        correlation_id=correlation_or_new(),
-        lane=Lane.BULK,
-        batch_outbox=True,
-    )
     taken = already_imported(session, [item.key for item in ready])
     new: list[_Ready] = []
     for item in ready:
         if item.key not in taken:
             taken.add(item.key)
             new.append(item)
-    store = BatchStore(uow, filter(None, map(_blocking_keys_of(context.deps), new)))
+    # The bulk lane: an import enters the pipeline as fast as it drains (chassis.pacing).
+    batch = CaseBatch(
+        session,
+        [item.command for item in new],
+        context.deps,
+        source="/cases/import",
+        lane=Lane.BULK,
+    )
     for item in new:
-        record = handlers.record_case(store, item.command, context.deps)
-        store.add(
+        record = batch.record(item.command)
+        batch.store.add(
             ImportedRow(
                 row_key=item.key, case_id=record.id, source=context.source, imported_at=_now()
             )
         )
         audit.record_access(
-            uow, context.operator, AuditAction.CREATE, "case", record.id, detail="bulk import"
+            batch.uow, context.operator, AuditAction.CREATE, "case", record.id, detail="bulk import"
         )
-    return store.prepared([item.key for item in new])
+    return batch.prepared([item.key for item in new])
 
 
 def already_imported(session: Session, keys: list[str]) -> set[str]:
     """The row keys among `keys` that an earlier run imported."""
     query = select(ImportedRow.row_key).where(col(ImportedRow.row_key).in_(keys))
     return set(session.exec(query))
-
-
-def _blocking_keys_of(deps: handlers.CaseDeps) -> Callable[[_Ready], BlockingKeys | None]:
-    def keys(item: _Ready) -> BlockingKeys | None:
-        child = item.command.child
-        return blocking_keys(
-            deps.dedup_secret, child.full_name, child.date_of_birth, item.command.commune_code
-        )
-
-    return keys
 
 
 def _batches(
