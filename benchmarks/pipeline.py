@@ -5,8 +5,9 @@ Starts its own broker and the whole system (same code as `make run`), then:
    and an aiokafka produce→consume, for records of a case event's size (`kafka_limits.py`);
 2. idle CPU: every process's CPU over `--idle-seconds` with no load, in % of one core;
 3. a burst (closed loop): N cases POSTed by `--concurrency` clients (`--batch N`: N a
-   request, `POST /cases:batch`); waits for every case's first notification; prints cases/s, records/s (a case counts as the Kafka records it
-   causes, read from the topics' end offsets) and each as a share of the limits;
+   request, `POST /cases:batch`); waits for every case's first notification; prints
+   cases/s, records/s (a case counts as the Kafka records it causes, read from the topics'
+   end offsets) and each as a share of the limits;
 4. open loop: cases offered at fixed rates (`--rates`, each for `--seconds`), sent on schedule
    whatever the system answers, latency from the moment a case was offered to its first
    notification: p50/p99/max per rate, and the highest rate that keeps p99 ≤ 1 s;
