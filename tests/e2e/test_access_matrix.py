@@ -157,9 +157,7 @@ def _officer_body(officer_id: str = OFFICER) -> dict[str, Any]:
 RECIPES: dict[str, dict[str, Recipe]] = {
     "cases": {
         "POST /cases": lambda w, a: Call("POST", "/cases", _report()),
-        "POST /cases:batch": lambda w, a: Call(
-            "POST", "/cases:batch", {"reports": [_report(), _report()]}
-        ),
+        "POST /cases:batch": lambda w, a: Call("POST", "/cases:batch", {"reports": [_report()]}),
         "GET /cases": lambda w, a: Call(
             "GET", "/cases", params={"limit": 200}, marker=w.cases["main"]
         ),

@@ -45,8 +45,9 @@ def officer(system: RunningSystem, agency: str) -> str:
 
 
 def inbox_item(system: RunningSystem, agency: str, case_id: str) -> dict:
-    inbox = system.get(f"agency-{agency}", "/referrals", officer(system, agency)).json()
-    return next(item for item in inbox if item["case_id"] == case_id)
+    # The whole inbox: other tests share this system, and the first page (50) fills up.
+    inbox = system.get(f"agency-{agency}", "/referrals", officer(system, agency), limit=500)
+    return next(item for item in inbox.json() if item["case_id"] == case_id)
 
 
 def opened_details(system: RunningSystem, agency: str, case_id: str) -> dict:
@@ -85,7 +86,9 @@ def test_four_agencies_each_see_only_their_own_referrals(system: RunningSystem):
     # Need-to-know details, opened for the agency's own acting officers only.
     assert opened_details(system, "dolisa", case_id)["child_name"] == "Vàng Văn Chứ"
     assert "child_name" not in opened_details(system, "labour_inspection", case_id)
-    education = system.get("agency-education", "/referrals", officer(system, "education")).json()
+    education = system.get(
+        "agency-education", "/referrals", officer(system, "education"), limit=500
+    ).json()
     assert case_id not in {item["case_id"] for item in education}
     at_risk = report(system, labour_case(case_type="at_risk", circumstances={}))
     eventually(lambda: inbox_item(system, "education", at_risk))
