@@ -18,7 +18,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import JSON, Column, MetaData, column, event, select, table, text
+from sqlalchemy import JSON, Column, MetaData, column, event, inspect, select, table, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
@@ -121,8 +121,9 @@ def schema_differences(engine: Engine, tables: list[type[SQLModel]]) -> list[Any
 
 
 def test_a_store_of_the_last_release_reaches_head_with_its_data(engine, tables) -> None:
-    names = list(metadata_of(tables).tables)
     make_release_store(engine, tables)
+    released = set(inspect(engine).get_table_names())  # later revisions may add tables
+    names = [name for name in metadata_of(tables).tables if name in released]
     fill(engine, names)
     before = read_all(engine, names)
     assert all(len(rows) == ROWS for rows in before.values()), before

@@ -37,8 +37,9 @@ class CasesApi:
     def token(self, subject: str, agency: str, roles: list[str], provinces: list[str]) -> str:
         return self.issuer.mint(subject, agency, roles, provinces)
 
-    def post(self, path: str, token: str, body: Any) -> Any:
-        return self.client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+    def post(self, path: str, token: str, body: Any, **headers: str) -> Any:
+        headers["Authorization"] = f"Bearer {token}"
+        return self.client.post(path, json=body, headers=headers)
 
     def get(self, path: str, token: str, **params: Any) -> Any:
         return self.client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
+from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from cases import handlers
+from cases.adapters.intake_requests import forget_answers
 from cases.adapters.keyring import LiveKeyring
 from cases.adapters.tables import (
     CaseDataKey,
@@ -18,6 +20,7 @@ from cases.adapters.tables import (
     ConsentChange,
     DuplicateLink,
     ImportedRow,
+    IntakeRequest,
 )
 from cases.config import CasesSettings
 from cases.deadlines import sweep_missed_clocks
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 SERVICE = "cases"
+FORGET_INTERVAL_S = 3600.0  # intake answers are kept a day: hourly is close enough
 TABLES: list[type[SQLModel]] = [
     CaseRecord,
     CaseDataKey,
@@ -37,6 +41,7 @@ TABLES: list[type[SQLModel]] = [
     ConsentChange,
     DuplicateLink,
     ImportedRow,
+    IntakeRequest,
 ]
 
 
@@ -93,6 +98,9 @@ def create_worker(settings: CasesSettings | None = None) -> faust.App:
         interval_s=settings.deadline_sweep_interval_s,
         run=partial(sweep_missed_clocks, engine),
     )
+    forget = ScheduledJob(
+        name="intake-answers", interval_s=FORGET_INTERVAL_S, run=partial(_forget_answers, engine)
+    )
     return worker_app(
         settings,
         service=SERVICE,
@@ -100,6 +108,11 @@ def create_worker(settings: CasesSettings | None = None) -> faust.App:
         agencies=settings.reporting_agencies,
         engine=engine,
         subscriptions=handlers.subscriptions(case_deps(settings), settings.reporting_agencies),
-        jobs=[sweep],
+        jobs=[sweep, forget],
         bulk_pacing=settings.bulk_pacing(),
     )
+
+
+def _forget_answers(engine: Engine, now: datetime) -> int:
+    forget_answers(engine, now)
+    return 0  # it stages no event

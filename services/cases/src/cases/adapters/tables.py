@@ -169,3 +169,14 @@ class ImportedRow(SQLModel, table=True):
     case_id: str = Field(max_length=36)
     source: str
     imported_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class IntakeRequest(SQLModel, table=True):
+    """A report (or batch) sent with an `Idempotency-Key`: its answer, replayed to a retry."""
+
+    __tablename__ = "intake_requests"
+
+    request_key: str = Field(primary_key=True, max_length=64)  # HMAC of caller and key
+    fingerprint: str = Field(max_length=64)  # HMAC of the body: a reused key is refused
+    answer: str  # the JSON answered: case ids, statuses and times, no identity
+    received_at: datetime = Field(index=True, sa_type=UtcDateTime)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from cases.adapters.batch_store import PreparedBatch
-from cases.adapters.tables import CaseRecord
+from cases.adapters.intake_requests import KeyedRequest
 from cases.api.deps import CasesContext, Context
+from cases.api.idempotency import IdempotencyKey, answer_once, keyed_request
 from cases.api.schemas import CaseAccepted, CaseReportIn
 from cases.batch_intake import CaseBatch, write_unless_overtaken
 from cases.domain.commands import RecordCase
@@ -49,19 +50,25 @@ class CaseBatchAccepted(BaseModel):
     response_model=CaseBatchAccepted,
     responses=error_responses({403: "A report names a province the caller does not serve."}),
 )
-def report_cases(body: CaseBatchIn, grant: Granted, context: Context) -> CaseBatchAccepted:
+def report_cases(
+    body: CaseBatchIn,
+    grant: Granted,
+    context: Context,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> CaseBatchAccepted:
     """Record every report, or none: a report that fails a check refuses the batch, and the
     error names it by its index (`reports.3.child.address`)."""
     received_at = datetime.now(UTC)
     commands = [
         _command(index, report, grant, received_at) for index, report in enumerate(body.reports)
     ]
-    records = _record(context, grant, commands)
-    return CaseBatchAccepted(
-        cases=[
-            CaseAccepted(case_id=r.id, status=r.status, received_at=r.received_at) for r in records
-        ]
-    )
+    request = keyed_request(context, grant, idempotency_key, body)
+
+    def create() -> CaseBatchAccepted:
+        return _record(context, grant, commands, request)
+
+    return answer_once(context.engine, request, response, CaseBatchAccepted, create)
 
 
 def _command(index: int, report: CaseReportIn, grant: Grant, received_at: datetime) -> RecordCase:
@@ -78,25 +85,38 @@ def _command(index: int, report: CaseReportIn, grant: Grant, received_at: dateti
     return command
 
 
-def _record(context: CasesContext, grant: Grant, commands: list[RecordCase]) -> list[CaseRecord]:
+def _record(
+    context: CasesContext, grant: Grant, commands: list[RecordCase], request: KeyedRequest | None
+) -> CaseBatchAccepted:
     with Session(context.engine, autoflush=False) as reading:
-        records, batch = _prepare(reading, context, grant, commands)
+        accepted, batch = _prepare(reading, context, grant, commands, request)
     if write_unless_overtaken(context.engine, batch):
-        return records
+        return accepted
     # A case one of these children may duplicate was stored meanwhile: again, in the lock.
     with transaction(context.engine) as session:
-        records, batch = _prepare(session, context, grant, commands)
+        accepted, batch = _prepare(session, context, grant, commands, request)
         batch.write(session)
-    return records
+    return accepted
 
 
 def _prepare(
-    session: Session, context: CasesContext, grant: Grant, commands: list[RecordCase]
-) -> tuple[list[CaseRecord], PreparedBatch]:
+    session: Session,
+    context: CasesContext,
+    grant: Grant,
+    commands: list[RecordCase],
+    request: KeyedRequest | None,
+) -> tuple[CaseBatchAccepted, PreparedBatch]:
     batch = CaseBatch(
         session, commands, context.deps, source="/cases", correlation_id=current_correlation_id()
     )
     records = [batch.record(command) for command in commands]
     for record in records:
         grant.audit(batch.uow, record.id)
-    return records, batch.prepared()
+    accepted = CaseBatchAccepted(
+        cases=[
+            CaseAccepted(case_id=r.id, status=r.status, received_at=r.received_at) for r in records
+        ]
+    )
+    if request is not None:
+        batch.store.add(request.kept(accepted.model_dump_json(), commands[0].received_at))
+    return accepted, batch.prepared()

@@ -18,6 +18,7 @@ from cases.adapters import identity
 from cases.adapters.store import SqlStore
 from cases.adapters.tables import CaseRecord, CaseReferral, CaseStageHistory
 from cases.api.deps import Context, run_audited
+from cases.api.idempotency import IdempotencyKey, answer_once, keyed_request
 from cases.api.schemas import (
     CaseAccepted,
     CaseOut,
@@ -58,22 +59,38 @@ Province = Annotated[str | None, Query(pattern=r"^\d{2}$")]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseAccepted)
-def report_case(body: CaseReportIn, grant: Granted, context: Context) -> CaseAccepted:
+def report_case(
+    body: CaseReportIn,
+    grant: Granted,
+    context: Context,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> CaseAccepted:
     grant.require_province(body.province_code, resource_id="new")
-    command = body.to_command(reported_by=grant.officer.subject, received_at=datetime.now(UTC))
+    received_at = datetime.now(UTC)
+    command = body.to_command(reported_by=grant.officer.subject, received_at=received_at)
     missing = missing_for_channel(body.channel, command.present_fields())
     if missing:
         raise invalid(*missing, message=f"required for channel {body.channel.value}")
+    request = keyed_request(context, grant, idempotency_key, body)
 
-    def act(uow: UnitOfWork) -> CaseRecord:
-        return handlers.record_case(SqlStore(uow), command, context.deps)
+    def act(uow: UnitOfWork) -> CaseAccepted:
+        record = handlers.record_case(SqlStore(uow), command, context.deps)
+        accepted = CaseAccepted(
+            case_id=record.id, status=record.status, received_at=record.received_at
+        )
+        if request is not None:
+            uow.session.add(request.kept(accepted.model_dump_json(), received_at))
+        return accepted
 
-    record = run_audited(context, grant, act, resource_id=_new_id)
-    return CaseAccepted(case_id=record.id, status=record.status, received_at=record.received_at)
+    def create() -> CaseAccepted:
+        return run_audited(context, grant, act, resource_id=_new_id)
+
+    return answer_once(context.engine, request, response, CaseAccepted, create)
 
 
-def _new_id(record: CaseRecord) -> str:
-    return record.id
+def _new_id(accepted: CaseAccepted) -> str:
+    return accepted.case_id
 
 
 @router.get("", response_model=list[CaseSummaryOut])
