@@ -27,6 +27,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 from enum import IntEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Index, case, func, insert, text, update
@@ -35,6 +36,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from chassis.db import transaction
+from chassis.file_watch import FileWatch
 from chassis.metrics import (
     EVENTS_PRODUCED,
     OUTBOX_BACKLOG,
@@ -171,6 +173,11 @@ class Ungated:
         return self._batch_size
 
 
+# The fastest a relay looks again when woken by other connections' writes (under load, all
+# the time): as often as it used to poll.
+WATCH_SPACING_S = 0.05
+
+
 class OutboxRelay:
     """Moves committed outbox rows to Kafka, fastest lane first and oldest first within a
     lane, and marks them published."""
@@ -199,24 +206,48 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
         """Relay until `stop` is set; a broker outage delays events, it never loses them.
 
-        Rows committed by other processes (the API) are found by polling; `wake` lets
-        this process's own consumers cut the wait short.
+        Rows committed by other processes (the API) wake it through a watch on the
+        database's WAL file, or are found by polling where there is none; `wake` lets this
+        process's own consumers cut the wait short.
         """
         wake = wake or asyncio.Event()
+        changed = asyncio.Event()  # the watch: some connection wrote the database
+        watch = self._changes.watch()
+        if watch is not None:
+            watch.attach(asyncio.get_running_loop(), changed.set)
         backoff = self._poll_interval_s
-        while not stop.is_set():
-            wake.clear()
-            try:
-                published = await self.relay_once()
-                backoff = self._poll_interval_s
-            except Exception:
-                logger.warning("outbox relay failed; retrying", exc_info=True)
-                backoff = min(backoff * 2, self._max_backoff_s)
-                published = 0
-                await _wait(stop, backoff)
-                continue
-            if published == 0:
-                await _wait_any((stop, wake), self._poll_interval_s)
+        try:
+            while not stop.is_set():
+                wake.clear()
+                changed.clear()
+                looked_at = time.monotonic()
+                try:
+                    published = await self.relay_once()
+                    backoff = self._poll_interval_s
+                except Exception:
+                    logger.warning("outbox relay failed; retrying", exc_info=True)
+                    backoff = min(backoff * 2, self._max_backoff_s)
+                    published = 0
+                    await _wait(stop, backoff)
+                    continue
+                if published == 0:
+                    await _wait_any((stop, wake, changed), self._idle_wait_s(watch))
+                    if changed.is_set() and not wake.is_set():
+                        # Under load every commit of every connection writes the WAL: look
+                        # no more often than the relay used to poll (this process's own
+                        # commits, `wake`, are not held back).
+                        spacing = looked_at + WATCH_SPACING_S - time.monotonic()
+                        await _wait_any((stop, wake), max(0.0, spacing))
+        finally:
+            if watch is not None:
+                watch.close()
+
+    def _idle_wait_s(self, watch: FileWatch | None) -> float:
+        # Watched, any process's commit wakes the relay: wait for it, or the next recheck.
+        # Held-back bulk rows are looked at every poll: the gate's allowance changes alone.
+        if watch is not None and not self._bulk_waiting and watch.arm():
+            return self._changes.recheck_s
+        return self._poll_interval_s
 
     async def relay_once(self) -> int:
         """Publish one batch of pending rows; return how many were published."""
@@ -333,10 +364,11 @@ class DatabaseChanges:
     """
 
     def __init__(self, path: str | None, recheck_s: float = 5.0) -> None:
+        self._path = path
         self._connection = (
             sqlite3.connect(path, check_same_thread=False, timeout=30) if path else None
         )
-        self._recheck_s = recheck_s
+        self.recheck_s = recheck_s
         self._seen: int | None = None
         self._drained_at = 0.0
         self._version_at_look: int | None = None
@@ -353,7 +385,11 @@ class DatabaseChanges:
         self._version_at_look = version
         if version is None or self._seen is None or version != self._seen:
             return True
-        return time.monotonic() - self._drained_at > self._recheck_s
+        return time.monotonic() - self._drained_at >= self.recheck_s
+
+    def watch(self) -> FileWatch | None:
+        """A watch on the database's WAL file, which every commit writes (None: poll)."""
+        return FileWatch.open(Path(f"{self._path}-wal")) if self._path else None
 
     def drained(self) -> None:
         """The query this look allowed found nothing: wait for the next commit."""

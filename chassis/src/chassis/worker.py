@@ -57,6 +57,11 @@ class ScheduledJob:
     name: str
     interval_s: float
     run: Callable[[datetime], int]
+    # Set: while `busy()` is false the job waits this long instead, and this worker's agents
+    # wake it when they commit events (what they wrote may be due at once). An idle worker
+    # then looks rarely without anything waiting longer for it.
+    idle_interval_s: float | None = None
+    busy: Callable[[], bool] = lambda: False
 
 
 @dataclass
@@ -95,6 +100,8 @@ class SharedPublisher:
         self._lock = asyncio.Lock()
         # Called when this process committed outbox rows: relay now, not at the next poll.
         self.on_outbox_written: Callable[[], None] = lambda: None
+        # Set when an agent committed events, for the jobs that act on them (`idle_interval_s`).
+        self.events_committed: list[asyncio.Event] = []
 
     async def get(self) -> KafkaPublisher:
         async with self._lock:
@@ -173,6 +180,8 @@ def _add_agent(
             results = await asyncio.to_thread(processor.process_all, deliveries)
             if any(result.outcome is Outcome.PROCESSED for result in results):
                 shared.on_outbox_written()
+                for committed in shared.events_committed:
+                    committed.set()
             dead = [result.dead_letter for result in results if result.dead_letter]
             if dead:
                 await _publish_until_sent(shared, dead)
@@ -323,8 +332,15 @@ class RelayService(Service):
 
 
 def _add_job(app: faust.App, job: ScheduledJob, shared: SharedPublisher) -> None:
+    committed = asyncio.Event()
+    if job.idle_interval_s is not None:
+        shared.events_committed.append(committed)
+
     async def run_periodically() -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            committed.clear()  # before the run: what commits during it runs it again
+            started = loop.time()
             try:
                 staged = await asyncio.to_thread(job.run, datetime.now(UTC))
                 if staged:
@@ -332,10 +348,22 @@ def _add_job(app: faust.App, job: ScheduledJob, shared: SharedPublisher) -> None
             except Exception:
                 # A failed sweep is retried at the next tick; its state is in the database.
                 logger.exception("scheduled job failed", extra={"job": job.name})
-            await asyncio.sleep(job.interval_s)
+            await until_next_run(job, committed, started)
 
     run_periodically.__name__ = f"job_{job.name}"
     app.task(run_periodically)
+
+
+async def until_next_run(job: ScheduledJob, committed: asyncio.Event, started: float) -> None:
+    """Wait for a job's next run, `interval_s` after its last one `started` (loop time).
+    Idle (an `idle_interval_s`, and not `busy()`), it first waits for the agents to commit
+    events or the idle interval to pass; never sooner than the tick, so a burst of commits
+    does not run it at every commit."""
+    loop = asyncio.get_running_loop()
+    if job.idle_interval_s is not None and not job.busy():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(committed.wait(), job.idle_interval_s)
+    await asyncio.sleep(max(0.0, started + job.interval_s - loop.time()))
 
 
 def _add_ops_pages(app: faust.App, spec: WorkerSpec) -> None:

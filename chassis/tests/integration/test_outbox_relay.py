@@ -111,3 +111,35 @@ async def test_a_publish_cut_short_by_a_crash_is_retried_under_the_same_event_id
     ids = published_ids(own_broker.bootstrap_servers)
     # At least once: a copy of the interrupted send may also land, always with the same id.
     assert ids and set(ids) == {row.event_id}
+
+
+async def test_an_idle_relay_is_woken_by_a_row_another_process_commits(
+    kafka_broker: LocalBroker, tmp_path: Path
+):
+    """SQLite: the idle relay sleeps on its database's WAL file, not a poll. With polling
+    and the recheck pushed out of reach, only the watch can find the API's row."""
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    engine = create_db_engine(url)
+    create_tables(engine, [OutboxEvent])
+    publisher = KafkaPublisher(kafka_broker.bootstrap_servers, "outbox-watch-test")
+    relay = OutboxRelay(engine, publisher, service="tests", poll_interval_s=3600)
+    relay._changes.recheck_s = 3600
+    stop = asyncio.Event()
+    await publisher.start()
+    try:
+        task = asyncio.create_task(relay.run(stop))
+        await asyncio.sleep(0.5)  # drained and asleep (nothing depends on how long)
+        api = create_db_engine(url)  # another process's connection
+        with unit_of_work(api, source="/tests") as uow:
+            uow.publish(CaseReceived.example(), topic=CASES_EVENTS)
+        deadline = time.monotonic() + 60
+        published = None
+        while published is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            with Session(engine) as session:
+                published = session.exec(select(OutboxEvent.published_at)).one()
+        assert published is not None, "the commit did not wake the relay"
+        stop.set()
+        await task
+    finally:
+        await publisher.stop()

@@ -27,6 +27,12 @@ def test_missing_maven_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
         local_kafka.check_prerequisites()
 
 
+def test_the_single_node_controller_appends_idle_no_op_records_rarely(tmp_path):
+    # Every 500 ms by default: a third of an idle broker's CPU, telling peers it has none of.
+    config = local_kafka.LocalBroker(tmp_path)._write_config().read_text().splitlines()
+    assert "metadata.max.idle.interval.ms=5000" in config
+
+
 def test_every_declared_topic_exists_with_its_partitions(kafka_broker):
     admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap_servers)
     try:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import faust
     from fastapi import FastAPI
 
+    from chassis.worker import ScheduledJob
     from notifications.delivery import DeliveryLoop
 
 SERVICE = "notifications"
@@ -112,6 +113,13 @@ def delivery_loops(settings: NotificationsSettings, engine: Engine) -> list[Deli
     ]
 
 
+def delivery_jobs(settings: NotificationsSettings, engine: Engine) -> list[ScheduledJob]:
+    return [
+        loop.job(settings.delivery_interval_s, settings.delivery_idle_interval_s)
+        for loop in delivery_loops(settings, engine)
+    ]
+
+
 def create_worker(settings: NotificationsSettings | None = None) -> faust.App:
     settings = settings or NotificationsSettings()
     engine = open_notifications(settings)
@@ -123,5 +131,5 @@ def create_worker(settings: NotificationsSettings | None = None) -> faust.App:
         engine=engine,
         consumer=SERVICE,
         subscriptions=handlers.subscriptions(context),
-        jobs=[loop.job(settings.delivery_interval_s) for loop in delivery_loops(settings, engine)],
+        jobs=delivery_jobs(settings, engine),
     )

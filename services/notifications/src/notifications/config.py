@@ -37,6 +37,12 @@ class NotificationsSettings(ServiceSettings):
     retry_base_s: float = Field(default=5.0, ge=0, description="First retry delay (doubles).")
     retry_max_s: float = Field(default=600.0, ge=0, description="Longest retry delay.")
     delivery_interval_s: float = Field(default=0.5, gt=0, description="Delivery loop tick.")
+    delivery_idle_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Delivery loop tick while nothing is being sent: new notifications wake it "
+        "at once, so only a retry that falls due waits up to this long.",
+    )
     channel_concurrency: int = Field(default=8, ge=1, description="Sends at once per channel.")
     send_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one send.")
     lease_s: float = Field(

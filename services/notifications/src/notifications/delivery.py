@@ -81,8 +81,22 @@ class DeliveryLoop:
         self._finished = 0
         self._lock = threading.Lock()
 
-    def job(self, interval_s: float) -> ScheduledJob:
-        return ScheduledJob(name=f"deliver_{self.channel}", interval_s=interval_s, run=self.run)
+    def job(self, interval_s: float, idle_interval_s: float | None = None) -> ScheduledJob:
+        """Every `interval_s` while sending; every `idle_interval_s` (or when the agents
+        commit new notifications) while there is nothing to send."""
+        return ScheduledJob(
+            name=f"deliver_{self.channel}",
+            interval_s=interval_s,
+            run=self.run,
+            idle_interval_s=idle_interval_s,
+            busy=self.busy,
+        )
+
+    def busy(self) -> bool:
+        """Sends under way or outcomes not yet reported (a run that claimed as many rows as
+        it had free sends has them under way: the next run looks for more)."""
+        with self._lock:
+            return bool(self._in_flight) or self._finished > 0
 
     def run(self, now: datetime) -> int:
         """Start sending what is due, without waiting for the sends; returns how many

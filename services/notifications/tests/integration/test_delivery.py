@@ -30,7 +30,8 @@ from notifications.adapters.directory_store import (
     to_row,
 )
 from notifications.adapters.tables import Notification, OfficerRow, utc_now
-from notifications.bootstrap import TABLES
+from notifications.bootstrap import TABLES, delivery_jobs
+from notifications.config import NotificationsSettings
 from notifications.delivery import DeliveryLoop, RetryPolicy
 from notifications.domain.recipients import ChannelAddress, Directory, Officer
 from notifications.handlers import NotifyContext, subscriptions
@@ -325,3 +326,26 @@ def test_an_escalation_reaches_the_supervisor_and_a_missed_case_deadline_the_own
         ("police-supervisor-hn-07", "vn.lienganh.referral.escalated.v1"),
         ("dolisa-supervisor-hn-07", "vn.lienganh.case.deadline_missed.v1"),
     }
+
+
+def test_the_loop_ticks_at_the_busy_pace_only_while_it_has_sends_to_finish(harness, mail_sink):
+    loop = harness.loops["email"]
+    job = loop.job(0.5, idle_interval_s=5.0)
+    loop.run(utc_now())
+    assert not job.busy()  # nothing to send: idle, the agents' commits wake it
+    assert consume(harness, new_referral_record()) is Outcome.PROCESSED
+    loop.run(utc_now())
+    assert job.busy()  # a send under way: the busy tick
+    loop.wait_idle()
+    assert job.busy()  # its outcome (and event) not reported yet
+    assert loop.run(utc_now()) == 1
+    assert not job.busy()
+
+
+def test_the_worker_delivery_jobs_take_the_idle_interval_setting(tmp_path, database_url):
+    settings = NotificationsSettings(
+        data_dir=tmp_path, delivery_interval_s=0.25, delivery_idle_interval_s=7.0
+    )
+    jobs = delivery_jobs(settings, create_db_engine(database_url))
+    assert {job.name for job in jobs} == {"deliver_email", "deliver_sms", "deliver_webhook"}
+    assert {(job.interval_s, job.idle_interval_s) for job in jobs} == {(0.25, 7.0)}

@@ -1,0 +1,82 @@
+"""A wake-up when a file is written, from Linux's inotify, on an asyncio loop.
+
+An idle outbox relay has to notice rows that another process (its service's API) commits.
+Looking twenty times a second was about half of an idle worker's CPU. A commit to a SQLite
+database in WAL mode always writes its `-wal` file, so the relay watches that file and
+sleeps until it changes. Where there is no inotify (not Linux, no free inotify instance) or
+no such file (PostgreSQL), `FileWatch.open` gives None or `arm()` False, and the caller polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from inotify_simple import INotify
+
+logger = logging.getLogger(__name__)
+
+
+class FileWatch:
+    """Calls `on_change` on the loop it is attached to whenever the file is written.
+
+    Not armed (the file did not exist, or was deleted) it calls nothing: `arm()` again
+    before each wait, and poll while it answers False. A watch that becomes armed calls
+    `on_change` once, since what was written before it was armed went unseen.
+    """
+
+    def __init__(self, path: Path, inotify: INotify) -> None:
+        self._path = path
+        self._inotify = inotify
+        self._wd: int | None = None
+        self._on_change: Callable[[], None] = lambda: None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def open(cls, path: Path) -> FileWatch | None:
+        if not sys.platform.startswith("linux"):
+            return None
+        from inotify_simple import INotify
+
+        try:
+            inotify = INotify(nonblocking=True)
+        except OSError as error:  # e.g. fs.inotify.max_user_instances reached: poll instead
+            logger.warning("no inotify instance (%s): polling", error)
+            return None
+        return cls(path, inotify)
+
+    def attach(self, loop: asyncio.AbstractEventLoop, on_change: Callable[[], None]) -> None:
+        self._loop, self._on_change = loop, on_change
+        loop.add_reader(self._inotify.fileno(), self._read)
+
+    def arm(self) -> bool:
+        """Watch the file if it is not watched yet; whether it is watched now."""
+        from inotify_simple import flags
+
+        if self._wd is None and self._path.exists():
+            with contextlib.suppress(OSError):  # deleted in between: still unarmed
+                self._wd = self._inotify.add_watch(
+                    self._path, flags.MODIFY | flags.DELETE_SELF | flags.MOVE_SELF
+                )
+                self._on_change()
+        return self._wd is not None
+
+    def close(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._inotify.fileno())
+        with contextlib.suppress(OSError):
+            self._inotify.close()
+
+    def _read(self) -> None:
+        from inotify_simple import flags
+
+        for event in self._inotify.read(timeout=0):
+            if event.mask & flags.IGNORED:  # the watch is gone (file deleted or moved)
+                self._wd = None
+        self._on_change()
