@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -194,3 +195,62 @@ def test_effects_count_once_per_committed_event_even_when_the_batch_is_redone(
     outcomes = [result.outcome for result in processor.process_all(batch)]
     assert outcomes == [Outcome.PROCESSED, Outcome.DEAD_LETTERED]
     assert counted == [good.case_id]
+
+
+def test_a_batch_writes_each_events_outbox_rows_in_order_with_its_claim(
+    database_url: str, dead_letter_keys: Any
+):
+    """The fast path keeps inbox and outbox rows as values and writes them at the end of
+    the batch: none may be lost, and the outbox keeps the order they were staged in."""
+
+    def relay(uow: UnitOfWork, event: CaseReceived) -> None:
+        remember(uow, event)
+        for suffix in ("a", "b"):
+            copy = event.model_copy(update={"reported_by": f"{event.case_id}-{suffix}"})
+            uow.publish(copy, topic=CASES_EVENTS)
+
+    engine = create_db_engine(database_url)
+    create_tables(engine, [SeenCase, ProcessedEvent, OutboxEvent])
+    processor = EventProcessor(
+        service="tests",
+        consumer="tests.relaying",
+        engine=engine,
+        handlers={CaseReceived: relay},
+        dead_letter_sealer=dead_letter_keys.sealer,
+    )
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(4)]
+    records = [
+        encode(
+            CaseReceived.example().model_copy(update={"case_id": c}),
+            topic=CASES_EVENTS,
+            source="/t",
+        )
+        for c in ids
+    ]
+    outcomes = [
+        r.outcome for r in processor.process_all([delivery(r, i) for i, r in enumerate(records)])
+    ]
+    assert outcomes == [Outcome.PROCESSED] * 4
+    with Session(engine) as session:
+        staged = session.exec(select(OutboxEvent).order_by(OutboxEvent.id)).all()
+        claims = session.exec(select(ProcessedEvent.event_id)).all()
+    assert [json.loads(row.value)["reported_by"] for row in staged] == [
+        f"{c}-{suffix}" for c in ids for suffix in ("a", "b")
+    ]
+    causes = [
+        base64.b64decode(dict(json.loads(row.headers))["ce_causationid"]).decode() for row in staged
+    ]
+    assert causes == [r.header("ce_id") for r in records for _ in range(2)]
+    assert sorted(claims) == sorted(r.header("ce_id") for r in records)
+
+
+def test_an_event_another_replica_claimed_meanwhile_is_a_duplicate(
+    processor: EventProcessor, monkeypatch
+):
+    """Two replicas took the same event: the batch's claims fail on the inbox's key, and
+    the batch is redone event by event, which finds the claim and skips the effect."""
+    record = encode(CaseReceived.example(), topic=CASES_EVENTS, source="/tests")
+    assert processor.process(delivery(record)).outcome is Outcome.PROCESSED
+    monkeypatch.setattr("chassis.consumer.already_claimed", lambda *_: set())  # the race
+    assert processor.process(delivery(record, 1)).outcome is Outcome.DUPLICATE
+    assert seen(processor) == [CaseReceived.example().case_id]

@@ -16,6 +16,7 @@ from sqlmodel import col
 
 from agencies.adapters.tables import InboxReferral
 from agencies.adapters.webhooks import stage_webhook
+from chassis.lookups import get_unflushed
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
@@ -49,7 +50,7 @@ class SqlStore:
     uow: UnitOfWork
 
     def referral(self, referral_id: str) -> InboxReferral | None:
-        return self.uow.session.get(InboxReferral, referral_id)
+        return get_unflushed(self.uow.session, InboxReferral, referral_id)
 
     def add(self, referral: InboxReferral) -> None:
         self.uow.session.add(referral)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from chassis.lookups import get_unflushed
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
@@ -82,7 +83,7 @@ class SqlStore:
         self.uow.session.add(notification)
 
     def notification(self, notification_id: str) -> Notification | None:
-        return self.uow.session.get(Notification, notification_id)
+        return get_unflushed(self.uow.session, Notification, notification_id)
 
     def carry_correlation(self, correlation_id: str | None) -> None:
         self.uow.correlation_id = correlation_id

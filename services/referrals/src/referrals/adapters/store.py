@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from chassis.lookups import delete_unflushed, get_unflushed
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
@@ -86,7 +87,7 @@ class SqlStore:
     uow: UnitOfWork
 
     def referral(self, referral_id: str) -> ReferralRecord | None:
-        return self.uow.session.get(ReferralRecord, referral_id)
+        return get_unflushed(self.uow.session, ReferralRecord, referral_id)
 
     def referrals_of_case(self, case_id: str) -> list[ReferralRecord]:
         query = select(ReferralRecord).where(col(ReferralRecord.case_id) == case_id)
@@ -122,21 +123,21 @@ class SqlStore:
         )
 
     def views_of(self, case_id: str) -> Views | None:
-        row = self.uow.session.get(CaseIdentityViews, case_id)
+        row = get_unflushed(self.uow.session, CaseIdentityViews, case_id)
         return row.views if row else None
 
     def keep_views(self, case_id: str, views: Views) -> None:
-        if views and self.uow.session.get(CaseIdentityViews, case_id) is None:
+        if views and get_unflushed(self.uow.session, CaseIdentityViews, case_id) is None:
             kept = {agency: dict(view) for agency, view in views.items()}
             self.uow.session.add(CaseIdentityViews(case_id=case_id, views=kept))
 
     def drop_views(self, case_id: str) -> None:
-        row = self.uow.session.get(CaseIdentityViews, case_id)
+        row = get_unflushed(self.uow.session, CaseIdentityViews, case_id)
         if row is not None:
-            self.uow.session.delete(row)
+            delete_unflushed(self.uow.session, row)
 
     def consent_hold(self, case_id: str) -> ConsentHold | None:
-        return self.uow.session.get(ConsentHold, case_id)
+        return get_unflushed(self.uow.session, ConsentHold, case_id)
 
     def add_hold(self, hold: ConsentHold) -> None:
         self.uow.session.add(hold)
@@ -145,9 +146,9 @@ class SqlStore:
         self.uow.session.add(hold)
 
     def drop_hold(self, case_id: str) -> None:
-        hold = self.uow.session.get(ConsentHold, case_id)
+        hold = get_unflushed(self.uow.session, ConsentHold, case_id)
         if hold is not None:
-            self.uow.session.delete(hold)
+            delete_unflushed(self.uow.session, hold)
 
     def overdue(self, now: datetime, *, limit: int) -> list[ReferralRecord]:
         query = (

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from chassis.lookups import get_unflushed, merge_unflushed
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
@@ -48,26 +49,26 @@ class SqlStore:
     uow: UnitOfWork
 
     def case_fact(self, case_id: str) -> CaseFact | None:
-        return self.uow.session.get(CaseFact, case_id)
+        return get_unflushed(self.uow.session, CaseFact, case_id)
 
     def save_case_fact(self, fact: CaseFact) -> None:
         self.uow.session.add(fact)
 
     def referral_fact(self, referral_id: str) -> ReferralFact | None:
-        return self.uow.session.get(ReferralFact, referral_id)
+        return get_unflushed(self.uow.session, ReferralFact, referral_id)
 
     def save_referral_fact(self, fact: ReferralFact) -> None:
         self.uow.session.add(fact)
 
     def save_escalation(self, fact: EscalationFact) -> None:
         # merge, not add: a redelivered reminder overwrites its row instead of colliding.
-        self.uow.session.merge(fact)
+        merge_unflushed(self.uow.session, fact)
 
     def delivery_fact(self, notification_id: str, channel: str) -> DeliveryFact | None:
-        return self.uow.session.get(DeliveryFact, (notification_id, channel))
+        return get_unflushed(self.uow.session, DeliveryFact, (notification_id, channel))
 
     def save_delivery(self, fact: DeliveryFact) -> None:
-        self.uow.session.merge(fact)
+        merge_unflushed(self.uow.session, fact)
 
     def publish(self, event: EventModel, *, topic: str) -> None:
         self.uow.publish(event, topic=topic)

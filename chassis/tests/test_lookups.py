@@ -1,0 +1,114 @@
+"""Lookups by key inside one transaction: the same answers as `Session.get`, no flush per
+lookup, and a rolled-back savepoint forgets what it added."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, create_engine
+
+from chassis.lookups import delete_unflushed, get_unflushed, merge_unflushed
+
+
+class LookupThing(SQLModel, table=True):
+    __tablename__ = "lookup_things"
+
+    id: str = Field(primary_key=True)
+    value: int = 0
+
+
+class LookupPair(SQLModel, table=True):
+    __tablename__ = "lookup_pairs"
+
+    left: str = Field(primary_key=True)
+    right: str = Field(primary_key=True)
+    value: int = 0
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = create_engine(f"sqlite:///{tmp_path / 'lookups.db'}")
+    SQLModel.metadata.create_all(
+        engine,
+        tables=[LookupThing.__table__, LookupPair.__table__],  # type: ignore[attr-defined]
+    )
+    yield engine
+    engine.dispose()
+
+
+def _writes(engine: Engine) -> list[str]:
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_args) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    return statements
+
+
+def test_a_batch_of_lookups_and_adds_writes_once_at_commit(engine: Engine):
+    writes = _writes(engine)
+    with Session(engine) as session, session.begin():
+        for n in range(5):
+            assert get_unflushed(session, LookupThing, f"t{n}") is None
+            session.add(LookupThing(id=f"t{n}", value=n))
+            assert get_unflushed(session, LookupThing, f"t{n}").value == n  # type: ignore[union-attr]
+        assert writes == []  # nothing flushed by the lookups
+    assert len(writes) == 1  # one executemany for the five rows
+
+
+def test_rows_are_found_wherever_they_are(engine: Engine):
+    with Session(engine) as session, session.begin():
+        session.add(LookupThing(id="stored", value=1))
+        session.add(LookupPair(left="a", right="b", value=2))
+    with Session(engine) as session, session.begin():
+        assert get_unflushed(session, LookupThing, "stored").value == 1  # type: ignore[union-attr]
+        assert get_unflushed(session, LookupPair, ("a", "b")).value == 2  # type: ignore[union-attr]
+        session.add(LookupPair(left="a", right="c", value=3))
+        session.flush()  # flushed rows are found in the identity map
+        assert get_unflushed(session, LookupPair, ("a", "c")).value == 3  # type: ignore[union-attr]
+        assert get_unflushed(session, LookupPair, ("a", "z")) is None
+
+
+def test_a_rolled_back_savepoint_forgets_its_rows(engine: Engine):
+    with Session(engine) as session, session.begin():
+        session.add(LookupThing(id="kept"))
+        savepoint = session.begin_nested()
+        session.add(LookupThing(id="dropped"))
+        assert get_unflushed(session, LookupThing, "dropped") is not None
+        savepoint.rollback()
+        assert get_unflushed(session, LookupThing, "dropped") is None
+        assert get_unflushed(session, LookupThing, "kept") is not None
+
+
+def test_a_row_found_unflushed_or_stored_can_be_deleted(engine: Engine):
+    with Session(engine) as session, session.begin():
+        session.add(LookupThing(id="stored"))
+    writes = _writes(engine)
+    with Session(engine) as session, session.begin():
+        session.add(LookupThing(id="brief"))
+        for key in ("brief", "stored"):
+            delete_unflushed(session, get_unflushed(session, LookupThing, key))
+        assert get_unflushed(session, LookupThing, "brief") is None
+    assert [w.split()[0] for w in writes] == ["DELETE"]  # "brief" was never written
+    with Session(engine) as session:
+        assert session.get(LookupThing, "stored") is None
+
+
+def test_merge_overwrites_the_row_with_the_same_key_wherever_it_is(engine: Engine):
+    with Session(engine) as session, session.begin():
+        session.add(LookupThing(id="stored", value=1))
+    writes = _writes(engine)
+    with Session(engine) as session, session.begin():
+        merge_unflushed(session, LookupThing(id="stored", value=10))  # in the database
+        merge_unflushed(session, LookupThing(id="new", value=2))  # nowhere yet
+        merge_unflushed(session, LookupThing(id="new", value=20))  # added just now
+        assert writes == []
+    with Session(engine) as session:
+        assert session.get(LookupThing, "stored").value == 10  # type: ignore[union-attr]
+        assert session.get(LookupThing, "new").value == 20  # type: ignore[union-attr]
