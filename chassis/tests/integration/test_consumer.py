@@ -32,17 +32,24 @@ def remember(uow: UnitOfWork, event: CaseReceived) -> None:
         raise RejectedEvent("reported_by may not be poison")
 
 
-@pytest.fixture
-def processor(database_url: str, dead_letter_keys: Any) -> EventProcessor:
+def processor_of(
+    database_url: str, dead_letter_keys: Any, consumer: str, handler: Any
+) -> EventProcessor:
+    """A processor applying `handler` to `CaseReceived`, over a fresh store."""
     engine = create_db_engine(database_url)
     create_tables(engine, [SeenCase, ProcessedEvent, OutboxEvent])
     return EventProcessor(
         service="tests",
-        consumer="tests.cases",
+        consumer=consumer,
         engine=engine,
-        handlers={CaseReceived: remember},
+        handlers={CaseReceived: handler},
         dead_letter_sealer=dead_letter_keys.sealer,
     )
+
+
+@pytest.fixture
+def processor(database_url: str, dead_letter_keys: Any) -> EventProcessor:
+    return processor_of(database_url, dead_letter_keys, "tests.cases", remember)
 
 
 def delivery(record: KafkaRecord, offset: int = 0) -> Delivery:
@@ -177,15 +184,7 @@ def test_effects_count_once_per_committed_event_even_when_the_batch_is_redone(
         uow.after_commit(lambda: counted.append(event.case_id))
         remember(uow, event)
 
-    engine = create_db_engine(database_url)
-    create_tables(engine, [SeenCase, ProcessedEvent, OutboxEvent])
-    processor = EventProcessor(
-        service="tests",
-        consumer="tests.counting",
-        engine=engine,
-        handlers={CaseReceived: count},
-        dead_letter_sealer=dead_letter_keys.sealer,
-    )
+    processor = processor_of(database_url, dead_letter_keys, "tests.counting", count)
     good = CaseReceived.example()
     poison = good.model_copy(update={"case_id": "poison-case", "reported_by": "poison"})
     batch = [
@@ -209,15 +208,7 @@ def test_a_batch_writes_each_events_outbox_rows_in_order_with_its_claim(
             copy = event.model_copy(update={"reported_by": f"{event.case_id}-{suffix}"})
             uow.publish(copy, topic=CASES_EVENTS)
 
-    engine = create_db_engine(database_url)
-    create_tables(engine, [SeenCase, ProcessedEvent, OutboxEvent])
-    processor = EventProcessor(
-        service="tests",
-        consumer="tests.relaying",
-        engine=engine,
-        handlers={CaseReceived: relay},
-        dead_letter_sealer=dead_letter_keys.sealer,
-    )
+    processor = processor_of(database_url, dead_letter_keys, "tests.relaying", relay)
     ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(4)]
     records = [
         encode(
@@ -231,7 +222,7 @@ def test_a_batch_writes_each_events_outbox_rows_in_order_with_its_claim(
         r.outcome for r in processor.process_all([delivery(r, i) for i, r in enumerate(records)])
     ]
     assert outcomes == [Outcome.PROCESSED] * 4
-    with Session(engine) as session:
+    with Session(processor._engine) as session:
         staged = session.exec(select(OutboxEvent).order_by(OutboxEvent.id)).all()
         claims = session.exec(select(ProcessedEvent.event_id)).all()
     assert [json.loads(row.value)["reported_by"] for row in staged] == [
