@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+ATTEMPTS = 3  # of a POST whose connection dropped before the answer
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -66,6 +68,31 @@ def hotline_client(system: RunningSystem, connections: int) -> httpx.AsyncClient
     )
 
 
+async def post_once(client: httpx.AsyncClient, url: str, body: dict, dropped: list[str]) -> dict:
+    """POST a report (or batch) and its answer; a dropped connection (a keep-alive closed
+    under the client, a process restarted) is retried with the same `Idempotency-Key`, so
+    it is recorded once whatever the first attempt did. Each retry is noted in `dropped`."""
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+
+    async def answer() -> dict:
+        response = await client.post(url, json=body, headers=key)
+        response.raise_for_status()
+        answered: dict = response.json()
+        return answered
+
+    for _ in range(ATTEMPTS - 1):
+        try:
+            return await answer()
+        except httpx.TransportError as error:
+            dropped.append(type(error).__name__)
+    return await answer()
+
+
+def report_dropped(dropped: list[str]) -> None:
+    if dropped:
+        print(f"  retried after a dropped connection: {len(dropped)} ({', '.join(set(dropped))})")
+
+
 async def burst(system: RunningSystem, count: int, concurrency: int, batch: int = 1) -> float:
     """POST `count` cases with `concurrency` clients, `batch` > 1 reports a request
     (`POST /cases:batch`); the seconds intake took."""
@@ -79,15 +106,17 @@ async def burst(system: RunningSystem, count: int, concurrency: int, batch: int 
             queue.put_nowait(body)
     url = system.url("cases", "/cases:batch" if batch > 1 else "/cases")
     async with hotline_client(system, concurrency) as client:
+        dropped: list[str] = []
 
         async def client_loop() -> None:
             while not queue.empty():
-                response = await client.post(url, json=queue.get_nowait())
-                response.raise_for_status()
+                await post_once(client, url, queue.get_nowait(), dropped)
 
         started = time.perf_counter()
         await asyncio.gather(*(client_loop() for _ in range(concurrency)))
-        return time.perf_counter() - started
+        took = time.perf_counter() - started
+    report_dropped(dropped)
+    return took
 
 
 async def offer(system: RunningSystem, rate: float, seconds: float, seed: int) -> dict[str, float]:
@@ -95,12 +124,12 @@ async def offer(system: RunningSystem, rate: float, seconds: float, seed: int) -
     count = int(rate * seconds)
     url = system.url("cases", "/cases")
     offered: dict[str, float] = {}
+    dropped: list[str] = []
     async with hotline_client(system, 512) as client:
 
         async def send(body: dict, at: float) -> None:
-            response = await client.post(url, json=body)
-            response.raise_for_status()
-            offered[response.json()["case_id"]] = at
+            answer = await post_once(client, url, body, dropped)
+            offered[answer["case_id"]] = at
 
         tasks = []
         start = time.time()
@@ -109,6 +138,7 @@ async def offer(system: RunningSystem, rate: float, seconds: float, seed: int) -
             await asyncio.sleep(max(0.0, at - time.time()))
             tasks.append(asyncio.create_task(send(body, at)))
         await asyncio.gather(*tasks)
+    report_dropped(dropped)
     return offered
 
 
