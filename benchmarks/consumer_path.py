@@ -1,11 +1,13 @@
 """Benchmark: CPU per event of the consumer path (decode, validate, inbox, handler, outbox,
-commit), in-process, for two of the busiest hops, beside the broker's limits.
+commit), in-process, for three of the busiest hops, beside the broker's limits.
 
 A worker's cost per case is mostly this path: the chassis `EventProcessor` applying a batch
 with the service's real handlers over a fresh SQLite store, as the Faust agent calls it,
 without Kafka or other processes (so the figure is steady on a noisy machine, unlike the
 whole-system burst of `pipeline.py`). The hops:
 - referrals: `CaseReceived` → the case's referrals, their sealed views and events;
+- notifications: the three `ReferralStateChanged` (requested) of a case → a notification per
+  officer of each agency and channel (the local officers directory), e-mails queued;
 - reporting: what a case causes on the topics it follows (the case, three referral state
   changes, three deliveries) → facts.
 
@@ -23,6 +25,8 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -42,7 +46,7 @@ from localrun.kafka import ensure_kafka_jars
 EXAMPLES = Path(__file__).resolve().parent.parent / "contracts" / "examples"
 
 
-def example(ce_type: str, **changes: str) -> EventModel:
+def example(ce_type: str, **changes: object) -> EventModel:
     data = json.loads((EXAMPLES / f"{ce_type}.json").read_text())
     return model_for(ce_type).model_validate({**data, **changes})
 
@@ -66,7 +70,26 @@ def what_reporting_reads(case_id: str) -> list[KafkaRecord]:
     return records
 
 
-def referrals_hop(data_dir: Path) -> tuple[Subscriptions, list]:
+def referrals_requested(case_id: str) -> list[KafkaRecord]:
+    """The referral events that tell each of the case's agencies' officers."""
+    records = []
+    for agency in ("police", "dolisa", "labour_inspection"):
+        requested = example(
+            "vn.lienganh.referral.state_changed.v1",
+            case_id=case_id,
+            referral_id=str(uuid.uuid4()),
+            agency=agency,
+            from_state=None,
+            to_state="requested",
+            version=1,
+            actor="referrals",
+            deadline="2026-11-03T08:40:00Z",
+        )
+        records.append(encode(requested, topic=REFERRALS_EVENTS, source="/referrals"))
+    return records
+
+
+def referrals_hop(data_dir: Path) -> tuple[Subscriptions, Engine]:
     os.environ["REFERRALS_DATA_DIR"] = str(data_dir)
     from referrals import handlers
     from referrals.bootstrap import TABLES, load_routing_policy, utc_now
@@ -75,19 +98,44 @@ def referrals_hop(data_dir: Path) -> tuple[Subscriptions, list]:
     settings = ReferralsSettings()
     policy = load_routing_policy(settings)
     every = handlers.subscriptions(policy, settings.agencies, utc_now)
-    return {CASES_EVENTS: every[CASES_EVENTS]}, TABLES
+    return {CASES_EVENTS: every[CASES_EVENTS]}, _store(data_dir, TABLES)
 
 
-def reporting_hop(data_dir: Path) -> tuple[Subscriptions, list]:
+def reporting_hop(data_dir: Path) -> tuple[Subscriptions, Engine]:
     from reporting.adapters.tables import REPORTING_TABLES
     from reporting.handlers import subscriptions
 
-    return subscriptions(), REPORTING_TABLES
+    return subscriptions(), _store(data_dir, REPORTING_TABLES)
+
+
+def notifications_hop(data_dir: Path) -> tuple[Subscriptions, Engine]:
+    """With the local officers directory (`make run`'s), so each referral tells someone."""
+    os.environ["NOTIFICATIONS_DATA_DIR"] = str(data_dir)
+    os.environ["NOTIFICATIONS_LOG_LEVEL"] = "WARNING"  # as the other hops: no line per event
+    from notifications import handlers
+    from notifications.adapters.directory_store import default_rules_path, load_rules
+    from notifications.adapters.tables import utc_now
+    from notifications.bootstrap import open_notifications
+    from notifications.config import NotificationsSettings
+
+    settings = NotificationsSettings()
+    rules = load_rules(default_rules_path())
+    context = handlers.NotifyContext(rules=rules, inbox_url=settings.inbox_url, now=utc_now)
+    every = handlers.subscriptions(context)
+    return {REFERRALS_EVENTS: every[REFERRALS_EVENTS]}, open_notifications(settings)
+
+
+def _store(data_dir: Path, tables: list) -> Engine:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_db_engine(f"sqlite:///{data_dir / 'store.db'}")
+    create_tables(engine, [*tables, OutboxEvent, ProcessedEvent])
+    return engine
 
 
 Subscriptions = Mapping[str, Mapping[type[EventModel], Handler]]
-HOPS: dict[str, tuple[Callable[[Path], tuple[Subscriptions, list]], Callable]] = {
+HOPS: dict[str, tuple[Callable[[Path], tuple[Subscriptions, Engine]], Callable]] = {
     "referrals": (referrals_hop, lambda case_id: [case_received(case_id)]),
+    "notifications": (notifications_hop, referrals_requested),
     "reporting": (reporting_hop, what_reporting_reads),
 }
 
@@ -95,9 +143,7 @@ HOPS: dict[str, tuple[Callable[[Path], tuple[Subscriptions, list]], Callable]] =
 def cpu_per_event(name: str, base: Path, cases: int, batch: int) -> tuple[int, float]:
     """(events applied, CPU seconds) for `cases` cases' events through the hop."""
     make_hop, records_of = HOPS[name]
-    subscriptions, tables = make_hop(base / name)
-    engine = create_db_engine(f"sqlite:///{base / f'{name}.db'}")
-    create_tables(engine, [*tables, OutboxEvent, ProcessedEvent])
+    subscriptions, engine = make_hop(base / name)
     processors = {
         topic: EventProcessor(
             service=name,
