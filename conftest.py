@@ -64,7 +64,9 @@ def _fresh_database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
     server = request.getfixturevalue("postgres_server")
-    url: str = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url: str = server.create_database(name)
+    request.addfinalizer(lambda: server.drop_database(name))
     return url
 
 
