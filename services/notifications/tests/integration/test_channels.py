@@ -62,6 +62,49 @@ def test_an_smtp_refusal_is_a_delivery_error(mail_sink):
         sender.send(outgoing("a@example.vn"))
 
 
+class SessionsSeen:
+    """An SMTP server that remembers the client end (session) each message came over."""
+
+    def __init__(self) -> None:
+        self.peers: list[object] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.peers.append(session.peer)
+        return "250 OK"
+
+
+def smtp_server(handler: SessionsSeen) -> Controller:
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    return controller
+
+
+def test_a_thread_sends_its_emails_over_one_kept_session():
+    seen = SessionsSeen()
+    controller = smtp_server(seen)
+    try:
+        sender = SmtpSender("127.0.0.1", controller.port, "no-reply@example.vn", 10)
+        for _ in range(3):
+            sender.send(outgoing("police-inspector-hn-01@example.vn"))
+    finally:
+        controller.stop()
+    assert len(seen.peers) == 3 and len(set(seen.peers)) == 1
+
+
+def test_a_session_the_server_closed_is_replaced_before_the_next_email():
+    seen = SessionsSeen()
+    controller = smtp_server(seen)
+    try:
+        sender = SmtpSender("127.0.0.1", controller.port, "no-reply@example.vn", 10)
+        sender.send(outgoing("a@example.vn"))
+        kept = sender._sessions.smtp
+        kept.sock.shutdown(2)  # as the server's idle timeout would: the session is gone
+        sender.send(outgoing("b@example.vn"))
+    finally:
+        controller.stop()
+    assert len(seen.peers) == 2 and seen.peers[0] != seen.peers[1]
+
+
 def test_an_sms_is_a_json_post_to_the_gateway_with_its_credential(http_sink):
     sender = SmsGatewaySender(f"{http_sink.url}/sms", SecretStr("gw-token"), "LienNganh", 10)
     sender.send(outgoing("+84912345678"))

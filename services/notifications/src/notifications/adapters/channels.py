@@ -6,10 +6,12 @@ to log and publish: it never contains the message text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import smtplib
 import ssl
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -49,6 +51,11 @@ class Sender(Protocol):
 
 @dataclass(frozen=True)
 class SmtpSender:
+    """E-mail over one SMTP session per sending thread, kept between messages: a session
+    per message (connect, EHLO, STARTTLS, login, QUIT) cost more than the message. A kept
+    session is checked with NOOP before each use, and dropped after any failure, so a
+    message is never sent twice on a session that might have taken it."""
+
     host: str
     port: int
     sender: str
@@ -57,6 +64,7 @@ class SmtpSender:
     username: str | None = None
     password: SecretStr | None = None
     ca_file: str | None = None  # trust this CA (e.g. a private relay's) instead of the system's
+    _sessions: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     def send(self, message: Outgoing) -> None:
         if not message.address:
@@ -69,14 +77,35 @@ class SmtpSender:
         mail.set_content(message.body, charset="utf-8")
         mail["Content-Language"] = message.language  # after set_content, which resets it
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
-                if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context(cafile=self.ca_file))
-                if self.username and self.password:
-                    smtp.login(self.username, self.password.get_secret_value())
-                smtp.send_message(mail)
+            self._session().send_message(mail)
         except (smtplib.SMTPException, OSError) as error:
+            self._drop_session()
             raise DeliveryError(f"SMTP: {type(error).__name__}: {_first_line(error)}") from None
+
+    def _session(self) -> smtplib.SMTP:
+        kept: smtplib.SMTP | None = getattr(self._sessions, "smtp", None)
+        if kept is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                if kept.noop()[0] == 250:
+                    return kept
+            self._drop_session()  # closed by the server (an idle timeout) or broken
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
+        try:
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context(cafile=self.ca_file))
+            if self.username and self.password:
+                smtp.login(self.username, self.password.get_secret_value())
+        except BaseException:
+            smtp.close()
+            raise
+        self._sessions.smtp = smtp
+        return smtp
+
+    def _drop_session(self) -> None:
+        kept: smtplib.SMTP | None = getattr(self._sessions, "smtp", None)
+        self._sessions.smtp = None
+        if kept is not None:
+            kept.close()
 
 
 @dataclass(frozen=True)
