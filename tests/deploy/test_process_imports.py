@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from chassis.auth import LocalIssuer
-from localrun.system import Ports, system_processes
+from localrun.supervisor import ProcessSpec
+from localrun.system import Ports, migrate_stores, system_processes
 
 PROBE = """
 import importlib, json, sys
@@ -28,14 +29,18 @@ print(json.dumps(sorted(k for k in ("faust", "fastapi", "alembic") if k in sys.m
 AGENCIES = ("police",)
 
 
-def _processes(data_dir: Path) -> list[tuple[str, str, str, dict[str, str]]]:
+def _specs(data_dir: Path) -> list[ProcessSpec]:
     LocalIssuer(data_dir / "keys").public_key_pem()
-    specs = system_processes(
+    return system_processes(
         data_dir=data_dir,
         bootstrap_servers="127.0.0.1:9",  # never reached: building an app does not connect
         ports=Ports.free(AGENCIES),
         agencies=AGENCIES,
     )
+
+
+def _processes(data_dir: Path) -> list[tuple[str, str, str, dict[str, str]]]:
+    specs = _specs(data_dir)
     return [
         (spec.name, spec.argv[2], spec.argv[3], dict(spec.env))
         for spec in specs
@@ -62,6 +67,17 @@ def test_a_process_whose_store_is_current_does_not_load_alembic(tmp_path: Path) 
     assert all(start.returncode == 0 for start in starts), starts[-1].stderr[-2000:]
     assert "alembic" in _loaded(starts[0].stdout), f"{name}: the fresh store was not migrated"
     assert "alembic" not in _loaded(starts[1].stdout), name
+
+
+def test_no_process_loads_alembic_when_its_store_was_migrated_ahead(tmp_path: Path) -> None:
+    """`make run` and the tests' systems migrate each instance's store before its processes
+    start (`localrun.system.migrate_stores`): on a first start too, none of them loads
+    Alembic, which a process would otherwise keep for its whole life."""
+    migrate_stores(_specs(tmp_path))
+    for name, module, kind, env in _processes(tmp_path):
+        built = _build(module, kind, env)
+        assert built.returncode == 0, f"{name}: {built.stderr[-2000:]}"
+        assert "alembic" not in _loaded(built.stdout), name
 
 
 def _build(module: str, kind: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

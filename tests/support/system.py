@@ -12,7 +12,7 @@ import httpx
 
 from chassis.auth import LocalIssuer
 from localrun.supervisor import Supervisor
-from localrun.system import Ports, system_processes
+from localrun.system import Ports, migrate_stores, system_processes
 
 T = TypeVar("T")
 
@@ -62,6 +62,7 @@ def start_system(
         database_urls=database_urls,
         extra_env={"PYTHONUNBUFFERED": "1", **(extra_env or {})},
     )
+    migrate_stores(specs)
     supervisor = Supervisor(specs, data_dir / "logs")
     supervisor.start()
     try:

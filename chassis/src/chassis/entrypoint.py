@@ -40,9 +40,9 @@ def main(
     # Each process imports only its own stack (an API never loads Faust, a worker never
     # FastAPI): ~10 MiB less per process, and a faster start after a crash.
     elif args.process == "api":
-        import uvicorn
+        from chassis.http_server import serve
 
-        uvicorn.run(create_api(), host=args.host, port=args.port, log_config=None, access_log=False)
+        serve(create_api(), host=args.host, port=args.port)
     else:
         from chassis.waiting import wait_for_worker_broker
         from chassis.worker import run_worker

@@ -28,7 +28,7 @@ import time
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Index, case, func, insert, text, update
 from sqlalchemy.engine import Engine
@@ -43,11 +43,13 @@ from chassis.metrics import (
     OUTBOX_BULK_WAITING,
     OUTBOX_OLDEST_AGE,
 )
-from chassis.publisher import KafkaPublisher
 from chassis.timestamps import UtcDateTime
 from chassis.tracing import current_traceparent, ensure_span
 from contracts.base import EventModel
 from contracts.envelope import KafkaRecord, encode
+
+if TYPE_CHECKING:  # an API writes outbox rows but never publishes: no Kafka client there
+    from chassis.publisher import KafkaPublisher
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from contracts.topics import TopicSpec, declared_topics
 from localrun import kafka as local_kafka
@@ -31,6 +31,19 @@ def test_the_single_node_controller_appends_idle_no_op_records_rarely(tmp_path):
     # Every 500 ms by default: a third of an idle broker's CPU, telling peers it has none of.
     config = local_kafka.LocalBroker(tmp_path)._write_config().read_text().splitlines()
     assert "metadata.max.idle.interval.ms=5000" in config
+
+
+def test_the_running_broker_keeps_a_small_log_cleaner_buffer(kafka_broker):
+    # 128 MiB of heap by default, taken at start whatever the compacted topics hold.
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap_servers)
+    try:
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.BROKER, "1")], config_filter="all"
+        )
+    finally:
+        admin.close()
+    buffer = described["broker"]["1"]["log.cleaner.dedupe.buffer.size"]
+    assert int(buffer["value"]) == 8 * 1024 * 1024
 
 
 def test_every_declared_topic_exists_with_its_partitions(kafka_broker):

@@ -87,12 +87,11 @@ def migrate(
     """Bring each service's database to its newest schema revision, with `make run`'s
     settings (SQLite files under DATA_DIR): `python -m <service> migrate` per instance.
     Every process also migrates its own database at start; this does it ahead of them."""
-    import os
     import subprocess
 
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
-    from localrun.system import Ports, system_processes
+    from localrun.system import Ports, store_migrations, system_processes
 
     deployed = _agencies(agencies)
     specs = system_processes(
@@ -101,8 +100,7 @@ def migrate(
         ports=Ports.fixed(deployed),
         agencies=deployed,
     )
-    # One instance's processes share its database: migrate it once, with the worker's env.
-    instances = {s.name.removesuffix("-worker"): s for s in specs if s.name.endswith("-worker")}
+    instances = {migration.instance: migration for migration in store_migrations(specs)}
     unknown = sorted(set(service) - set(instances))
     if unknown:
         raise typer.BadParameter(f"no instance {unknown}; known: {sorted(instances)}")
@@ -113,13 +111,9 @@ def migrate(
         task = bar.add_task("", total=len(chosen))
         for name in chosen:
             bar.update(task, description=f"Migrating {name}…")
-            spec = instances[name]
+            migration = instances[name]
             done = subprocess.run(
-                [*spec.argv[:-1], "migrate"],
-                env={**os.environ, **spec.env},
-                capture_output=True,
-                text=True,
-                check=False,
+                migration.argv, env=migration.env, capture_output=True, text=True, check=False
             )
             if done.returncode != 0:
                 console.print(f"[red]✗ {name}[/red]\n{done.stderr[-4000:]}")

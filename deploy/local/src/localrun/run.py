@@ -34,7 +34,7 @@ from localrun.supervisor import (
     RestartPolicy,
     Supervisor,
 )
-from localrun.system import Ports, broker_process, system_processes
+from localrun.system import Ports, broker_process, migrate_stores, system_processes
 from localrun.topics import create_topics
 
 KAFKA_PORT = 9092
@@ -78,6 +78,8 @@ def run_system(data_dir: Path, agencies: Sequence[str], console: Console) -> Non
         console.print(f"Topics ready ({len(created)} created).")
         metrics_url = supervisor.serve_metrics(policy.metrics_port)
         names = [spec.name for spec in services]
+        with console.status("Migrating the services' stores…"):
+            migrate_stores(services)
         with console.status(f"Starting {len(services)} service processes…"):
             supervisor.start(names)
             supervisor.wait_ready(timeout_s=180, names=names, restart=True)

@@ -6,6 +6,8 @@ module adds what only `make run` knows: loopback ports, the data folder, the loc
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from contracts.topics import DEFAULT_AGENCIES
 from localrun.kafka import LocalBroker
 from localrun.manifest import Addresses, Instance, Target, load_manifest
 from localrun.ports import free_port
-from localrun.supervisor import ProcessSpec
+from localrun.supervisor import ProcessFailed, ProcessSpec
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,58 @@ def system_processes(
         )
     specs.append(mail_sink(data_dir, ports, python))
     return specs
+
+
+@dataclass(frozen=True)
+class StoreMigration:
+    """`python -m <service> migrate` for one instance, with its worker's settings."""
+
+    instance: str
+    argv: list[str]
+    env: dict[str, str]
+
+
+class MigrationFailed(ProcessFailed):
+    """A store could not be migrated: `make run` stops with the migration's own error."""
+
+
+def store_migrations(specs: Sequence[ProcessSpec]) -> list[StoreMigration]:
+    """One migration per instance: its API and worker share one store."""
+    return [
+        StoreMigration(
+            spec.name.removesuffix("-worker"),
+            [*spec.argv[:-1], "migrate"],
+            {**os.environ, **spec.env},
+        )
+        for spec in specs
+        if spec.name.endswith("-worker")
+    ]
+
+
+def migrate_stores(specs: Sequence[ProcessSpec]) -> None:
+    """Every instance's store brought to its newest revision before its processes start, all
+    at once. A process that finds its store current never loads Alembic (~9 MiB each, for
+    the process's whole life: ~150 MiB over the 16 processes of a first start)."""
+    started = [
+        (
+            migration,
+            subprocess.Popen(
+                migration.argv,
+                env=migration.env,
+                text=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            ),
+        )
+        for migration in store_migrations(specs)
+    ]
+    failed = []
+    for migration, process in started:
+        _, errors = process.communicate()
+        if process.returncode != 0:
+            failed.append(f"{migration.instance} (exit {process.returncode}):\n{errors[-4000:]}")
+    if failed:
+        raise MigrationFailed("migrating stores failed: " + "\n".join(failed))
 
 
 def broker_process(broker: LocalBroker) -> ProcessSpec:
