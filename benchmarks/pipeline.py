@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from kafka_limits import KafkaLimits, measure_limits  # noqa: E402
+from store_growth import grow_stores, unfinished_rows  # noqa: E402
 
 from cases.synthetic import generate_reports  # noqa: E402
 from contracts.cases.v1 import CaseReceived  # noqa: E402
@@ -51,6 +52,7 @@ from localrun.topics import create_topics  # noqa: E402
 from tests.support.system import RunningSystem, start_system  # noqa: E402
 
 P99_TARGET_S = 1.0
+SEED_CASES = 500  # through the pipeline, then copied up to `--stored`
 
 
 def report_bodies(count: int, seed: int) -> Iterator[dict]:
@@ -93,11 +95,13 @@ def report_dropped(dropped: list[str]) -> None:
         print(f"  retried after a dropped connection: {len(dropped)} ({', '.join(set(dropped))})")
 
 
-async def burst(system: RunningSystem, count: int, concurrency: int, batch: int = 1) -> float:
+async def burst(
+    system: RunningSystem, count: int, concurrency: int, batch: int = 1, seed: int = 7
+) -> float:
     """POST `count` cases with `concurrency` clients, `batch` > 1 reports a request
     (`POST /cases:batch`); the seconds intake took."""
     queue: asyncio.Queue[dict] = asyncio.Queue()
-    bodies = list(report_bodies(count, seed=7))
+    bodies = list(report_bodies(count, seed=seed))
     if batch > 1:
         for start in range(0, count, batch):
             queue.put_nowait({"reports": bodies[start : start + batch]})
@@ -147,25 +151,36 @@ def _ts(value: str) -> float:
 
 
 def first_notifications(data_dir: Path, case_ids: set[str], timeout_s: float) -> dict[str, float]:
-    """Wait until every case has a notification (or the timeout); case id → its first one."""
+    """Wait until every case has a notification (or the timeout); case id → its first one.
+    Reads only the rows added since its last look: a grown store holds millions."""
+    first: dict[str, float] = {}
+    seen = 0
     with sqlite3.connect(data_dir / "notifications.db") as notes:
         deadline = time.monotonic() + timeout_s
         while True:
-            first = {
-                case_id: _ts(created)
-                for case_id, created in notes.execute(
-                    "select case_id, min(created_at) from notifications group by case_id"
-                )
-                if case_id in case_ids
-            }
+            rows = notes.execute(
+                "select rowid, case_id, created_at from notifications where rowid > ?", (seen,)
+            ).fetchall()
+            for rowid, case_id, created in rows:
+                seen = max(seen, rowid)
+                if case_id in case_ids:
+                    at = _ts(created)
+                    first[case_id] = min(first.get(case_id, at), at)
             if len(first) >= len(case_ids) or time.monotonic() > deadline:
                 return first
             time.sleep(0.5)
 
 
-def received_at(data_dir: Path) -> dict[str, float]:
+def last_case(data_dir: Path) -> int:
+    """The cases store's last row: cases received later are the ones a run offered."""
     with sqlite3.connect(data_dir / "cases.db") as cases:
-        return {c: _ts(r) for c, r in cases.execute("select id, received_at from cases")}
+        return cases.execute("select coalesce(max(rowid), 0) from cases").fetchone()[0]
+
+
+def received_at(data_dir: Path, after: int = 0) -> dict[str, float]:
+    with sqlite3.connect(data_dir / "cases.db") as cases:
+        query = "select id, received_at from cases where rowid > ?"
+        return {c: _ts(r) for c, r in cases.execute(query, (after,))}
 
 
 def records_on_topics(bootstrap: str) -> int:
@@ -238,9 +253,10 @@ def run_burst(
     batch: int = 1,
 ) -> None:
     records_before = records_on_topics(system.bootstrap)
+    stored = last_case(system.data_dir)
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     intake_s = asyncio.run(burst(system, cases, concurrency, batch))
-    received = received_at(system.data_dir)
+    received = received_at(system.data_dir, after=stored)
     first = first_notifications(system.data_dir, set(received), timeout_s=900)
     time.sleep(5)  # the notifications' own events (sent, delivered) land after the first one
     per_case = (records_on_topics(system.bootstrap) - records_before) / cases
@@ -291,6 +307,28 @@ def run_open_loop(system: RunningSystem, rates: Sequence[float], seconds: float)
     print(f"highest offered rate with p99 ≤ {P99_TARGET_S:g} s: {best}")
 
 
+def with_cases_stored(system: RunningSystem, cases: int) -> RunningSystem:
+    """The system again, its stores holding `cases` cases beforehand: a seed burst through
+    the pipeline, every process stopped once its work is done, the stores grown by copies
+    (`store_growth.py`), every process started again on them."""
+    asyncio.run(burst(system, SEED_CASES, 16, seed=3))
+    seeded = received_at(system.data_dir)
+    first_notifications(system.data_dir, set(seeded), timeout_s=900)
+    deadline = time.monotonic() + 300
+    while unfinished_rows(system.data_dir) and time.monotonic() < deadline:
+        time.sleep(1)
+    system.supervisor.stop()
+    started = time.perf_counter()
+    sizes = grow_stores(system.data_dir, cases)
+    rows = sum(sum(tables.values()) for tables in sizes.values())
+    took = time.perf_counter() - started
+    print(
+        f"stored beforehand: {sizes['cases']['cases']:,} cases, {rows:,} rows in "
+        f"{len(sizes)} stores (copies of {len(seeded)} seed cases, made in {took:.0f} s)"
+    )
+    return start_system(system.data_dir, system.bootstrap, DEFAULT_AGENCIES)
+
+
 @contextmanager
 def broker_beside_its_limits(base: Path, records: int) -> Iterator[tuple[LocalBroker, KafkaLimits]]:
     """A broker of its own with the declared topics, and its limits for records of a case
@@ -316,6 +354,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20, help="per open-loop rate")
     parser.add_argument("--limit-records", type=int, default=200_000)
     parser.add_argument("--idle-seconds", type=float, default=30, help="idle CPU sample")
+    parser.add_argument("--stored", type=int, default=0, help="cases stored beforehand")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",") if r]
     ensure_kafka_jars()
@@ -324,6 +363,8 @@ def main() -> None:
         with broker_beside_its_limits(base, args.limit_records) as (broker, limits):
             system = start_system(base / "system", broker.bootstrap_servers, DEFAULT_AGENCIES)
             try:
+                if args.stored:
+                    system = with_cases_stored(system, args.stored)
                 pids = system.supervisor.pids()
                 if broker.pid is not None:
                     pids["kafka-broker"] = broker.pid
