@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -122,34 +122,31 @@ class DeliveryLoop:
         self._pool.shutdown(wait=True)
 
     def _claim(self, now: datetime, limit: int) -> list[str]:
+        """Leases up to `limit` due rows in one statement (one write transaction a run, not
+        one a row); a row another replica leased first is not returned."""
         at = db_time(now)
         free_lease = or_(
             col(Notification.lease_until).is_(None), col(Notification.lease_until) < at
         )
-        with Session(self.engine) as session:
-            due = list(
-                session.exec(
-                    select(Notification.id)
-                    .where(Notification.channel == self.channel)
-                    .where(Notification.status == PENDING)
-                    .where(col(Notification.next_attempt_at) <= at)
-                    .where(free_lease)
-                    .order_by(col(Notification.next_attempt_at))
-                    .limit(limit)
-                )
+        due = (
+            select(Notification.id)
+            .where(Notification.channel == self.channel)
+            .where(Notification.status == PENDING)
+            .where(col(Notification.next_attempt_at) <= at)
+            .where(free_lease)
+            .order_by(col(Notification.next_attempt_at))
+            .limit(limit)
+        )
+        with unit_of_work(self.engine, source=self.source) as uow:
+            leased = uow.session.connection().execute(
+                update(Notification)
+                .where(col(Notification.id).in_(due.scalar_subquery()))
+                .where(free_lease)
+                .where(col(Notification.status) == PENDING)
+                .values(lease_until=at + self.lease)
+                .returning(col(Notification.id))
             )
-        claimed = []
-        for notification_id in due:
-            with unit_of_work(self.engine, source=self.source) as uow:
-                result = uow.session.connection().execute(
-                    update(Notification)
-                    .where(and_(col(Notification.id) == notification_id, free_lease))
-                    .where(col(Notification.status) == PENDING)
-                    .values(lease_until=at + self.lease)
-                )
-            if result.rowcount == 1:  # another replica may have taken it first
-                claimed.append(notification_id)
-        return claimed
+            return list(leased.scalars())
 
     def _deliver(self, notification_id: str) -> None:
         with Session(self.engine) as session:
