@@ -38,9 +38,6 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
-    # 1 MiB of page cache a connection, not 2: a busy process holds a dozen connections, and
-    # a page it misses is still in the OS's cache (peak RSS is a target: docs/benchmarks.md).
-    cursor.execute("PRAGMA cache_size=-1024")
     cursor.close()
 
 
