@@ -3,7 +3,8 @@
 Starts its own broker and the whole system (same code as `make run`), then:
 1. the broker's limits, same run: Kafka's own ProducerPerformance and ConsumerPerformance
    and an aiokafka produce→consume, for records of a case event's size (`kafka_limits.py`);
-2. idle CPU: every process's CPU over `--idle-seconds` with no load, in % of one core;
+2. idle CPU: every process's CPU over `--idle-seconds` with no load, in % of one core, from
+   `--settle-seconds` after the system answered (the first minute holds start-up work);
 3. a burst (closed loop): N cases POSTed by `--concurrency` clients (`--batch N`: N a
    request, `POST /cases:batch`); waits for every case's first notification; prints
    cases/s, records/s (a case counts as the Kafka records it causes, read from the topics'
@@ -354,6 +355,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20, help="per open-loop rate")
     parser.add_argument("--limit-records", type=int, default=200_000)
     parser.add_argument("--idle-seconds", type=float, default=30, help="idle CPU sample")
+    parser.add_argument("--settle-seconds", type=float, default=60, help="before the sample")
     parser.add_argument("--stored", type=int, default=0, help="cases stored beforehand")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",") if r]
@@ -368,9 +370,13 @@ def main() -> None:
                 pids = system.supervisor.pids()
                 if broker.pid is not None:
                     pids["kafka-broker"] = broker.pid
-                time.sleep(10)  # past the start-up work (group joins, first polls)
+                # Past the start-up work: group joins, first polls, the broker's JIT.
+                time.sleep(args.settle_seconds)
                 idle = idle_cpu(pids, args.idle_seconds)
-                print(f"idle CPU, whole system: {sum(idle.values()):.1f} % of one core")
+                print(
+                    f"idle CPU, whole system: {sum(idle.values()):.1f} % of one core "
+                    f"({args.idle_seconds:g} s, from {args.settle_seconds:g} s after start)"
+                )
                 for name, percent in sorted(idle.items(), key=lambda item: -item[1]):
                     print(f"  {name:32s} {percent:5.1f} %")
                 if args.cases:

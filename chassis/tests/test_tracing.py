@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -114,6 +116,24 @@ async def test_outgoing_async_httpx_calls_send_the_current_traceparent(echo_url:
         async with httpx.AsyncClient() as client:
             await client.get(echo_url)
     assert [value.split("-")[1] for value in _Echo.seen if value] == [TRACE_ID]
+
+
+def test_httpx_is_instrumented_when_first_imported_not_before(echo_url: str):
+    """A process that never calls out does not load httpx for the instrumentation."""
+    code = f"""
+import sys
+from chassis import tracing
+tracing.configure_tracing("probe")
+assert "httpx" not in sys.modules
+import httpx
+with tracing.span("handling an event", traceparent="{INCOMING}"):
+    httpx.get("{echo_url}")
+"""
+    probe = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert [value.split("-")[1] for value in _Echo.seen] == [TRACE_ID]
 
 
 def test_nothing_is_exported_unless_asked():

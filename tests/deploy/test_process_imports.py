@@ -1,5 +1,7 @@
 """Each process imports only its own stack: an API never loads Faust, a worker never loads
-FastAPI (~10 MiB less per process, a faster start after a crash; `chassis.runtime`).
+FastAPI (~10 MiB less per process, a faster start after a crash; `chassis.runtime`), and
+none loads the terminal stack (rich, ~6 MiB; `chassis.entrypoint`) or, unless it calls out,
+httpx (~4 MiB).
 
 Every process of `make run` is built as its entry point builds it (its module's
 `create_api` / `create_worker`, with the environment the supervisor gives it), in a fresh
@@ -20,13 +22,20 @@ from chassis.auth import LocalIssuer
 from localrun.supervisor import ProcessSpec
 from localrun.system import Ports, migrate_stores, system_processes
 
+# As `chassis.entrypoint.main` does: no terminal stack (rich) in a service process.
 PROBE = """
 import importlib, json, sys
+from chassis.entrypoint import without_terminal_rendering
+without_terminal_rendering()
 module, kind = sys.argv[1], sys.argv[2]
 getattr(importlib.import_module(module + ".bootstrap"), "create_" + kind)()
-print(json.dumps(sorted(k for k in ("faust", "fastapi", "alembic") if k in sys.modules)))
+stacks = ("faust", "fastapi", "alembic", "rich", "httpx")
+print(json.dumps(sorted(k for k in stacks if sys.modules.get(k) is not None)))
 """
 AGENCIES = ("police",)
+# Services that make HTTP calls (the inbox's actions, webhooks, view keys): only their
+# processes load httpx; the tracing instruments it when it is imported (`chassis.tracing`).
+CALLING_OUT = {"notifications", "agencies"}
 
 
 def _specs(data_dir: Path) -> list[ProcessSpec]:
@@ -56,7 +65,8 @@ def test_each_process_loads_only_its_own_stack(tmp_path: Path, kind: str) -> Non
         built = _build(module, kind, env)
         assert built.returncode == 0, f"{name}: {built.stderr[-2000:]}"
         stacks = [k for k in _loaded(built.stdout) if k != "alembic"]
-        assert stacks == (["fastapi"] if kind == "api" else ["faust"]), name
+        own = ["fastapi"] if kind == "api" else ["faust"]
+        assert stacks == own + (["httpx"] if module in CALLING_OUT else []), name
 
 
 def test_a_process_whose_store_is_current_does_not_load_alembic(tmp_path: Path) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import holidays
+if TYPE_CHECKING:
+    import holidays
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -24,6 +26,10 @@ class WorkingCalendar:
 
     @cached_property
     def _holidays(self) -> holidays.HolidayBase:
+        # Imported on first use: it loads every country's rules (~17 MiB), which a process
+        # that only builds the calendar, or uses the time zone, never needs.
+        import holidays
+
         return holidays.country_holidays(self.country)
 
     def is_working_day(self, day: date) -> bool:

@@ -51,8 +51,8 @@ def configure_tracing(service: str, exporter: str | None = None) -> TracerProvid
     """Install the process's tracer provider once (later calls return it unchanged).
 
     `exporter` (default: `$OTEL_TRACES_EXPORTER`, else `none`) is a comma-separated list
-    of `none`, `console`, `otlp`. Also instruments httpx, so every outgoing call made by
-    `httpx` sends `traceparent`.
+    of `none`, `console`, `otlp`. Also instruments httpx (when it is imported), so every
+    outgoing call made by `httpx` sends `traceparent`.
     """
     global _provider
     with _lock:
@@ -90,6 +90,14 @@ def _processor(name: str) -> SpanProcessor:
 
 
 def _instrument_httpx(provider: TracerProvider) -> None:
+    """Instrument httpx once something imports it (at once if something has): a process
+    that never calls out (most workers, the APIs) then never loads httpx, ~4 MiB."""
+    import wrapt
+
+    wrapt.register_post_import_hook(lambda _httpx: _instrument_now(provider), "httpx")
+
+
+def _instrument_now(provider: TracerProvider) -> None:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     instrumentor = HTTPXClientInstrumentor()

@@ -3,12 +3,11 @@
 
 import sys
 
-from cases.bootstrap import create_api, create_worker
-from chassis.entrypoint import main
+from chassis.entrypoint import PROCESSES, main
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] in {"api", "worker", "migrate"}:
-        main("cases", create_api=create_api, create_worker=create_worker)
+    if len(sys.argv) > 1 and sys.argv[1] in PROCESSES:
+        main("cases")
     else:
         from cases.cli import app
 

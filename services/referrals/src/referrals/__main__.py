@@ -1,7 +1,6 @@
-"""`python -m referrals api|worker`."""
+"""`python -m referrals api|worker|migrate`."""
 
 from chassis.entrypoint import main
-from referrals.bootstrap import create_api, create_worker
 
 if __name__ == "__main__":
-    main("referrals", create_api=create_api, create_worker=create_worker)
+    main("referrals")

@@ -1,7 +1,6 @@
-"""`python -m reporting api|worker`."""
+"""`python -m reporting api|worker|migrate`."""
 
 from chassis.entrypoint import main
-from reporting.bootstrap import create_api, create_worker
 
 if __name__ == "__main__":
-    main("reporting", create_api=create_api, create_worker=create_worker)
+    main("reporting")

@@ -1,0 +1,77 @@
+"""`python -m <service> api|worker`: a service process runs without the terminal stack.
+
+Each check runs in a fresh interpreter: what a process has imported cannot be undone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+FAKE_BOOTSTRAP = """
+import json, sys
+
+import httpx, structlog  # what a composition root loads
+
+
+def create_api():
+    loaded = {name: sys.modules.get(name) is not None for name in ("rich", "pygments")}
+    print(json.dumps({"loaded": loaded, "httpx_client": hasattr(httpx, "Client")}))
+    raise SystemExit(0)  # the probe ends here instead of serving
+
+
+create_worker = create_api
+"""
+
+
+def _run(code: str, *, path: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if path is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_the_shared_environment_holds_the_terminal_stack() -> None:
+    """Else the next test proves nothing: the CLI's rich is what a service must not load."""
+    probe = _run("import sys, httpx, structlog; print('rich' in sys.modules)")
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "True"
+
+
+def test_a_service_process_loads_its_composition_root_without_rich(tmp_path: Path) -> None:
+    package = tmp_path / "probe_service"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "bootstrap.py").write_text(FAKE_BOOTSTRAP)
+    for process in ("api", "worker"):
+        probe = _run(
+            f"from chassis.entrypoint import main; main('probe_service', ['{process}'])",
+            path=tmp_path,
+        )
+        assert probe.returncode == 0, probe.stderr
+        answer = json.loads(probe.stdout.strip().splitlines()[-1])
+        assert answer == {"loaded": {"rich": False, "pygments": False}, "httpx_client": True}
+
+
+def test_without_rich_a_logged_exception_still_carries_its_traceback() -> None:
+    code = """
+from chassis.entrypoint import without_terminal_rendering
+without_terminal_rendering()
+from chassis.logs import configure_logging, get_logger
+configure_logging("probe")
+try:
+    raise ValueError("boom")
+except ValueError:
+    get_logger("probe").exception("failed")
+"""
+    probe = _run(code)
+    assert probe.returncode == 0, probe.stderr
+    [line] = [json.loads(line) for line in probe.stderr.splitlines() if line.startswith("{")]
+    assert line["event"] == "failed"
+    assert "ValueError: boom" in line["exception"]
+    assert "Traceback" in line["exception"]
