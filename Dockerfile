@@ -44,9 +44,11 @@ RUN groupadd --system --gid 10001 lienganh \
     && mkdir -p /var/lib/lienganh /etc/lienganh/keys \
     && chown -R 10001:10001 /var/lib/lienganh /etc/lienganh/keys
 COPY --from=build /app/.venv /app/.venv
+# Two malloc arenas, not eight a core: less memory kept by each thread (localrun.process_env).
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2
 WORKDIR /var/lib/lienganh
 USER 10001:10001
 # 8000: the API (/docs, /healthz, /readyz, /metrics); 8080: the worker's ops endpoints.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
@@ -44,6 +47,12 @@ def test_the_running_broker_keeps_a_small_log_cleaner_buffer(kafka_broker):
         admin.close()
     buffer = described["broker"]["1"]["log.cleaner.dedupe.buffer.size"]
     assert int(buffer["value"]) == 8 * 1024 * 1024
+
+
+def test_the_broker_runs_on_two_malloc_arenas_unless_told_otherwise(kafka_broker):
+    environ = Path(f"/proc/{kafka_broker.pid}/environ").read_bytes().split(b"\0")
+    expected = os.environ.get("MALLOC_ARENA_MAX", "2")
+    assert f"MALLOC_ARENA_MAX={expected}".encode() in environ
 
 
 def test_every_declared_topic_exists_with_its_partitions(kafka_broker):

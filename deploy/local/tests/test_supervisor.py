@@ -21,6 +21,7 @@ from rich.console import Console
 from chassis.auth import LocalIssuer
 from localrun.kafka import LocalBroker
 from localrun.ports import free_port
+from localrun.process_env import process_env
 from localrun.run import keep_running
 from localrun.supervisor import (
     ProcessFailed,
@@ -159,6 +160,35 @@ def test_a_process_marked_not_to_restart_fails_the_watch(tmp_path: Path):
             supervisor.watch()
     finally:
         supervisor.stop()
+
+
+def _environ(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(pair.decode().split("=", 1) for pair in pairs if b"=" in pair)
+
+
+def test_processes_start_on_two_malloc_arenas_unless_told_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    specs = [
+        ProcessSpec("lean", SLEEPS, {}),
+        ProcessSpec("told", SLEEPS, {"MALLOC_ARENA_MAX": "4"}),
+    ]
+    supervisor = Supervisor(specs, tmp_path, policy=policy())
+    supervisor.start()
+    try:
+        pids = supervisor.pids()
+        assert _environ(pids["lean"])["MALLOC_ARENA_MAX"] == "2"
+        assert _environ(pids["told"])["MALLOC_ARENA_MAX"] == "4"
+    finally:
+        supervisor.stop()
+
+
+def test_the_environment_overrides_the_lean_default(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+    assert process_env()["MALLOC_ARENA_MAX"] == "8"
+    assert process_env({"MALLOC_ARENA_MAX": "1"})["MALLOC_ARENA_MAX"] == "1"
 
 
 def test_a_stopped_process_is_not_restarted(tmp_path: Path):

@@ -27,6 +27,7 @@ from xml.etree import ElementTree
 from kafka.admin import KafkaAdminClient
 
 from localrun.ports import free_port
+from localrun.process_env import process_env
 
 logger = logging.getLogger(__name__)
 
@@ -243,6 +244,7 @@ class LocalBroker:
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
                 command,
+                env=process_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

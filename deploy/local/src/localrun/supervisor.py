@@ -33,6 +33,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from localrun.process_env import process_env
+
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
@@ -167,7 +169,7 @@ class Supervisor:
         with (self.log_dir / f"{spec.name}.log").open("ab") as log:
             self._procs[spec.name] = subprocess.Popen(
                 list(spec.argv),
-                env={**os.environ, **spec.env},
+                env=process_env(spec.env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
