@@ -6,7 +6,8 @@ it takes, each copy with new identifiers, so the stores hold N cases as the pipe
 have left them (same rows per case, same indexes, same sizes).
 
 - An identifier (a UUID, or a hex key or digest such as a deduplication key) becomes another
-  one of the same form, derived from (copy, original). The same case id therefore becomes the
+  one of the same form, derived from (copy, original); a time-ordered UUIDv7 stays one, its
+  time moved back by the copy's number of 15-minute spans. The same case id therefore becomes the
   same new id in every table of every store: a copied case keeps its referrals, facts,
   notifications and inbox rows, and each copy is a different child (its deduplication keys
   differ too).
@@ -30,6 +31,7 @@ from pathlib import Path
 
 UUID_FORM = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 HEX_FORM = re.compile(r"[0-9a-f]{16,}")
+COPY_SPAN_MS = 15 * 60 * 1000  # longer than a seed burst takes: copies never overlap
 NOT_COPIED = {"officers", "inbox_sessions"}
 # Rows of work still under way: copying them would make the system do it again.
 UNFINISHED = {
@@ -47,11 +49,21 @@ def remapped(value: SqlValue, copy: int) -> SqlValue:
         return value
     if UUID_FORM.fullmatch(value):  # formatted by hand: uuid.UUID objects were half the time
         h = hashlib.blake2b(f"{copy}:{value}".encode(), digest_size=16).hexdigest()
+        if value[14] == "7":
+            return _older_uuid7(value, copy, h)
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
     if HEX_FORM.fullmatch(value):
         digest = hashlib.sha256(f"{copy}:{value}".encode()).hexdigest()
         return (digest * (len(value) // len(digest) + 1))[: len(value)]
     return value
+
+
+def _older_uuid7(value: str, copy: int, h: str) -> str:
+    # A UUIDv7 starts with the millisecond it was made: the copy's is `copy` spans earlier,
+    # so copies sort as cases stored before the seed would, not scattered among new ones.
+    millis = int(value[:8] + value[9:13], 16) - copy * COPY_SPAN_MS
+    stamp = f"{millis:012x}"
+    return f"{stamp[:8]}-{stamp[8:]}-7{h[13:16]}-{value[19]}{h[17:20]}-{h[20:]}"
 
 
 def grow_store(path: Path, copies: int) -> dict[str, int]:

@@ -30,6 +30,15 @@ def test_an_identifier_becomes_another_of_its_form_the_same_in_every_store():
     assert remapped("01", 1) == "01" and remapped("delivered", 3) == "delivered"
 
 
+def test_a_time_ordered_id_stays_one_and_each_copy_is_older_than_the_last():
+    made = "019adf3c-1f2a-7b3c-8d4e-5f6a7b8c9d0e"
+    copies = [remapped(made, copy) for copy in (1, 2, 3)]
+    assert all(isinstance(c, str) and c[14] == "7" and c[19] == "8" for c in copies)
+    assert made > copies[0] > copies[1] > copies[2]
+    assert remapped(made, 1) == copies[0]
+    assert int(made[:8], 16) - int(str(copies[0])[:8], 16) < 2**16  # minutes, not years
+
+
 def test_stores_grow_with_their_rows_still_pointing_at_each_other(tmp_path: Path):
     _store(
         tmp_path / "cases.db",

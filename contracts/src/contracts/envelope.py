@@ -8,7 +8,6 @@ so every service goes through these two functions only.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from contracts.base import EventModel
+from contracts.identifiers import new_id
 
 CORRELATION_ATTR = "correlationid"
 # The CloudEvents distributed-tracing extension: W3C trace context, as `ce_traceparent`.
@@ -87,7 +87,7 @@ def encode(
 ) -> KafkaRecord:
     """Wrap an event payload in a CloudEvent and lay it out as a Kafka record."""
     attributes: dict[str, Any] = {
-        "id": event_id or str(uuid.uuid4()),
+        "id": event_id or new_id(),
         "source": source,
         "type": event.ce_type,
         "subject": event.subject(),

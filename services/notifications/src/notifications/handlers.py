@@ -8,7 +8,6 @@ work, the unit tests an in-memory one.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +15,7 @@ from functools import partial
 
 from chassis.subscriptions import Subscriptions, with_store
 from contracts.cases.v1 import CaseDeadlineMissed
+from contracts.identifiers import new_id
 from contracts.notifications.v1 import NotificationDelivered
 from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
 from contracts.topics import CASES_EVENTS, NOTIFICATIONS_EVENTS, REFERRALS_EVENTS
@@ -74,7 +74,7 @@ def record_notifications(
         for channel in officer.channels:
             message = render(happening, channel.kind, officer.language, context.inbox_url)
             notification = Notification(
-                id=str(uuid.uuid4()),
+                id=new_id(),
                 source_event_id=cause.event_id,
                 source_event_type=cause.event_type,
                 correlation_id=cause.correlation_id,

@@ -8,7 +8,6 @@ the transition metric is counted only once the change has committed.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from chassis.timestamps import aware
 from contracts.agencies.v1 import ReferralOutcome
 from contracts.cases.v1 import CaseCircumstances
+from contracts.identifiers import new_id
 from contracts.referrals.field_policy import field_policy
 from contracts.referrals.v1 import ReferralRequested, ReferralStateChanged
 from contracts.topics import REFERRALS_EVENTS, agency_referrals_topic
@@ -107,7 +107,7 @@ def open_referral(
     accept_by = deadline_for(policy, case, ReferralState.REQUESTED, entered_at=at, requested_at=at)
     assert accept_by is not None, "the policy schema requires a requested deadline"
     referral = ReferralRecord(
-        id=referral_id or str(uuid.uuid4()),
+        id=referral_id or new_id(),
         case_id=new.case_id,
         agency=new.agency,
         lead=new.lead,

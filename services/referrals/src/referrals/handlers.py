@@ -7,7 +7,6 @@ each over its unit of work (`with_store`), and unit tests hand them the in-memor
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -27,6 +26,7 @@ from contracts.cases.v1 import (
     CaseMerged,
     CaseReceived,
 )
+from contracts.identifiers import new_id
 from contracts.referrals.lifecycle import ACTION_TARGETS
 from contracts.referrals.v1 import ReferralIdentityErased, ReferralUpdateRefused
 from contracts.topics import (
@@ -186,7 +186,7 @@ def apply_agency_action(
         expected_version=action.expected_version,
     )
     # A transfer names its replacement up front, so the rejection can link to it.
-    replacement_id = str(uuid.uuid4()) if isinstance(action, ReferralTransferred) else None
+    replacement_id = new_id() if isinstance(action, ReferralTransferred) else None
     change = _change_of(action, linked_referral_id=replacement_id)
     if refusal or not move(store, referral, target, change, policy=policy):
         _refuse(store, action, referral, refusal or "stale version: changed concurrently")

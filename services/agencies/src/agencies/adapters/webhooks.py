@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +22,7 @@ from chassis.db import transaction
 from chassis.unit_of_work import UnitOfWork
 from chassis.webhook_signature import signed_headers
 from contracts.base import EventModel
+from contracts.identifiers import new_id
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ EVENT_TYPE_HEADER = "X-Lienganh-Event-Type"
 def stage_webhook(uow: UnitOfWork, event: EventModel) -> None:
     """Queue the event for the agency's webhook, in the transaction of the inbox change."""
     # The consumed event's id: a redelivered event queues no second webhook.
-    key = uow.cause.id if uow.cause else str(uuid.uuid4())
+    key = uow.cause.id if uow.cause else new_id()
     if uow.session.get(WebhookDelivery, key) is not None:
         return
     body = json.dumps(

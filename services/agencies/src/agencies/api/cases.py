@@ -7,7 +7,6 @@ hold them only sealed, and this service could not open them again.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, status
@@ -23,6 +22,7 @@ from contracts.agencies.v1 import (
     CaseReported,
     ReportedIdentity,
 )
+from contracts.identifiers import new_id
 
 router = APIRouter(prefix="/cases", tags=["case reports"])
 
@@ -39,7 +39,7 @@ def report_case(body: CaseReport, grant: Granted, context: Context) -> CaseRepor
     """Sent to the cases service on this agency's updates topic (through the outbox)."""
     grant.require_province(body.province_code, resource_id="new")
     officer = grant.officer
-    case_id = str(body.case_id or uuid.uuid4())
+    case_id = str(body.case_id) if body.case_id else new_id()
     identity = ReportedIdentity(child=body.child, workplace=body.workplace, summary=body.summary)
     try:
         sealer = context.intake_sealer()

@@ -3,8 +3,6 @@ import or an agency's sealed report — its identity sealed under its own data k
 
 from __future__ import annotations
 
-import uuid
-
 from pydantic import ValidationError
 
 from cases.adapters import identity
@@ -34,6 +32,7 @@ from contracts.agencies.v1 import CaseReported, ReportedIdentity
 from contracts.cases.v1 import (
     CaseReceived,
 )
+from contracts.identifiers import new_id
 from contracts.topics import CASES_EVENTS
 from contracts.vocabulary import (
     CaseStage,
@@ -53,7 +52,7 @@ def record_case(
     keys = blocking_keys(
         deps.dedup_secret, child.full_name, child.date_of_birth, command.commune_code
     )
-    record = _case_row(command.case_id or str(uuid.uuid4()), command, deps, keys)
+    record = _case_row(command.case_id or new_id(), command, deps, keys)
     record.reported_under_key = reported_under_key
     data_key, key_row = identity.new_data_key(deps.cipher, record.id, command.received_at)
     store.save_data_key(key_row)
@@ -129,7 +128,7 @@ def _link_probable_duplicates(store: CaseStore, record: CaseRecord, keys: Blocki
             continue
         store.add_duplicate_link(
             DuplicateLink(
-                id=str(uuid.uuid4()),
+                id=new_id(),
                 case_id=record.id,
                 other_case_id=other.id,
                 province_code=record.province_code,
