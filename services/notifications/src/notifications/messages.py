@@ -111,6 +111,8 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,  # noqa: S701 - text/plain bodies, never rendered as HTML
+        # Templates ship inside the package: no stat() of the file at every message.
+        auto_reload=False,
     )
 
 

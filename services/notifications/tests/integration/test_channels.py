@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import select
 import ssl
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
@@ -63,18 +64,24 @@ def test_an_smtp_refusal_is_a_delivery_error(mail_sink):
 
 
 class SessionsSeen:
-    """An SMTP server that remembers the client end (session) each message came over."""
+    """An SMTP server that remembers the client end (session) each message came over, and
+    how many NOOPs it was asked."""
 
     def __init__(self) -> None:
         self.peers: list[object] = []
+        self.noops = 0
 
     async def handle_DATA(self, server, session, envelope) -> str:
         self.peers.append(session.peer)
         return "250 OK"
 
+    async def handle_NOOP(self, server, session, envelope, arg) -> str:
+        self.noops += 1
+        return "250 OK"
 
-def smtp_server(handler: SessionsSeen) -> Controller:
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+
+def smtp_server(handler: SessionsSeen, **smtp_options: float) -> Controller:
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **smtp_options)
     controller.start()
     return controller
 
@@ -102,6 +109,41 @@ def test_a_session_the_server_closed_is_replaced_before_the_next_email():
         sender.send(outgoing("b@example.vn"))
     finally:
         controller.stop()
+    assert len(seen.peers) == 2 and seen.peers[0] != seen.peers[1]
+
+
+def test_back_to_back_emails_cost_no_extra_round_trip_but_an_idle_session_is_asked_noop():
+    seen = SessionsSeen()
+    controller = smtp_server(seen)
+    try:
+        busy = SmtpSender("127.0.0.1", controller.port, "no-reply@example.vn", 10)
+        for _ in range(3):
+            busy.send(outgoing("a@example.vn"))
+        assert seen.noops == 0
+        idle = SmtpSender("127.0.0.1", controller.port, "no-reply@example.vn", 10, recheck_idle_s=0)
+        for _ in range(3):
+            idle.send(outgoing("b@example.vn"))
+    finally:
+        controller.stop()
+    assert seen.noops == 2  # before each reuse of the idle sender's session
+    assert len(seen.peers) == 6 and len(set(seen.peers)) == 2
+
+
+def test_a_session_the_server_timed_out_is_replaced_without_asking_it_anything():
+    seen = SessionsSeen()
+    controller = smtp_server(seen, timeout=0.2)  # the server's idle timeout
+    try:
+        sender = SmtpSender("127.0.0.1", controller.port, "no-reply@example.vn", 10)
+        sender.send(outgoing("a@example.vn"))
+        closed = sender._sessions.smtp.sock
+        for _ in range(200):  # until the server's goodbye has arrived
+            readable, _, _ = select.select([closed], [], [], 0.05)
+            if readable:
+                break
+        sender.send(outgoing("b@example.vn"))
+    finally:
+        controller.stop()
+    assert readable and seen.noops == 0
     assert len(seen.peers) == 2 and seen.peers[0] != seen.peers[1]
 
 

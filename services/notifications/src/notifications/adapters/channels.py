@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import smtplib
+import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -53,8 +56,11 @@ class Sender(Protocol):
 class SmtpSender:
     """E-mail over one SMTP session per sending thread, kept between messages: a session
     per message (connect, EHLO, STARTTLS, login, QUIT) cost more than the message. A kept
-    session is checked with NOOP before each use, and dropped after any failure, so a
-    message is never sent twice on a session that might have taken it."""
+    session is dropped after any failure, so a message is never sent twice on a session
+    that might have taken it, and replaced before use when it is no longer open: one the
+    server closed has its end of file (or a 421) waiting to be read, seen without a round
+    trip; one idle for `recheck_idle_s` or more is also asked NOOP, which finds a session
+    a middlebox dropped silently. Back-to-back messages cost no extra round trip."""
 
     host: str
     port: int
@@ -64,6 +70,7 @@ class SmtpSender:
     username: str | None = None
     password: SecretStr | None = None
     ca_file: str | None = None  # trust this CA (e.g. a private relay's) instead of the system's
+    recheck_idle_s: float = 5.0
     _sessions: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     def send(self, message: Outgoing) -> None:
@@ -81,13 +88,13 @@ class SmtpSender:
         except (smtplib.SMTPException, OSError) as error:
             self._drop_session()
             raise DeliveryError(f"SMTP: {type(error).__name__}: {_first_line(error)}") from None
+        self._sessions.used_at = time.monotonic()
 
     def _session(self) -> smtplib.SMTP:
         kept: smtplib.SMTP | None = getattr(self._sessions, "smtp", None)
         if kept is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                if kept.noop()[0] == 250:
-                    return kept
+            if self._still_open(kept):
+                return kept
             self._drop_session()  # closed by the server (an idle timeout) or broken
         smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
         try:
@@ -100,6 +107,15 @@ class SmtpSender:
             raise
         self._sessions.smtp = smtp
         return smtp
+
+    def _still_open(self, smtp: smtplib.SMTP) -> bool:
+        if smtp.sock is None or _has_input(smtp.sock):
+            return False  # nothing is pending between commands, except a server's goodbye
+        if time.monotonic() - getattr(self._sessions, "used_at", 0.0) < self.recheck_idle_s:
+            return True
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            return smtp.noop()[0] == 250
+        return False
 
     def _drop_session(self) -> None:
         kept: smtplib.SMTP | None = getattr(self._sessions, "smtp", None)
@@ -185,3 +201,10 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float, what
 
 def _first_line(error: BaseException) -> str:
     return str(error).splitlines()[0][:200] if str(error) else ""
+
+
+def _has_input(sock: socket.socket) -> bool:
+    """Whether the socket has something to read (or its end of file) right now."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))

@@ -69,6 +69,7 @@ def _templates() -> Jinja2Templates:
     environment = Environment(
         loader=PackageLoader("notifications", "templates/inbox"),
         autoescape=select_autoescape(["html"]),
+        auto_reload=False,  # templates ship inside the package: no stat() at every page
     )
     return Jinja2Templates(env=environment)
 
