@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
 
-from chassis.lookups import delete_unflushed, get_unflushed, merge_unflushed
+from chassis.lookups import delete_unflushed, get_unflushed
 
 
 class LookupThing(SQLModel, table=True):
@@ -98,17 +98,3 @@ def test_a_row_found_unflushed_or_stored_can_be_deleted(engine: Engine):
     assert [w.split()[0] for w in writes] == ["DELETE"]  # "brief" was never written
     with Session(engine) as session:
         assert session.get(LookupThing, "stored") is None
-
-
-def test_merge_overwrites_the_row_with_the_same_key_wherever_it_is(engine: Engine):
-    with Session(engine) as session, session.begin():
-        session.add(LookupThing(id="stored", value=1))
-    writes = _writes(engine)
-    with Session(engine) as session, session.begin():
-        merge_unflushed(session, LookupThing(id="stored", value=10))  # in the database
-        merge_unflushed(session, LookupThing(id="new", value=2))  # nowhere yet
-        merge_unflushed(session, LookupThing(id="new", value=20))  # added just now
-        assert writes == []
-    with Session(engine) as session:
-        assert session.get(LookupThing, "stored").value == 10  # type: ignore[union-attr]
-        assert session.get(LookupThing, "new").value == 20  # type: ignore[union-attr]

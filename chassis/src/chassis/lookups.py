@@ -36,20 +36,6 @@ def get_unflushed(session: Session, model: type[T], key: Any) -> T | None:
         return session.get(model, key)
 
 
-def merge_unflushed(session: Session, row: T) -> T:
-    """`session.merge(row)` (insert, or overwrite the row with the same key) without
-    flushing: the row's column values land on the row already in the session, if any."""
-    mapper = inspect(type(row))
-    identity = tuple(mapper.primary_key_from_instance(row))
-    existing = get_unflushed(session, type(row), identity)
-    if existing is None:
-        session.add(row)
-        return row
-    for column in mapper.column_attrs:
-        setattr(existing, column.key, getattr(row, column.key))
-    return existing
-
-
 def delete_unflushed(session: Session, row: object) -> None:
     """`session.delete(row)` for a row `get_unflushed` returned: one added and not flushed
     yet is simply dropped (SQLAlchemy refuses to delete a row it never wrote)."""

@@ -98,6 +98,25 @@ def in_sql(engine: Engine, steps: Sequence[Step]) -> list[str]:
         return facts([row for table in REPORTING_TABLES for row in session.exec(select(table))])
 
 
+def in_one_transaction(engine: Engine, steps: Sequence[Step]) -> list[str]:
+    with unit_of_work(engine, source="/tests") as uow:  # a batch, as the worker applies one
+        for handle, event in steps:
+            handle(SqlStore(uow), event)
+    with Session(engine) as session:
+        return facts([row for table in REPORTING_TABLES for row in session.exec(select(table))])
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_a_batch_in_one_transaction_keeps_the_same_facts_as_one_event_at_a_time(
+    name: str, engine: Engine, tmp_path: Path
+):
+    steps = SCENARIOS[name]
+    other = create_db_engine(f"sqlite:///{tmp_path / 'batch.db'}")
+    create_tables(other, [*REPORTING_TABLES, OutboxEvent])
+
+    assert in_one_transaction(other, steps) == in_sql(engine, steps)
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_the_fake_and_the_database_keep_the_same_facts(name: str, engine: Engine):
     steps = SCENARIOS[name]

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from chassis.lookups import get_unflushed, merge_unflushed
+from chassis.lookups import get_unflushed
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
+from chassis.upsert import upsert
 from contracts.base import EventModel
 from reporting.adapters.tables import CaseFact, DeliveryFact, EscalationFact, ReferralFact
 
@@ -61,14 +62,14 @@ class SqlStore:
         self.uow.session.add(fact)
 
     def save_escalation(self, fact: EscalationFact) -> None:
-        # merge, not add: a redelivered reminder overwrites its row instead of colliding.
-        merge_unflushed(self.uow.session, fact)
+        # an upsert, not add: a redelivered reminder overwrites its row instead of colliding.
+        upsert(self.uow.session, fact)
 
     def delivery_fact(self, notification_id: str, channel: str) -> DeliveryFact | None:
         return get_unflushed(self.uow.session, DeliveryFact, (notification_id, channel))
 
     def save_delivery(self, fact: DeliveryFact) -> None:
-        merge_unflushed(self.uow.session, fact)
+        upsert(self.uow.session, fact)  # a delivered e-mail's fact is almost always new
 
     def publish(self, event: EventModel, *, topic: str) -> None:
         self.uow.publish(event, topic=topic)
