@@ -15,13 +15,14 @@ import random
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
+from chassis.group_commit import GroupCommit
 from chassis.unit_of_work import unit_of_work
 from chassis.worker import ScheduledJob
 from contracts.notifications.v1 import NotificationFailed
@@ -79,6 +80,7 @@ class DeliveryLoop:
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"deliver-{channel}")
         self._in_flight: set[Future[None]] = set()
         self._finished = 0
+        self._outcomes = GroupCommit(self._record)  # sent, not yet recorded
         self._lock = threading.Lock()
 
     def job(self, interval_s: float, idle_interval_s: float | None = None) -> ScheduledJob:
@@ -96,7 +98,12 @@ class DeliveryLoop:
         """Sends under way or outcomes not yet reported (a run that claimed as many rows as
         it had free sends has them under way: the next run looks for more)."""
         with self._lock:
-            return bool(self._in_flight) or self._finished > 0
+            in_flight, finished = bool(self._in_flight), self._finished
+        return in_flight or finished > 0 or self.unrecorded() > 0
+
+    def unrecorded(self) -> int:
+        """Outcomes of finished sends waiting for the commit under way to take them."""
+        return self._outcomes.queued()
 
     def run(self, now: datetime) -> int:
         """Start sending what is due, without waiting for the sends; returns how many
@@ -105,8 +112,8 @@ class DeliveryLoop:
             self._in_flight = {f for f in self._in_flight if not f.done()}
             free = self.concurrency - len(self._in_flight)
             finished, self._finished = self._finished, 0
-        for notification_id in self._claim(now, free) if free > 0 else []:
-            future = self._pool.submit(self._deliver, notification_id)
+        for outgoing in self._claim(now, free) if free > 0 else []:
+            future = self._pool.submit(self._deliver, outgoing)
             future.add_done_callback(_log_crash)
             with self._lock:
                 self._in_flight.add(future)
@@ -121,9 +128,10 @@ class DeliveryLoop:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
-    def _claim(self, now: datetime, limit: int) -> list[str]:
+    def _claim(self, now: datetime, limit: int) -> list[Outgoing]:
         """Leases up to `limit` due rows in one statement (one write transaction a run, not
-        one a row); a row another replica leased first is not returned."""
+        one a row) and returns their messages; a row another replica leased first is not
+        returned."""
         at = db_time(now)
         free_lease = or_(
             col(Notification.lease_until).is_(None), col(Notification.lease_until) < at
@@ -144,16 +152,11 @@ class DeliveryLoop:
                 .where(free_lease)
                 .where(col(Notification.status) == PENDING)
                 .values(lease_until=at + self.lease)
-                .returning(col(Notification.id))
+                .returning(*_OUTGOING_COLUMNS)
             )
-            return list(leased.scalars())
+            return [Outgoing(**row._mapping) for row in leased]
 
-    def _deliver(self, notification_id: str) -> None:
-        with Session(self.engine) as session:
-            notification = session.get(Notification, notification_id)
-            if notification is None or notification.status != PENDING:
-                return
-            outgoing = _outgoing(notification)
+    def _deliver(self, outgoing: Outgoing) -> None:
         error: str | None = None
         try:
             self.sender.send(outgoing)
@@ -165,23 +168,40 @@ class DeliveryLoop:
             # The reason only: never the message, which names places and urgency.
             logger.warning(
                 "delivery attempt failed",
-                extra={"channel": self.channel, "notification_id": notification_id, "error": error},
+                extra={"channel": self.channel, "notification_id": outgoing.id, "error": error},
             )
-        self._record(notification_id, error)
-        with self._lock:
-            self._finished += 1
+        self._outcomes.add(_Outcome(outgoing.id, error))
 
-    def _record(self, notification_id: str, error: str | None) -> None:
+    def _record(self, outcomes: list[_Outcome]) -> None:
+        """Outcomes that finished together, in one transaction."""
         now = self.clock()
-        with unit_of_work(self.engine, source=self.source) as uow:
-            record_attempt(
-                SqlStore(uow),
-                notification_id,
-                error,
-                channel=self.channel,
-                retry=self.retry,
-                now=now,
+        try:
+            with unit_of_work(self.engine, source=self.source, batch_outbox=True) as uow:
+                store = SqlStore(uow)
+                for outcome in outcomes:
+                    record_attempt(
+                        store,
+                        outcome.notification_id,
+                        outcome.error,
+                        channel=self.channel,
+                        retry=self.retry,
+                        now=now,
+                    )
+        except Exception:
+            # E.g. the database went away: the leases run out and the rows are tried again.
+            logger.exception(
+                "delivery outcomes not recorded; will retry after the lease",
+                extra={"channel": self.channel, "outcomes": len(outcomes)},
             )
+            return
+        with self._lock:
+            self._finished += len(outcomes)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    notification_id: str
+    error: str | None  # None: delivered
 
 
 def record_attempt(
@@ -221,28 +241,15 @@ def record_attempt(
 
 
 def _log_crash(future: Future[None]) -> None:
-    # E.g. the database went away while recording an outcome: the lease runs out and the
-    # row is tried again, so say so rather than let the thread's error vanish.
+    # A bug outside the send and the recording: the lease runs out and the row is tried
+    # again, so say so rather than let the thread's error vanish.
     error = future.exception()
     if error is not None:
-        logger.error("delivery outcome not recorded; will retry after the lease", exc_info=error)
+        logger.error("delivery crashed; will retry after the lease", exc_info=error)
 
 
-def _outgoing(notification: Notification) -> Outgoing:
-    return Outgoing(
-        id=notification.id,
-        address=notification.address,
-        secret_ref=notification.secret_ref,
-        language=notification.language,
-        title=notification.title,
-        body=notification.body,
-        source_event_type=notification.source_event_type,
-        case_id=notification.case_id,
-        referral_id=notification.referral_id,
-        province_code=notification.province_code,
-        risk_level=notification.risk_level,
-        deadline=db_time(notification.deadline) if notification.deadline else None,
-    )
+# A message's fields are the delivery log's columns of the same names.
+_OUTGOING_COLUMNS = [col(getattr(Notification, f.name)) for f in fields(Outgoing)]
 
 
 def _failed_event(notification: Notification, error: str, now: datetime) -> NotificationFailed:

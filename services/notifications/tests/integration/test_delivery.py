@@ -4,12 +4,14 @@ against SQLite and PostgreSQL with real SMTP and HTTP servers."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -18,7 +20,7 @@ from chassis.db import create_db_engine, create_tables
 from chassis.inbox import ProcessedEvent
 from chassis.outbox import OutboxEvent
 from contracts.cases.v1 import CaseDeadlineMissed
-from contracts.envelope import KafkaRecord, encode
+from contracts.envelope import KafkaRecord, decode, encode
 from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
 from contracts.topics import CASES_EVENTS, REFERRALS_EVENTS
 from contracts.vocabulary import ReferralState
@@ -326,6 +328,57 @@ def test_an_escalation_reaches_the_supervisor_and_a_missed_case_deadline_the_own
         ("police-supervisor-hn-07", "vn.lienganh.referral.escalated.v1"),
         ("dolisa-supervisor-hn-07", "vn.lienganh.case.deadline_missed.v1"),
     }
+
+
+def test_outcomes_that_finish_during_a_commit_are_recorded_together_each_with_its_correlation(
+    harness, mail_sink
+):
+    loop = harness.loops["email"]
+    for n in range(3):
+        record = encode(
+            ReferralStateChanged.example().model_copy(
+                update={"from_state": None, "to_state": ReferralState.REQUESTED, "version": 1}
+            ),
+            topic=REFERRALS_EVENTS,
+            source="/referrals",
+            correlation_id=f"corr-{n}",
+        )
+        assert consume(harness, record, offset=n) is Outcome.PROCESSED
+    commits: list[int] = []  # outcome transactions
+
+    def hold_the_first_outcome_commit(session: Session) -> None:
+        if not threading.current_thread().name.startswith("deliver-email"):
+            return
+        commits.append(1)
+        if len(commits) == 1:  # the other two sends finish and queue meanwhile
+            eventually(lambda: _assert_equal(loop.unrecorded(), 2), timeout_s=30)
+
+    event.listen(Session, "before_commit", hold_the_first_outcome_commit)
+    try:
+        harness.deliver("email")
+    finally:
+        event.remove(Session, "before_commit", hold_the_first_outcome_commit)
+
+    assert len(commits) == 2  # one outcome, then the two that finished during its commit
+    assert len(mail_sink.messages) == 3
+    emails = {row.id: row for row in harness.rows("email")}
+    assert {row.status for row in emails.values()} == {"delivered"}
+    with Session(harness.engine) as session:
+        delivered = [
+            (json.loads(row.value)["notification_id"], decode(row.to_record()).correlation_id)
+            for row in session.exec(
+                select(OutboxEvent).where(
+                    OutboxEvent.event_type == "vn.lienganh.notification.delivered.v1"
+                )
+            )
+        ]
+    by_email = {nid: corr for nid, corr in delivered if nid in emails}
+    assert by_email == {nid: row.correlation_id for nid, row in emails.items()}
+    assert sorted(by_email.values()) == ["corr-0", "corr-1", "corr-2"]
+
+
+def _assert_equal(actual: object, expected: object) -> None:
+    assert actual == expected
 
 
 def test_the_loop_ticks_at_the_busy_pace_only_while_it_has_sends_to_finish(harness, mail_sink):
