@@ -53,3 +53,22 @@ def test_a_naive_start_is_refused() -> None:
 
 def test_hour_clocks_ignore_weekends() -> None:
     assert add_hours(_vn("2026-11-21 22:00"), 12) == _vn("2026-11-22 10:00").astimezone(UTC)
+
+
+def test_a_day_is_counted_once_and_each_case_keeps_its_own_time_of_day(monkeypatch) -> None:
+    calendar = WorkingCalendar()
+    asked: list[date] = []
+    is_working_day = calendar.is_working_day
+
+    def counting(day: date) -> bool:
+        asked.append(day)
+        return is_working_day(day)
+
+    monkeypatch.setattr(calendar, "is_working_day", counting)
+    morning = calendar.add_working_days(_vn("2026-10-16 08:15"), 5)
+    looked_up = len(asked)
+    evening = calendar.add_working_days(_vn("2026-10-16 21:40"), 5)  # same local day
+
+    assert looked_up > 0 and len(asked) == looked_up
+    assert morning == _vn("2026-10-23 08:15").astimezone(UTC)
+    assert evening == _vn("2026-10-23 21:40").astimezone(UTC)

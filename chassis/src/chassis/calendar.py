@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,9 @@ class WorkingCalendar:
     def __init__(self, timezone: ZoneInfo = VIETNAM, country: str = "VN") -> None:
         self.timezone = timezone
         self.country = country
+        # Every case received on a day has the same due day: count it once, not per case
+        # (a bulk import asks thousands of times for the same few days).
+        self._working_days_after = lru_cache(maxsize=1024)(self._count_working_days)
 
     @cached_property
     def _holidays(self) -> holidays.HolidayBase:
@@ -47,14 +50,16 @@ class WorkingCalendar:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
         local = start.astimezone(self.timezone)
-        day = local.date()
+        due = datetime.combine(self._working_days_after(local.date(), days), local.timetz())
+        return due.astimezone(UTC)
+
+    def _count_working_days(self, day: date, days: int) -> date:
         counted = 0
         while counted < days:
             day += timedelta(days=1)
             if self.is_working_day(day):
                 counted += 1
-        due = datetime.combine(day, local.timetz())
-        return due.astimezone(UTC)
+        return day
 
 
 def add_hours(start: datetime, hours: float) -> datetime:

@@ -355,8 +355,12 @@ def _prepare(session: Session, ready: list[_Ready], context: _Context) -> Prepar
     for item in new:
         record = batch.record(item.command)
         batch.store.add(
-            ImportedRow(
-                row_key=item.key, case_id=record.id, source=context.source, imported_at=_now()
+            batch.store.row(
+                ImportedRow,
+                row_key=item.key,
+                case_id=record.id,
+                source=context.source,
+                imported_at=_now(),
             )
         )
         audit.record_access(

@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from cases.adapters.tables import CaseRecord, DuplicateLink
+from cases.adapters.tables import (
+    SEALED_COLUMNS,
+    CaseDataKey,
+    CaseRecord,
+    ConsentChange,
+    DuplicateLink,
+)
 from cases.api import batch
 from cases.api.batch import MAX_REPORTS
 from chassis.outbox import Lane
@@ -130,3 +136,30 @@ def test_a_case_of_the_same_child_stored_while_the_batch_is_prepared_is_linked(
     assert links == {(ids[2], ids[0]), (ids[1], other[0])}
     assert cases_in(cases_api) == 4
     assert len(cases_api.events(RECEIVED)) == 4  # nothing of the first, unwritten attempt
+
+
+def test_a_batch_stores_each_case_as_post_cases_stores_it(cases_api: CasesApi):
+    # The batch path makes its rows as plain values (`BatchStore.row`): the same columns,
+    # defaults included, must reach the database as through the ORM.
+    single = cases_api.post("/cases", cases_api.hotline(), report(child=child("Trần Thị Lan")))
+    batched = post_batch(cases_api, {"reports": [report(child=child("Đỗ Thị Cúc"))]})
+    assert single.status_code == batched.status_code == 201, (single.text, batched.text)
+    ids = (single.json()["case_id"], batched.json()["cases"][0]["case_id"])
+
+    with Session(cases_api.engine) as session:
+        cases = [session.get(CaseRecord, case_id) for case_id in ids]
+        keys = [session.get(CaseDataKey, case_id) for case_id in ids]
+        consents = [
+            session.exec(select(ConsentChange).where(ConsentChange.case_id == case_id)).one()
+            for case_id in ids
+        ]
+    rows = [case.model_dump() for case in cases if case is not None]
+    per_case = {"id", "received_at", "emergency_due_at", "plan_due_at", *SEALED_COLUMNS}
+    per_case |= {"dedup_key", "dedup_key_folded"}
+    assert {name for name in rows[0] if rows[0][name] != rows[1][name]} <= per_case
+    assert [name for name in rows[0] if rows[0][name] is None] == [
+        name for name in rows[1] if rows[1][name] is None
+    ]
+    assert all(key is not None and key.wrapped_key for key in keys)
+    first, second = (c.model_dump(exclude={"id", "case_id", "occurred_at"}) for c in consents)
+    assert first == second

@@ -37,12 +37,11 @@ def _wrap_context(case_id: str) -> str:
 # --- data keys ----------------------------------------------------------------------------
 
 
-def new_data_key(keyring: Cipher, case_id: str, now: datetime) -> tuple[DataKey, CaseDataKey]:
-    """A fresh data key for the case, and the row that keeps it wrapped by the keyring."""
+def new_data_key(keyring: Cipher, case_id: str) -> tuple[DataKey, str]:
+    """A fresh data key for the case, and that key wrapped by the keyring (what its
+    `case_data_keys` row keeps)."""
     key = DataKey.generate()
-    return key, CaseDataKey(
-        case_id=case_id, wrapped_key=wrap(keyring, case_id, key), created_at=now
-    )
+    return key, wrap(keyring, case_id, key)
 
 
 def wrap(keyring: Cipher, case_id: str, key: DataKey) -> str:
@@ -151,8 +150,8 @@ def reseal_legacy(session: Session, keyring: Cipher, record: CaseRecord, now: da
     if session.get(CaseDataKey, record.id) is not None or record.identity_erased_at:
         return False
     opened = open_all(session, keyring, record)
-    key, key_row = new_data_key(keyring, record.id, now)
-    session.add(key_row)
+    key, wrapped = new_data_key(keyring, record.id)
+    session.add(CaseDataKey(case_id=record.id, wrapped_key=wrapped, created_at=now))
     for column, token in sealed_columns(key, record.id, opened).items():
         setattr(record, column, token)
     return True

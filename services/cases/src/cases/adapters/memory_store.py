@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
+from typing import Any
 
-from cases.adapters.store import CLOCK_FIELDS
+from cases.adapters.store import CLOCK_FIELDS, RowT
 from cases.adapters.tables import (
     CaseDataKey,
     CaseRecord,
@@ -37,6 +38,9 @@ class MemoryStore(MemoryOutbox):
     link_rows: dict[str, DuplicateLink] = field(default_factory=dict)
     referral_rows: dict[str, CaseReferral] = field(default_factory=dict)
     _ids: count[int] = field(default_factory=lambda: count(1))  # the database's serial ids
+
+    def row(self, model: type[RowT], **values: Any) -> RowT:
+        return model(**values)
 
     # --- cases --------------------------------------------------------------------------
     def case(self, case_id: str, *, lock: bool = False) -> CaseRecord | None:

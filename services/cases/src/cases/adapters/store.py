@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import or_, update
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from cases.adapters.tables import (
     CaseDataKey,
@@ -31,9 +31,16 @@ from contracts.base import EventModel
 from contracts.cases.v1 import CaseFacts, CaseReceived
 from contracts.vocabulary import CaseClock, CaseStage, RiskLevel
 
+RowT = TypeVar("RowT", bound=SQLModel)
+
 
 class CaseStore(Outbox, Protocol):
     """What the cases handlers read and write, and where their events go."""
+
+    def row(self, model: type[RowT], **values: Any) -> RowT:
+        """A new row of `model` to add to this store. Made with every value it will have:
+        a batch's rows are plain values, written by one INSERT, that cannot be changed."""
+        ...
 
     # --- cases --------------------------------------------------------------------------
     def case(self, case_id: str, *, lock: bool = False) -> CaseRecord | None:
@@ -126,6 +133,9 @@ class SqlStore:
 
     def after_commit(self, effect: Callable[[], None]) -> None:
         self.uow.after_commit(effect)
+
+    def row(self, model: type[RowT], **values: Any) -> RowT:
+        return model(**values)
 
     def case(self, case_id: str, *, lock: bool = False) -> CaseRecord | None:
         # FOR UPDATE on PostgreSQL; SQLite's writing transaction holds the whole database.

@@ -45,7 +45,7 @@ def record_consent(
     record.legal_override_reason = consent.legal_override_reason
     record.version += 1
     store.save(record)
-    store.add_consent(consent_row(record, actor, now))
+    store.add_consent(consent_row(store, record, actor, now))
     event = CaseConsentRecorded(
         **case_facts(record),
         consent_basis=basis,
@@ -59,8 +59,9 @@ def record_consent(
     return event
 
 
-def consent_row(record: CaseRecord, actor: str, at: datetime) -> ConsentChange:
-    return ConsentChange(
+def consent_row(store: CaseStore, record: CaseRecord, actor: str, at: datetime) -> ConsentChange:
+    return store.row(
+        ConsentChange,
         case_id=record.id,
         consent_basis=record.consent_basis,
         child_consented=record.child_consented,

@@ -3,11 +3,14 @@ import or an agency's sealed report — its identity sealed under its own data k
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ValidationError
 
 from cases.adapters import identity
 from cases.adapters.store import CaseStore
 from cases.adapters.tables import (
+    CaseDataKey,
     CaseRecord,
     DuplicateLink,
 )
@@ -52,15 +55,20 @@ def record_case(
     keys = blocking_keys(
         deps.dedup_secret, child.full_name, child.date_of_birth, command.commune_code
     )
-    record = _case_row(command.case_id or new_id(), command, deps, keys)
-    record.reported_under_key = reported_under_key
-    data_key, key_row = identity.new_data_key(deps.cipher, record.id, command.received_at)
-    store.save_data_key(key_row)
+    case_id = command.case_id or new_id()
+    data_key, wrapped = identity.new_data_key(deps.cipher, case_id)
+    store.save_data_key(
+        store.row(CaseDataKey, case_id=case_id, wrapped_key=wrapped, created_at=command.received_at)
+    )
     plain = identity.plain_identity(child, command.workplace, command.summary)
-    for column, token in identity.sealed_columns(data_key, record.id, plain).items():
-        setattr(record, column, token)
+    record = store.row(
+        CaseRecord,
+        **_case_columns(case_id, command, deps, keys),
+        **identity.sealed_columns(data_key, case_id, plain),
+        reported_under_key=reported_under_key,
+    )
     store.add_case(record)
-    store.add_consent(consent_row(record, command.reported_by, command.received_at))
+    store.add_consent(consent_row(store, record, command.reported_by, command.received_at))
     if keys:
         _link_probable_duplicates(store, record, keys)
     available = {**plain, "sex": child.sex.value, "industry": record.industry}
@@ -69,17 +77,18 @@ def record_case(
     return record
 
 
-def _case_row(
+def _case_columns(
     case_id: str, command: RecordCase, deps: CaseDeps, keys: BlockingKeys | None
-) -> CaseRecord:
-    """The new case's row: facts in clear, clocks due, blocking keys (identity comes next)."""
+) -> dict[str, Any]:
+    """The new case's columns but its sealed identity: facts in clear, clocks due,
+    blocking keys."""
     child, consent, circumstances = command.child, command.consent, command.circumstances
     today = command.received_at.date()
     basis = consent_basis(
         consent, age_on(child.date_of_birth, today) if child.date_of_birth else None
     )
     due = due_times(command.received_at, command.risk_level, deps.clocks, deps.calendar)
-    return CaseRecord(
+    return dict(
         id=case_id,
         case_type=command.case_type.value,
         channel=command.channel.value,
@@ -104,7 +113,6 @@ def _case_row(
         plan_due_at=due.plan_due_at,
         dedup_key=keys.exact if keys else None,
         dedup_key_folded=keys.folded if keys else None,
-        child_name_enc="",
     )
 
 
@@ -127,7 +135,8 @@ def _link_probable_duplicates(store: CaseStore, record: CaseRecord, keys: Blocki
         if kind is None:
             continue
         store.add_duplicate_link(
-            DuplicateLink(
+            store.row(
+                DuplicateLink,
                 id=new_id(),
                 case_id=record.id,
                 other_case_id=other.id,
