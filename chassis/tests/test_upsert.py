@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, select
 
 from chassis.db import create_db_engine, create_tables
 from chassis.upsert import upsert
@@ -40,7 +40,7 @@ def _statements(engine: Engine) -> list[str]:
 
 def _stored(engine: Engine) -> dict[tuple[str, int], tuple[int, str | None]]:
     with Session(engine) as session:
-        rows = session.query(UpsertThing).all()
+        rows = session.exec(select(UpsertThing)).all()
         return {(r.left, r.right): (r.value, r.note) for r in rows}
 
 
