@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -33,7 +34,7 @@ from chassis.unit_of_work import unit_of_work
 from contracts.base import EventModel
 from contracts.cases.v1 import CaseIdentityErased, CaseMerged, CaseReceived
 from contracts.referrals.v1 import ReferralStateChanged
-from contracts.vocabulary import CaseClock, CaseStage
+from contracts.vocabulary import CaseClock, CaseStage, ReferralState
 from services.cases.tests.support import MONDAY, child, handler_deps, record_command
 
 E = TypeVar("E", bound=EventModel)
@@ -194,3 +195,37 @@ def test_an_after_commit_effect_runs_once_the_work_committed(harness: Harness):
         store.after_commit(count)
         assert counted == []  # not while the work may still roll back
     assert counted == ["once"]
+
+
+def test_a_batch_of_referral_events_is_written_at_its_commit_in_one_insert(tmp_path: Path):
+    # The worker applies a batch of events in one transaction: a lookup must not flush the
+    # rows of the events before it one by one (SqlStore reads without autoflush).
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'cases.db'}")
+    create_tables(engine, [*TABLES, OutboxEvent])
+    harness = OnSqlite(engine)
+    case_id = recorded(harness)
+    inserts: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO CASE_REFERRALS"):
+            inserts.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    requested = ReferralStateChanged.example().model_copy(update={"case_id": case_id})
+    with harness.work() as store:
+        for n, agency in enumerate(("police", "dolisa", "education")):
+            change = {"referral_id": f"r-{n}", "agency": agency, "version": 1}
+            follow_referral(store, requested.model_copy(update=change))
+        accepted = {"referral_id": "r-0", "agency": "police", "version": 2}
+        follow_referral(
+            store, requested.model_copy(update={**accepted, "to_state": ReferralState.ACCEPTED})
+        )
+        assert store.referral("r-0").state == "accepted"  # type: ignore[union-attr]
+        assert inserts == []
+    assert len(inserts) == 1
+    with harness.work() as store:
+        assert {r.referral_id: r.state for r in store.referrals(case_id)} == {
+            "r-0": "accepted",
+            "r-1": requested.to_state.value,
+            "r-2": requested.to_state.value,
+        }

@@ -25,6 +25,7 @@ from cases.adapters.tables import (
     DuplicateLink,
 )
 from cases.domain.duplicates import BlockingKeys
+from chassis.lookups import get_unflushed
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
@@ -139,7 +140,11 @@ class SqlStore:
 
     def case(self, case_id: str, *, lock: bool = False) -> CaseRecord | None:
         # FOR UPDATE on PostgreSQL; SQLite's writing transaction holds the whole database.
-        return self.session.get(CaseRecord, case_id, with_for_update=True if lock else None)
+        if lock:
+            return self.session.get(CaseRecord, case_id, with_for_update=True)
+        # No autoflush: in a batch of events, each lookup would otherwise flush the rows
+        # of the events before it one by one, instead of all at once at the commit.
+        return get_unflushed(self.session, CaseRecord, case_id)
 
     def add_case(self, record: CaseRecord) -> None:
         self.session.add(record)
@@ -224,7 +229,7 @@ class SqlStore:
         return _rows_of(self, DuplicateLink, case_id, DuplicateLink.created_at, DuplicateLink.id)
 
     def referral(self, referral_id: str) -> CaseReferral | None:
-        return self.session.get(CaseReferral, referral_id)
+        return get_unflushed(self.session, CaseReferral, referral_id)
 
     def save_referral(self, row: CaseReferral) -> None:
         self.session.add(row)
@@ -233,7 +238,7 @@ class SqlStore:
         return _rows_of(self, CaseReferral, case_id, CaseReferral.referral_id)
 
     def data_key(self, case_id: str) -> CaseDataKey | None:
-        return self.session.get(CaseDataKey, case_id)
+        return get_unflushed(self.session, CaseDataKey, case_id)
 
     def save_data_key(self, row: CaseDataKey) -> None:
         self.session.add(row)
