@@ -56,6 +56,27 @@ def test_an_email_reaches_a_real_smtp_server_in_utf8(mail_sink):
     assert mail["Content-Language"] == "vi"
 
 
+def test_vietnamese_names_subject_and_body_arrive_intact_and_the_body_readable(mail_sink):
+    sender = SmtpSender("127.0.0.1", mail_sink.port, "Liên Ngành <no-reply@example.vn>", 10)
+    message = outgoing("Cán bộ Trực ban <truc-ban@example.vn>")
+    sender.send(message)
+    [mail] = mail_sink.messages
+    [sent_by] = mail["From"].addresses
+    [sent_to] = mail["To"].addresses
+    assert (sent_by.display_name, sent_by.addr_spec) == ("Liên Ngành", "no-reply@example.vn")
+    assert (sent_to.display_name, sent_to.addr_spec) == ("Cán bộ Trực ban", "truc-ban@example.vn")
+    assert mail["Subject"] == message.title
+    assert mail.get_content().splitlines() == message.body.splitlines()
+    assert mail["Content-Transfer-Encoding"] == "8bit"  # the raw message reads as text
+
+
+def test_an_address_with_a_line_break_is_refused_and_nothing_is_sent(mail_sink):
+    sender = SmtpSender("127.0.0.1", mail_sink.port, "no-reply@example.vn", 10)
+    with pytest.raises(DeliveryError, match="line break"):
+        sender.send(outgoing("a@example.vn\r\nBcc: someone@example.org"))
+    assert mail_sink.messages == []
+
+
 def test_an_smtp_refusal_is_a_delivery_error(mail_sink):
     mail_sink.behaviour.always_fail = True
     sender = SmtpSender("127.0.0.1", mail_sink.port, "no-reply@example.vn", 10)
