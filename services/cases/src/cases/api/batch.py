@@ -2,13 +2,17 @@
 
 For a partner system that sends what it collected (a school's term list, a hotline's
 night): one request, one transaction, the same checks, sealing, duplicate links, events
-and audit records as `POST /cases` gives each report. The batch is prepared without the
-database's write lock (`cases.batch_intake`), so a large one does not hold up live intake.
+and audit records as `POST /cases` gives each report. `POST /cases` is a batch of one:
+`record_reports` records both. A batch is prepared without the database's write lock
+(`cases.batch_intake`), so a large one does not hold up live intake, and its rows go in as
+plain values, one INSERT a table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
@@ -16,6 +20,7 @@ from sqlmodel import Session
 
 from cases.adapters.batch_store import PreparedBatch
 from cases.adapters.intake_requests import KeyedRequest
+from cases.adapters.tables import CaseRecord
 from cases.api.deps import CasesContext, Context
 from cases.api.idempotency import IdempotencyKey, answer_once, keyed_request
 from cases.api.schemas import CaseAccepted, CaseReportIn
@@ -26,6 +31,8 @@ from chassis.access import Grant, Granted
 from chassis.api import error_responses, invalid
 from chassis.db import transaction
 from chassis.logs import current_correlation_id
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 MAX_REPORTS = 500  # about a second of work on this project's reference machine
 
@@ -66,7 +73,7 @@ def report_cases(
     request = keyed_request(context, grant, idempotency_key, body)
 
     def create() -> CaseBatchAccepted:
-        return _record(context, grant, commands, request)
+        return record_reports(context, grant, commands, request, _accepted)
 
     return answer_once(context.engine, request, response, CaseBatchAccepted, create)
 
@@ -85,18 +92,32 @@ def _command(index: int, report: CaseReportIn, grant: Grant, received_at: dateti
     return command
 
 
-def _record(
-    context: CasesContext, grant: Grant, commands: list[RecordCase], request: KeyedRequest | None
-) -> CaseBatchAccepted:
+def _accepted(records: list[CaseRecord]) -> CaseBatchAccepted:
+    return CaseBatchAccepted(cases=[accepted(record) for record in records])
+
+
+def accepted(record: CaseRecord) -> CaseAccepted:
+    return CaseAccepted(case_id=record.id, status=record.status, received_at=record.received_at)
+
+
+def record_reports(
+    context: CasesContext,
+    grant: Grant,
+    commands: list[RecordCase],
+    request: KeyedRequest | None,
+    answer: Callable[[list[CaseRecord]], Answer],
+) -> Answer:
+    """Record every command with its audit record, all or none, and keep `answer` of the
+    new cases for the request's key, if any."""
     with Session(context.engine, autoflush=False) as reading:
-        accepted, batch = _prepare(reading, context, grant, commands, request)
+        answered, batch = _prepare(reading, context, grant, commands, request, answer)
     if write_unless_overtaken(context.engine, batch):
-        return accepted
+        return answered
     # A case one of these children may duplicate was stored meanwhile: again, in the lock.
     with transaction(context.engine) as session:
-        accepted, batch = _prepare(session, context, grant, commands, request)
+        answered, batch = _prepare(session, context, grant, commands, request, answer)
         batch.write(session)
-    return accepted
+    return answered
 
 
 def _prepare(
@@ -105,18 +126,15 @@ def _prepare(
     grant: Grant,
     commands: list[RecordCase],
     request: KeyedRequest | None,
-) -> tuple[CaseBatchAccepted, PreparedBatch]:
+    answer: Callable[[list[CaseRecord]], Answer],
+) -> tuple[Answer, PreparedBatch]:
     batch = CaseBatch(
         session, commands, context.deps, source="/cases", correlation_id=current_correlation_id()
     )
     records = [batch.record(command) for command in commands]
     for record in records:
         grant.audit(batch.uow, record.id)
-    accepted = CaseBatchAccepted(
-        cases=[
-            CaseAccepted(case_id=r.id, status=r.status, received_at=r.received_at) for r in records
-        ]
-    )
+    answered = answer(records)
     if request is not None:
-        batch.store.add(request.kept(accepted.model_dump_json(), commands[0].received_at))
-    return accepted, batch.prepared()
+        batch.store.add(request.kept(answered.model_dump_json(), commands[0].received_at))
+    return answered, batch.prepared()

@@ -17,6 +17,7 @@ from cases import handlers
 from cases.adapters import identity
 from cases.adapters.store import SqlStore
 from cases.adapters.tables import CaseRecord, CaseReferral, CaseStageHistory
+from cases.api.batch import accepted, record_reports
 from cases.api.deps import Context, run_audited
 from cases.api.idempotency import IdempotencyKey, answer_once, keyed_request
 from cases.api.schemas import (
@@ -74,23 +75,15 @@ def report_case(
         raise invalid(*missing, message=f"required for channel {body.channel.value}")
     request = keyed_request(context, grant, idempotency_key, body)
 
-    def act(uow: UnitOfWork) -> CaseAccepted:
-        record = handlers.record_case(SqlStore(uow), command, context.deps)
-        accepted = CaseAccepted(
-            case_id=record.id, status=record.status, received_at=record.received_at
-        )
-        if request is not None:
-            uow.session.add(request.kept(accepted.model_dump_json(), received_at))
-        return accepted
-
     def create() -> CaseAccepted:
-        return run_audited(context, grant, act, resource_id=_new_id)
+        return record_reports(context, grant, [command], request, _the_one_accepted)
 
     return answer_once(context.engine, request, response, CaseAccepted, create)
 
 
-def _new_id(accepted: CaseAccepted) -> str:
-    return accepted.case_id
+def _the_one_accepted(records: list[CaseRecord]) -> CaseAccepted:
+    (record,) = records
+    return accepted(record)
 
 
 @router.get("", response_model=list[CaseSummaryOut])
