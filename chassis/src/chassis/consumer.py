@@ -53,6 +53,8 @@ from contracts.topics import dlq_topic
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, Any], None]
+# Reads what a batch's events will look up, in one query a table (`chassis.lookups.preload`).
+Preload = Callable[[Session, list[EventModel]], None]
 Work = tuple[int, Envelope, EventModel, Handler]
 _DatabaseDown = (OperationalError, SAInterfaceError)
 
@@ -202,6 +204,8 @@ class EventProcessor:
             done = already_claimed(
                 session, self.consumer, [envelope.id for _, envelope, _, _ in work]
             )
+            fresh = {item[1].id: item for item in work if item[1].id not in done}
+            self._preload(session, list(fresh.values()))
             now = datetime.now(UTC)
             for index, envelope, event, handler in work:
                 if envelope.id in done:
@@ -222,6 +226,16 @@ class EventProcessor:
             insert_rows(session, outbox)
         run_effects(effects)  # committed: count what happened, once
         return results
+
+    @staticmethod
+    def _preload(session: Session, work: list[Work]) -> None:
+        """Each handler's `preload`, if it has one, once with all the events it will handle."""
+        events: dict[Preload, list[EventModel]] = {}
+        for _, _, event, handler in work:
+            if (preload := getattr(handler, "preload", None)) is not None:
+                events.setdefault(preload, []).append(event)
+        for preload, handled in events.items():
+            preload(session, handled)
 
     @contextmanager
     def _handling(self, envelope: Envelope) -> Iterator[None]:

@@ -10,9 +10,10 @@ ACL for, a handler for an event that never travels on its topic — stops the wo
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from chassis.consumer import Handler
+from chassis.consumer import Handler, Preload
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
 from contracts.registry import event_types_on
@@ -51,12 +52,24 @@ def check_subscriptions(
         raise SubscriptionsDiffer("; ".join(problems))
 
 
-def with_store(store_of: Callable[[UnitOfWork], S], handler: Callable[[S, Any], None]) -> Handler:
+@dataclass(frozen=True)
+class StoreHandler(Generic[S]):
     """A handler that works on a service's store, as the worker calls it: the store is built
-    over the unit of work of each event (unit tests call the handler with an in-memory one)."""
+    over the unit of work of each event (unit tests call the handler with an in-memory one).
+    A store class with a `preload(session, events)` has it called once a batch, before its
+    events are handled, to read in one query the rows they will look up."""
 
-    def handle(uow: UnitOfWork, event: Any) -> None:
-        handler(store_of(uow), event)
+    store_of: Callable[[UnitOfWork], S]
+    handler: Callable[[S, Any], None]
 
-    handle.__name__ = getattr(handler, "__name__", "handler")
-    return handle
+    def __call__(self, uow: UnitOfWork, event: Any) -> None:
+        self.handler(self.store_of(uow), event)
+
+    @property
+    def preload(self) -> Preload | None:
+        found: Preload | None = getattr(self.store_of, "preload", None)
+        return found
+
+
+def with_store(store_of: Callable[[UnitOfWork], S], handler: Callable[[S, Any], None]) -> Handler:
+    return StoreHandler(store_of, handler)

@@ -151,6 +151,46 @@ def test_a_duplicate_within_one_batch_has_one_effect(processor: EventProcessor):
     assert seen(processor) == [CaseReceived.example().case_id]
 
 
+class Preloading:
+    """A handler with a `preload`, as `chassis.subscriptions.StoreHandler` has."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.handled_after: list[int] = []
+
+    def preload(self, session: Session, events: list[Any]) -> None:
+        assert session.in_transaction()
+        self.batches.append([event.case_id for event in events])
+
+    def __call__(self, uow: UnitOfWork, event: CaseReceived) -> None:
+        self.handled_after.append(len(self.batches))
+        remember(uow, event)
+
+
+def test_a_batch_is_preloaded_once_with_the_events_it_will_apply(
+    database_url: str, dead_letter_keys: Any
+):
+    handler = Preloading()
+    processor = processor_of(database_url, dead_letter_keys, "tests.preload", handler)
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(3)]
+    records = [
+        encode(
+            CaseReceived.example().model_copy(update={"case_id": i}),
+            topic=CASES_EVENTS,
+            source="/t",
+        )
+        for i in ids
+    ]
+    processor.process(delivery(records[0]))
+    handler.batches.clear()
+    handler.handled_after.clear()
+    batch = [delivery(record, n) for n, record in enumerate([*records, records[1]])]
+    outcomes = [result.outcome for result in processor.process_all(batch)]
+    assert outcomes == [Outcome.DUPLICATE, Outcome.PROCESSED, Outcome.PROCESSED, Outcome.DUPLICATE]
+    assert handler.batches == [ids[1:]]  # once, before the handlers, without duplicates
+    assert handler.handled_after == [1, 1]
+
+
 def test_outbox_gauges_show_backlog_and_age(database_url: str):
     from chassis.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
     from chassis.outbox import OutboxRelay

@@ -229,3 +229,47 @@ def test_a_batch_of_referral_events_is_written_at_its_commit_in_one_insert(tmp_p
             "r-1": requested.to_state.value,
             "r-2": requested.to_state.value,
         }
+
+
+def test_a_preloaded_batch_of_referral_events_reads_each_table_once(tmp_path: Path):
+    # The worker preloads a batch's referral rows, and the cases of the new ones, in one
+    # query each (`SqlStore.preload`): the events then look nothing up one by one.
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'cases.db'}")
+    create_tables(engine, [*TABLES, OutboxEvent])
+    harness = OnSqlite(engine)
+    kept, merged, survivor = recorded(harness), recorded(harness), recorded(harness)
+    with harness.work() as store:
+        case = store.case(merged)
+        assert case is not None
+        case.merged_into = survivor
+        store.save(case)
+    requested = ReferralStateChanged.example().model_copy(update={"version": 1})
+
+    def change(referral_id: str, case_id: str, version: int = 1) -> ReferralStateChanged:
+        return requested.model_copy(
+            update={"referral_id": referral_id, "case_id": case_id, "version": version}
+        )
+
+    with harness.work() as store:
+        follow_referral(store, change("r-kept", kept))
+    reads: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement.split("FROM", 1)[1].split()[0])
+
+    events = [change("r-kept", kept, 2), change("r-new", kept), change("r-merged", merged)]
+    event.listen(engine, "before_cursor_execute", seen)
+    with unit_of_work(engine, source="/tests") as uow:
+        SqlStore.preload(uow.session, list(events))
+        for each in events:
+            follow_referral(SqlStore(uow), each)
+    event.remove(engine, "before_cursor_execute", seen)
+
+    assert sorted(reads) == ["case_referrals", "cases"]  # one query a table, none an event
+    with harness.work() as store:
+        assert {r.referral_id: r.version for r in store.referrals(kept)} == {
+            "r-kept": 2,
+            "r-new": 1,
+        }
+        assert [r.referral_id for r in store.referrals(survivor)] == ["r-merged"]

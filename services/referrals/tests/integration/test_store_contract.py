@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import event as sql_event
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -225,3 +226,35 @@ def test_an_overdue_referral_is_claimed_for_escalation_once(harness: Harness):
     claimed = harness.store.referral(police.id)
     assert claimed is not None
     assert (claimed.escalations_sent, claimed.next_escalation_at) == (1, later)
+
+
+def test_a_preloaded_batch_of_new_cases_looks_nothing_up_one_by_one(database_url: str):
+    # The worker preloads what a batch of new cases and consents looks up (`SqlStore.preload`):
+    # the kept views and consent holds, in one query a table, not one an event.
+    engine = create_db_engine(database_url)
+    create_tables(engine, [*TABLES, OutboxEvent])
+    held = new_case(consent_basis=ConsentBasis.NONE)
+    with unit_of_work(engine, source="/tests") as uow:
+        open_referrals(SqlStore(uow), held, policy=POLICY, now=lambda: NOW)
+    batch = [held, new_case(), new_case(consent_basis=ConsentBasis.NONE)]
+    reads: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement.split("FROM", 1)[1].split()[0])
+
+    sql_event.listen(engine, "before_cursor_execute", seen)
+    with unit_of_work(engine, source="/tests") as uow:
+        SqlStore.preload(uow.session, list(batch))
+        for case in batch:
+            open_referrals(SqlStore(uow), case, policy=POLICY, now=lambda: NOW)
+    sql_event.remove(engine, "before_cursor_execute", seen)
+
+    assert sorted(reads) == ["case_identity_views", "consent_holds"]
+    with unit_of_work(engine, source="/tests") as uow:
+        store = SqlStore(uow)
+        assert [store.consent_hold(c.case_id) is not None for c in batch] == [True, False, True]
+        assert all(store.views_of(c.case_id) == {"police": {"child_name": TOKEN}} for c in batch)
+        assert store.referrals_of_case(batch[0].case_id) == []  # still held, not opened twice
+        assert len(store.referrals_of_case(batch[1].case_id)) >= 1
+    engine.dispose()

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import or_, update
-from sqlmodel import SQLModel, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from cases.adapters.tables import (
     CaseDataKey,
@@ -25,11 +25,12 @@ from cases.adapters.tables import (
     DuplicateLink,
 )
 from cases.domain.duplicates import BlockingKeys
-from chassis.lookups import get_unflushed
+from chassis.lookups import get_unflushed, preload
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
 from contracts.cases.v1 import CaseFacts, CaseReceived
+from contracts.referrals.v1 import ReferralStateChanged
 from contracts.vocabulary import CaseClock, CaseStage, RiskLevel
 
 RowT = TypeVar("RowT", bound=SQLModel)
@@ -124,6 +125,15 @@ class SqlStore:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
         self.session = uow.session
+
+    @staticmethod
+    def preload(session: Session, events: list[EventModel]) -> None:
+        """What a batch of referral events looks up, in one query a table: their referral
+        rows, then the cases of the referrals not kept yet."""
+        changes = [event for event in events if isinstance(event, ReferralStateChanged)]
+        preload(session, ((CaseReferral, event.referral_id) for event in changes))
+        new = (e for e in changes if get_unflushed(session, CaseReferral, e.referral_id) is None)
+        preload(session, ((CaseRecord, event.case_id) for event in new))
 
     def publish(self, event: EventModel, *, topic: str) -> None:
         # A child in immediate danger: every event of the case takes the urgent lane.

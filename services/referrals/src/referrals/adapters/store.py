@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from chassis.lookups import delete_unflushed, get_unflushed
+from chassis.lookups import delete_unflushed, get_unflushed, preload
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
+from contracts.cases.v1 import CaseConsentRecorded, CaseReceived
 from contracts.referrals.lifecycle import OPEN_STATES
 from referrals.adapters.tables import (
     CaseIdentityViews,
@@ -85,6 +86,19 @@ class SqlStore:
     """`ReferralStore` over one unit of work (its session, its outbox, its commit)."""
 
     uow: UnitOfWork
+
+    @staticmethod
+    def preload(session: Session, events: list[EventModel]) -> None:
+        """What a batch of new cases and consents looks up, read in one query a table."""
+        preload(
+            session,
+            (
+                (model, event.case_id)
+                for event in events
+                if isinstance(event, CaseReceived | CaseConsentRecorded)
+                for model in (CaseIdentityViews, ConsentHold)
+            ),
+        )
 
     def referral(self, referral_id: str) -> ReferralRecord | None:
         return get_unflushed(self.uow.session, ReferralRecord, referral_id)
