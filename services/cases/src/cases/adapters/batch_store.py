@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, or_
+from sqlalchemy import ColumnElement, Table, and_, insert, or_
 from sqlmodel import Session, SQLModel, col, select
 
 from cases.adapters.store import RowT, SqlStore
@@ -108,7 +108,11 @@ class PreparedBatch:
 
     def unchanged(self, session: Session) -> bool:
         """True when the stored duplicate candidates are still those the batch met."""
-        return {record.id for record in _candidates(session, self.blocking)} == self.stored
+        if not self.blocking:
+            return not self.stored
+        # Their ids only: loading whole cases again cost as much as preparing a report.
+        query = select(col(CaseRecord.id)).where(_candidate(self.blocking))
+        return set(session.exec(query)) == self.stored
 
     def write(self, session: Session) -> None:
         connection = session.connection()
@@ -121,14 +125,17 @@ def _candidates(session: Session, keys: list[BlockingKeys]) -> list[CaseRecord]:
     """Unmerged stored cases with an exact or folded key among `keys`."""
     if not keys:
         return []
-    query = select(CaseRecord).where(
+    return list(session.exec(select(CaseRecord).where(_candidate(keys))))
+
+
+def _candidate(keys: list[BlockingKeys]) -> ColumnElement[bool]:
+    return and_(
         or_(
             col(CaseRecord.dedup_key).in_({k.exact for k in keys}),
             col(CaseRecord.dedup_key_folded).in_({k.folded for k in keys}),
         ),
         col(CaseRecord.merged_into).is_(None),
     )
-    return list(session.exec(query))
 
 
 @cache
