@@ -41,6 +41,7 @@ from chassis.inbox import ProcessedEvent, already_claimed, claim_event, claim_ev
 from chassis.logs import bind_event_context
 from chassis.metrics import DEAD_LETTERS, EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from chassis.outbox import Lane, insert_rows
+from chassis.rows import NewRow, insert_values
 from chassis.sealing import PublicSealer
 from chassis.tracing import configure_tracing, span
 from chassis.unit_of_work import UnitOfWork, event_source, run_effects
@@ -194,11 +195,13 @@ class EventProcessor:
 
     def _apply_together(self, work: list[Work]) -> dict[int, Result]:
         """The fast path: the whole batch in one transaction, no savepoints. Its inbox and
-        outbox rows are kept as values and written at the end, one INSERT per table: an ORM
-        object and a flush per row cost more than most handlers."""
+        outbox rows, and the new rows handlers `insert`, are kept as values and written at
+        the end, one INSERT per table: an ORM object and a flush per row cost more than most
+        handlers."""
         results: dict[int, Result] = {}
         effects: list[Callable[[], None]] = []
         claimed: list[dict[str, Any]] = []
+        rows: list[NewRow] = []
         outbox: list[dict[str, Any]] = []
         with transaction(self._engine) as session:
             done = already_claimed(
@@ -218,11 +221,13 @@ class EventProcessor:
                 with self._handling(envelope):
                     uow = self._unit_of_work(session, envelope, effects, batch_outbox=True)
                     handler(uow, event)
+                    rows += uow.staged_rows()
                     outbox += uow.staged_outbox()
                     # One line per event: the correlation id follows a case across services.
                     logger.info("event applied by %s", self.consumer)
                 results[index] = Result(Outcome.PROCESSED)
             claim_events(session, claimed)
+            insert_values(session, rows)
             insert_rows(session, outbox)
         run_effects(effects)  # committed: count what happened, once
         return results

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from chassis.db import transaction
 from chassis.logs import current_correlation_id
 from chassis.outbox import Lane, insert_rows, stage_event
+from chassis.rows import NewRow, insert_values, values_of
 from chassis.tracing import current_ids, ensure_span
 from contracts.base import EventModel
 from contracts.envelope import Envelope
@@ -47,9 +48,10 @@ class UnitOfWork:
     An event published as `urgent` takes the urgent lane, except from a bulk unit of work
     (an import): a list's urgent rows must not crowd out the live reports the lane is for.
 
-    `batch_outbox`: outbox rows are kept as values and written together by `write_outbox`
-    (which `unit_of_work` calls before it commits): for a writer of thousands of events a
-    transaction, where an ORM object and flush per event cost more than the event.
+    `batch_outbox`: outbox rows, and new rows given to `insert`, are kept as values and
+    written together by `write_outbox` (which `unit_of_work` calls before it commits), or by
+    the consumer at the end of its batch: for a writer of thousands of events a transaction,
+    where an ORM object and flush per event cost more than the event.
     """
 
     session: Session
@@ -62,6 +64,7 @@ class UnitOfWork:
     # id(event) → (event, its first id): the event is kept so its id() is not reused.
     _staged: dict[int, tuple[EventModel, str]] = field(default_factory=dict, repr=False)
     _outbox_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    _new_rows: list[NewRow] = field(default_factory=list, repr=False)
 
     def after_commit(self, effect: Callable[[], None]) -> None:
         """Run `effect` (a metric, say) only once the transaction has committed: work that is
@@ -93,8 +96,23 @@ class UnitOfWork:
         if original is None:
             self._staged[id(event)] = (event, record.header("ce_id") or "")
 
+    def insert(self, row: SQLModel) -> None:
+        """Insert a new row made as plain values (`model_construct`, see `chassis.rows`):
+        with `batch_outbox`, at the end with the others, one INSERT a table; else at once."""
+        if self.batch_outbox:
+            self._new_rows.append(values_of(row))
+        else:
+            insert_values(self.session, [values_of(row)])
+
+    def staged_rows(self) -> list[NewRow]:
+        """Take the new rows `batch_outbox` kept, to write with `chassis.rows.insert_values`."""
+        rows, self._new_rows = self._new_rows, []
+        return rows
+
     def write_outbox(self) -> None:
-        """Write the outbox rows `batch_outbox` kept (nothing otherwise: already added)."""
+        """Write the rows and outbox rows `batch_outbox` kept (nothing otherwise: already
+        written)."""
+        insert_values(self.session, self.staged_rows())
         insert_rows(self.session, self._outbox_rows)
 
     def staged_outbox(self) -> list[dict[str, Any]]:

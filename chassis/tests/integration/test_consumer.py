@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sql_event
 from sqlmodel import Field, Session, SQLModel, select
 
 from chassis.consumer import Delivery, EventProcessor, Outcome, RejectedEvent
@@ -189,6 +190,74 @@ def test_a_batch_is_preloaded_once_with_the_events_it_will_apply(
     assert outcomes == [Outcome.DUPLICATE, Outcome.PROCESSED, Outcome.PROCESSED, Outcome.DUPLICATE]
     assert handler.batches == [ids[1:]]  # once, before the handlers, without duplicates
     assert handler.handled_after == [1, 1]
+
+
+class NamedCase(SQLModel, table=True):
+    """A row with a key of its own, inserted as plain values (`UnitOfWork.insert`)."""
+
+    __tablename__ = "test_named_cases"
+
+    case_id: str = Field(primary_key=True)
+    reported_by: str
+
+
+TAKEN = "00000000-0000-4000-8000-00000000cafe"
+
+
+def insert_named(uow: UnitOfWork, event: CaseReceived) -> None:
+    uow.insert(NamedCase.model_construct(case_id=event.case_id, reported_by=event.reported_by))
+
+
+def test_rows_handlers_insert_go_in_at_the_end_of_the_batch_in_one_statement(
+    database_url: str, dead_letter_keys: Any
+):
+    processor = processor_of(database_url, dead_letter_keys, "tests.inserting", insert_named)
+    create_tables(processor._engine, [NamedCase])
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(3)]
+    batch = [
+        delivery(
+            encode(
+                CaseReceived.example().model_copy(update={"case_id": c}),
+                topic=CASES_EVENTS,
+                source="/t",
+            ),
+            n,
+        )
+        for n, c in enumerate(ids)
+    ]
+    inserts: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "INSERT INTO test_named_cases" in statement:
+            inserts.append(statement)
+
+    sql_event.listen(processor._engine, "before_cursor_execute", seen)
+    outcomes = [result.outcome for result in processor.process_all(batch)]
+    assert outcomes == [Outcome.PROCESSED] * 3
+    assert len(inserts) == 1
+    with Session(processor._engine) as session:
+        assert sorted(row.case_id for row in session.exec(select(NamedCase))) == ids
+
+
+def test_a_row_refused_by_its_key_spoils_only_its_own_event(
+    database_url: str, dead_letter_keys: Any
+):
+    """The batch's rows go in at its end: one refused there (a key already stored) makes
+    the batch run again event by event, and only that event is dead-lettered."""
+    processor = processor_of(database_url, dead_letter_keys, "tests.refusing", insert_named)
+    create_tables(processor._engine, [NamedCase])
+    with Session(processor._engine) as session:
+        session.add(NamedCase(case_id=TAKEN, reported_by="earlier"))
+        session.commit()
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(3)]
+    ids[1] = TAKEN
+    cases = [CaseReceived.example().model_copy(update={"case_id": c}) for c in ids]
+    batch = [delivery(encode(c, topic=CASES_EVENTS, source="/t"), n) for n, c in enumerate(cases)]
+    outcomes = [result.outcome for result in processor.process_all(batch)]
+    assert outcomes == [Outcome.PROCESSED, Outcome.DEAD_LETTERED, Outcome.PROCESSED]
+    with Session(processor._engine) as session:
+        stored = {row.case_id: row.reported_by for row in session.exec(select(NamedCase))}
+    assert stored == {ids[0]: cases[0].reported_by, TAKEN: "earlier", ids[2]: cases[2].reported_by}
 
 
 def test_outbox_gauges_show_backlog_and_age(database_url: str):

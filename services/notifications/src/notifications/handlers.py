@@ -73,7 +73,8 @@ def record_notifications(
     for officer in recipients_for(context.rules, store.officers(), happening):
         for channel in officer.channels:
             message = render(happening, channel.kind, officer.language, context.inbox_url)
-            notification = Notification(
+            in_app = channel.kind == "in_app"
+            notification = store.new_notification(
                 id=new_id(),
                 source_event_id=cause.event_id,
                 source_event_type=cause.event_type,
@@ -90,19 +91,19 @@ def record_notifications(
                 province_code=happening.province_code,
                 risk_level=happening.risk_level,
                 deadline=db_time(happening.deadline) if happening.deadline else None,
-                status=PENDING,
+                # In-app notifications are delivered by being stored.
+                status=DELIVERED if in_app else PENDING,
+                attempts=1 if in_app else 0,
+                delivered_at=db_time(at) if in_app else None,
                 next_attempt_at=db_time(at),
                 created_at=db_time(at),
             )
-            if channel.kind == "in_app":
+            if in_app:
                 _delivered_in_app(store, notification, at)
             store.add_notification(notification)
 
 
 def _delivered_in_app(store: NotificationStore, notification: Notification, at: datetime) -> None:
-    notification.status = DELIVERED
-    notification.delivered_at = db_time(at)
-    notification.attempts = 1
     store.publish(delivered_event(notification, at), topic=NOTIFICATIONS_EVENTS)
     store.after_commit(DELIVERIES.labels(channel="in_app", outcome="delivered").inc)
     store.after_commit(lambda: DELIVERY_SECONDS.labels(channel="in_app").observe(0))

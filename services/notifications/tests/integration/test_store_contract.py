@@ -228,3 +228,40 @@ def test_the_sql_store_reads_the_directory_once_per_unit_of_work(tmp_path: Path)
     with sql.work() as store:
         assert [officer.id for officer in store.officers()] == ["police-inspector-hn"]
     assert len(reads) == 2
+
+
+def test_a_batch_inserts_its_notifications_at_its_end_as_the_fake_keeps_them(tmp_path: Path):
+    """The worker's rows are plain values (`SqlStore.new_notification`), inserted with the
+    batch's others in one statement: every column as the in-memory store keeps it."""
+    context = NotifyContext(load_rules(default_rules_path()), "http://inbox.test", lambda: NOW)
+    second = NEW_REFERRAL.model_copy(update={"referral_id": "6f1d3e2f-9c8b-4d4e-8f3a-2b1c0d9e8f7a"})
+    causes = [
+        (CAUSE, NEW_REFERRAL),
+        (decode(encode(second, topic=REFERRALS_EVENTS, source="/referrals")), second),
+    ]
+    sql = Sql(tmp_path)
+    inserts: list[str] = []
+
+    def seen(_conn, _cursor, statement: str, *_args) -> None:
+        if statement.lstrip().startswith("INSERT INTO notifications"):
+            inserts.append(statement)
+
+    event.listen(sql.engine, "before_cursor_execute", seen)
+    with unit_of_work(sql.engine, source="/tests", batch_outbox=True) as uow:
+        for cause, change in causes:
+            uow.cause = cause
+            on_referral_state_changed(SqlStore(uow), change, context=context)
+        assert inserts == []
+    assert len(inserts) == 1
+
+    memory = Memory()
+    for cause, change in causes:
+        with memory.work(cause) as store:
+            on_referral_state_changed(store, change, context=context)
+
+    def columns(rows: list[Notification]) -> list[dict[str, object]]:
+        kept = [row.model_dump(exclude={"id", "correlation_id"}) for row in rows]
+        return sorted(kept, key=lambda row: (str(row["source_event_id"]), str(row["channel"])))
+
+    assert len(sql.rows()) == 4
+    assert columns(sql.rows()) == columns(memory.rows())

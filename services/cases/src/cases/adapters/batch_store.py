@@ -18,16 +18,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, insert, or_
+from sqlalchemy import ColumnElement, and_, insert, or_
 from sqlmodel import Session, SQLModel, col, select
 
 from cases.adapters.store import RowT, SqlStore
 from cases.adapters.tables import CaseDataKey, CaseRecord, ConsentChange, DuplicateLink
 from cases.domain.duplicates import BlockingKeys
 from chassis.outbox import insert_rows
+from chassis.rows import values_of
 from chassis.unit_of_work import UnitOfWork
 
 
@@ -53,9 +53,8 @@ class BatchStore(SqlStore):
 
     def add(self, row: SQLModel) -> None:
         """Keep a new row for the batch (it is not in the session: nothing reads it back)."""
-        values = vars(row)  # a table model keeps every field in its __dict__
-        table = row.__table__  # type: ignore[attr-defined]
-        self._rows[table.name].append({name: values[name] for name in _columns(table)})
+        table, values = values_of(row)
+        self._rows[table.name].append(values)
 
     def prepared(self, keys: list[str]) -> PreparedBatch:
         """What the batch writes: its rows, then its events (`keys`: the row keys it
@@ -136,9 +135,3 @@ def _candidate(keys: list[BlockingKeys]) -> ColumnElement[bool]:
         ),
         col(CaseRecord.merged_into).is_(None),
     )
-
-
-@cache
-def _columns(table: Table) -> list[str]:
-    """Columns an INSERT names: all but a serial id, which the database assigns."""
-    return [column.key for column in table.columns if column is not table.autoincrement_column]

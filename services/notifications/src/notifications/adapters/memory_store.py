@@ -8,6 +8,7 @@ error, raised here at once rather than at the commit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from chassis.stores import MemoryOutbox
 from contracts.base import EventModel
@@ -38,6 +39,9 @@ class MemoryStore(MemoryOutbox):
 
     def officers(self) -> list[Officer]:
         return sorted(self.directory, key=lambda officer: officer.id)
+
+    def new_notification(self, **values: Any) -> Notification:
+        return Notification(**values)
 
     def add_notification(self, notification: Notification) -> None:
         key = _dedup_key(notification)
