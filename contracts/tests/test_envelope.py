@@ -45,6 +45,15 @@ def test_encode_puts_attributes_in_ce_headers_and_the_payload_in_the_value() -> 
     assert json.loads(record.value) == event.model_dump(mode="json")
 
 
+def test_the_payload_is_compact_utf8_json_and_reads_back_equal() -> None:
+    # Written by pydantic itself: no second pass through `json`, no \u escapes.
+    event = CaseReceived.example_with(reported_by="tổng đài 111")
+    record = encode(event, topic="cases.events.v1", source="/cases")
+    assert "tổng đài 111".encode() in record.value
+    assert b", " not in record.value and b'": ' not in record.value
+    assert CaseReceived.read(decode(record).data) == event
+
+
 def test_the_record_key_is_the_partition_key() -> None:
     assert _record().key == CaseReceived.example().case_id.encode()
     delivered = NotificationDelivered.example()

@@ -103,7 +103,9 @@ def encode(
     ):
         if value:
             attributes[name] = value
-    cloud_event = CloudEvent(attributes=attributes, data=event.model_dump(mode="json"))
+    # The payload as pydantic writes it (compact UTF-8 JSON), passed through as bytes: a
+    # dict would be dumped to plain values first, then by `json`, a fifth of the encoding.
+    cloud_event = CloudEvent(attributes=attributes, data=event.model_dump_json().encode())
     message = ce_kafka.to_binary(cloud_event, _FORMAT, key_mapper=lambda _: None)
     return KafkaRecord(
         topic=topic,
