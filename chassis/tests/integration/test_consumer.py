@@ -57,6 +57,16 @@ def delivery(record: KafkaRecord, offset: int = 0) -> Delivery:
     return Delivery(record=record, partition=0, offset=offset)
 
 
+def case_ids(count: int) -> list[str]:
+    return [f"00000000-0000-4000-8000-{i:012d}" for i in range(count)]
+
+
+def received_records(ids: list[str]) -> list[KafkaRecord]:
+    """A `CaseReceived` record for each case id."""
+    cases = [CaseReceived.example().model_copy(update={"case_id": c}) for c in ids]
+    return [encode(case, topic=CASES_EVENTS, source="/t") for case in cases]
+
+
 def seen(processor: EventProcessor) -> list[str]:
     with Session(processor._engine) as session:
         return [row.case_id for row in session.exec(select(SeenCase))]
@@ -173,15 +183,8 @@ def test_a_batch_is_preloaded_once_with_the_events_it_will_apply(
 ):
     handler = Preloading()
     processor = processor_of(database_url, dead_letter_keys, "tests.preload", handler)
-    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(3)]
-    records = [
-        encode(
-            CaseReceived.example().model_copy(update={"case_id": i}),
-            topic=CASES_EVENTS,
-            source="/t",
-        )
-        for i in ids
-    ]
+    ids = case_ids(3)
+    records = received_records(ids)
     processor.process(delivery(records[0]))
     handler.batches.clear()
     handler.handled_after.clear()
@@ -213,18 +216,8 @@ def test_rows_handlers_insert_go_in_at_the_end_of_the_batch_in_one_statement(
 ):
     processor = processor_of(database_url, dead_letter_keys, "tests.inserting", insert_named)
     create_tables(processor._engine, [NamedCase])
-    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(3)]
-    batch = [
-        delivery(
-            encode(
-                CaseReceived.example().model_copy(update={"case_id": c}),
-                topic=CASES_EVENTS,
-                source="/t",
-            ),
-            n,
-        )
-        for n, c in enumerate(ids)
-    ]
+    ids = case_ids(3)
+    batch = [delivery(record, n) for n, record in enumerate(received_records(ids))]
     inserts: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -318,15 +311,8 @@ def test_a_batch_writes_each_events_outbox_rows_in_order_with_its_claim(
             uow.publish(copy, topic=CASES_EVENTS)
 
     processor = processor_of(database_url, dead_letter_keys, "tests.relaying", relay)
-    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(4)]
-    records = [
-        encode(
-            CaseReceived.example().model_copy(update={"case_id": c}),
-            topic=CASES_EVENTS,
-            source="/t",
-        )
-        for c in ids
-    ]
+    ids = case_ids(4)
+    records = received_records(ids)
     outcomes = [
         r.outcome for r in processor.process_all([delivery(r, i) for i, r in enumerate(records)])
     ]

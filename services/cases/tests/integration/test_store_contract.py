@@ -36,6 +36,7 @@ from contracts.cases.v1 import CaseIdentityErased, CaseMerged, CaseReceived
 from contracts.referrals.v1 import ReferralStateChanged
 from contracts.vocabulary import CaseClock, CaseStage, ReferralState
 from services.cases.tests.support import MONDAY, child, handler_deps, record_command
+from tests.support.statements import tables_read
 
 E = TypeVar("E", bound=EventModel)
 DEPS = handler_deps()
@@ -252,19 +253,11 @@ def test_a_preloaded_batch_of_referral_events_reads_each_table_once(tmp_path: Pa
 
     with harness.work() as store:
         follow_referral(store, change("r-kept", kept))
-    reads: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            reads.append(statement.split("FROM", 1)[1].split()[0])
-
     events = [change("r-kept", kept, 2), change("r-new", kept), change("r-merged", merged)]
-    event.listen(engine, "before_cursor_execute", seen)
-    with unit_of_work(engine, source="/tests") as uow:
+    with tables_read(engine) as reads, unit_of_work(engine, source="/tests") as uow:
         SqlStore.preload(uow.session, list(events))
         for each in events:
             follow_referral(SqlStore(uow), each)
-    event.remove(engine, "before_cursor_execute", seen)
 
     assert sorted(reads) == ["case_referrals", "cases"]  # one query a table, none an event
     with harness.work() as store:

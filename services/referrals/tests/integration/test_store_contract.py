@@ -7,11 +7,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import event as sql_event
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -31,6 +30,7 @@ from referrals.adapters.tables import ReferralRecord, ReferralTransition
 from referrals.bootstrap import TABLES
 from referrals.changes import Change, move
 from referrals.handlers import open_referrals
+from tests.support.statements import tables_read
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 POLICY = load_policy(default_policy_path(), agency_registry().codes())
@@ -237,18 +237,10 @@ def test_a_preloaded_batch_of_new_cases_looks_nothing_up_one_by_one(database_url
     with unit_of_work(engine, source="/tests") as uow:
         open_referrals(SqlStore(uow), held, policy=POLICY, now=lambda: NOW)
     batch = [held, new_case(), new_case(consent_basis=ConsentBasis.NONE)]
-    reads: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            reads.append(statement.split("FROM", 1)[1].split()[0])
-
-    sql_event.listen(engine, "before_cursor_execute", seen)
-    with unit_of_work(engine, source="/tests") as uow:
+    with tables_read(engine) as reads, unit_of_work(engine, source="/tests") as uow:
         SqlStore.preload(uow.session, list(batch))
         for case in batch:
             open_referrals(SqlStore(uow), case, policy=POLICY, now=lambda: NOW)
-    sql_event.remove(engine, "before_cursor_execute", seen)
 
     assert sorted(reads) == ["case_identity_views", "consent_holds"]
     with unit_of_work(engine, source="/tests") as uow:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event as sql_event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
@@ -32,6 +31,7 @@ from services.reporting.tests.events import (
     referral,
     stage,
 )
+from tests.support.statements import tables_read
 
 Step = tuple[Callable[[ReportingStore, Any], None], EventModel]
 
@@ -107,15 +107,18 @@ def in_one_transaction(engine: Engine, steps: Sequence[Step]) -> list[str]:
         return facts([row for table in REPORTING_TABLES for row in session.exec(select(table))])
 
 
+def another_store(tmp_path: Path) -> Engine:
+    other = create_db_engine(f"sqlite:///{tmp_path / 'batch.db'}")
+    create_tables(other, [*REPORTING_TABLES, OutboxEvent])
+    return other
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_a_batch_in_one_transaction_keeps_the_same_facts_as_one_event_at_a_time(
     name: str, engine: Engine, tmp_path: Path
 ):
     steps = SCENARIOS[name]
-    other = create_db_engine(f"sqlite:///{tmp_path / 'batch.db'}")
-    create_tables(other, [*REPORTING_TABLES, OutboxEvent])
-
-    assert in_one_transaction(other, steps) == in_sql(engine, steps)
+    assert in_one_transaction(another_store(tmp_path), steps) == in_sql(engine, steps)
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -123,21 +126,12 @@ def test_a_preloaded_batch_keeps_the_same_facts_and_reads_each_table_once(
     name: str, engine: Engine, tmp_path: Path
 ):
     steps = SCENARIOS[name]
-    other = create_db_engine(f"sqlite:///{tmp_path / 'batch.db'}")
-    create_tables(other, [*REPORTING_TABLES, OutboxEvent])
+    other = another_store(tmp_path)
     in_one_transaction(other, steps)  # the facts are there already: the batch redelivered
-    reads: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            reads.append(statement.split("FROM", 1)[1].split()[0])
-
-    sql_event.listen(other, "before_cursor_execute", seen)
-    with unit_of_work(other, source="/tests") as uow:
+    with tables_read(other) as reads, unit_of_work(other, source="/tests") as uow:
         SqlStore.preload(uow.session, [event for _, event in steps])
         for handle, event in steps:
             handle(SqlStore(uow), event)
-    sql_event.remove(other, "before_cursor_execute", seen)
 
     looked_up = [table for table in reads if table in ("case_facts", "referral_facts")]
     assert sorted(looked_up) == sorted(set(looked_up))  # a query a table, not an event
