@@ -30,7 +30,16 @@ CAUSATION_ATTR = "causationid"
 # first at every hop, not only at the first one.
 LANE_ATTR = "lane"
 JSON_CONTENT_TYPE = "application/json"
-_FORMAT = JSONFormat()
+
+
+class _RawDataFormat(JSONFormat):
+    """JSON format whose data is left as the record's bytes, for `decode` to parse once."""
+
+    def read_data(self, body: bytes, datacontenttype: str | None) -> bytes:
+        return body
+
+
+_FORMAT = _RawDataFormat()
 
 
 class MalformedEvent(ValueError):
@@ -129,8 +138,8 @@ def decode(record: KafkaRecord) -> Envelope:
         event = ce_kafka.from_binary(message, _FORMAT)
     except Exception as error:
         raise MalformedEvent(f"not a valid CloudEvent: {error}") from error
-    # Parse the value ourselves: the library hands back text it could not parse, and
-    # re-parsing that would accept a JSON string that merely contains an object.
+    # Parse the value ourselves, once: the library would parse it too, and would hand back
+    # as text what it could not parse, which a second parse might accept.
     try:
         data = json.loads(record.value)
     except ValueError as error:
