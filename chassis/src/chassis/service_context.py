@@ -8,7 +8,7 @@ Context`, typed, instead of each reading `request.app.state` in its own way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from fastapi import FastAPI, Request
@@ -20,8 +20,10 @@ def provide_context(app: FastAPI, context: object) -> None:
     app.state.service_context = context
 
 
-def context_of(kind: type[C]) -> Callable[[Request], C]:
-    def service_context(request: Request) -> C:
+def context_of(kind: type[C]) -> Callable[[Request], Awaitable[C]]:
+    # Async because it only reads app state: FastAPI runs a plain `def` dependency in its
+    # thread pool, a thread hop on every request for a getattr.
+    async def service_context(request: Request) -> C:
         context = getattr(request.app.state, "service_context", None)
         if not isinstance(context, kind):  # a bootstrap that forgot `provide_context`
             raise RuntimeError(f"this app was given no {kind.__name__}")

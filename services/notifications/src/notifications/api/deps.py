@@ -35,15 +35,15 @@ class NotificationsContext:
 Context = Annotated[NotificationsContext, Depends(context_of(NotificationsContext))]
 
 
-def _engine(context: Context) -> Engine:
+async def _engine(context: Context) -> Engine:
     return context.engine
 
 
-def _stewardship(context: Context) -> Stewardship:
+async def _stewardship(context: Context) -> Stewardship:
     return context.stewardship
 
 
-def _agency_api(context: Context) -> AgencyApi:
+async def _agency_api(context: Context) -> AgencyApi:
     return context.agency_api
 
 
