@@ -120,6 +120,71 @@ def test_leeway_tolerates_small_clock_skew(issuer: LocalIssuer):
     assert issuer.verifier().verify(token).subject == "s"
 
 
+class _Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _counting_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def decode(token: str, *args: object, **kwargs: object) -> dict:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", decode)
+    return decoded
+
+
+def test_a_verified_token_is_not_checked_again_until_it_expires(
+    issuer: LocalIssuer, monkeypatch: pytest.MonkeyPatch
+):
+    clock = _Clock()
+    verifier = TokenVerifier(issuer.public_key_pem(), issuer.issuer, issuer.audience, clock=clock)
+    token = issuer.mint("s", "police", ["inspector"], ["01"], ttl_s=600)
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+    decoded = _counting_decodes(monkeypatch)
+
+    first = verifier.verify(token)
+    assert verifier.verify(token) == first
+    assert decoded == [token]
+
+    clock.now = expires_at  # from its exp on, the full check decides again
+    verifier.verify(token)
+    assert decoded == [token, token]
+
+
+def test_a_remembered_token_does_not_vouch_for_another(issuer: LocalIssuer):
+    verifier = issuer.verifier()
+    token = issuer.mint("s", "police", ["inspector"], ["01"])
+    verifier.verify(token)
+    header, claims, signature = token.split(".")
+    tampered = _unsigned(
+        json.loads(base64.urlsafe_b64decode(header + "==")),
+        {**json.loads(base64.urlsafe_b64decode(claims + "==")), "roles": ["national_admin"]},
+    )
+    with pytest.raises(InvalidToken, match="signature"):
+        verifier.verify(f"{tampered}.{signature}")
+
+
+def test_the_memory_of_verified_tokens_is_bounded(
+    issuer: LocalIssuer, monkeypatch: pytest.MonkeyPatch
+):
+    verifier = issuer.verifier()
+    monkeypatch.setattr(type(verifier._verified), "MAX_ENTRIES", 2)
+    tokens = [issuer.mint(f"s{n}", "police", ["inspector"], ["01"]) for n in range(3)]
+    for token in tokens:
+        verifier.verify(token)
+    decoded = _counting_decodes(monkeypatch)
+    for token in tokens:
+        verifier.verify(token)
+    assert decoded[0] == tokens[0]  # the oldest was forgotten, so checked again
+
+
 def test_wrong_audience_is_rejected(tmp_path: Path):
     other = LocalIssuer(tmp_path / "keys", audience="someone-else")
     token = other.mint("s", "police", ["inspector"], ["01"])
