@@ -9,6 +9,7 @@ code should not log them in the first place.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Iterator, MutableMapping
@@ -85,14 +86,22 @@ def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> Event
 
 
 def _is_identity_key(key: object) -> bool:
-    if not isinstance(key, str):
-        return False
+    return isinstance(key, str) and _is_identity_name(key)
+
+
+@functools.lru_cache(maxsize=4096)  # a line's keys are mostly the same few names
+def _is_identity_name(key: str) -> bool:
     lowered = key.lower()
     return lowered in IDENTITY_KEYS or lowered.startswith(IDENTITY_PREFIXES)
 
 
+# Values that cannot hold others: skipped before the (slow, ABC) mapping check, as a line's
+# values are nearly all strings and numbers.
+_LEAVES = (str, int, float, bytes, type(None))
+
+
 def _redact(value: object, depth: int) -> None:
-    if depth > _MAX_DEPTH:
+    if depth > _MAX_DEPTH or isinstance(value, _LEAVES):
         return
     if isinstance(value, MutableMapping):
         for key in list(value):
