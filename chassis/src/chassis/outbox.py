@@ -30,8 +30,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Index, case, func, insert, text, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import Index, bindparam, case, func, insert, text, update
+from sqlalchemy.engine import Engine, Result
 from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -204,6 +204,7 @@ class OutboxRelay:
         self._changes = DatabaseChanges.of(engine)
         self._gate = bulk_gate or Ungated(batch_size)
         self._bulk_waiting = True  # unknown at start: look
+        self._statements = _RelayStatements(batch_size)
 
     async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
         """Relay until `stop` is set; a broker outage delays events, it never loses them.
@@ -273,25 +274,29 @@ class OutboxRelay:
         rows, waiting = self._read(bulk_allowance)
         # A key can have rows in two lanes only if rows stay pending across batches (bulk
         # held back, a full batch) or rows of two lanes are read together: only then look.
-        may_mix = waiting or len(rows) >= self._batch_size or len({r.lane for r in rows}) > 1
+        # And only if a faster lane has rows: they are read first, so they would be here.
+        lanes = {row.lane for row in rows}
+        may_mix = waiting or len(rows) >= self._batch_size or len(lanes) > 1
+        may_mix = may_mix and min(lanes, default=Lane.BULK) < Lane.BULK
         if may_mix and self._lanes_mixed():
             self._promote()
             rows, waiting = self._read(bulk_allowance)
         return rows, waiting
 
     def _read(self, bulk_allowance: int) -> tuple[list[OutboxEvent], bool]:
-        pending, lane = col(OutboxEvent.published_at).is_(None), col(OutboxEvent.lane)
-        by_age = col(OutboxEvent.id)
-        with Session(self._engine, expire_on_commit=False) as session:
-            # Read in the order of `ix_outbox_pending_lane`: no sort of the pending rows.
-            prompt = select(OutboxEvent).where(pending, lane < Lane.BULK).order_by(lane, by_age)
-            rows = list(session.exec(prompt.limit(self._batch_size)))
-            room = max(0, min(bulk_allowance, self._batch_size - len(rows)))
-            bulk = select(OutboxEvent).where(pending, lane == Lane.BULK).order_by(by_age)
-            held = list(session.exec(bulk.limit(room + 1)))  # one more: are rows left waiting?
-            rows += held[:room]
-            waiting = len(held) > room
-            self._update_gauges(session, rows, waiting)
+        statements = self._statements
+        with self._engine.connect() as connection:
+            # Counted first: the gauges need it, and it tells which lanes are worth a query
+            # (under load a relay looks at a few rows at a time, so each query counts).
+            backlog, bulk = connection.execute(statements.counted).one()
+            rows: list[OutboxEvent] = []
+            if backlog > bulk:
+                rows = _loaded(connection.execute(statements.prompt))
+            room = max(0, min(bulk_allowance, self._batch_size - len(rows), bulk))
+            if room:
+                rows += _loaded(connection.execute(statements.bulk.limit(room)))
+            waiting = bulk > room
+            self._update_gauges(rows, backlog, bulk)
             return rows, waiting
 
     def _lanes_mixed(self) -> bool:
@@ -325,16 +330,9 @@ class OutboxRelay:
                     .values(lane=fast)
                 )
 
-    def _update_gauges(self, session: Session, rows: list[OutboxEvent], waiting: bool) -> None:
+    def _update_gauges(self, rows: list[OutboxEvent], backlog: int, bulk: int) -> None:
         """Backlog: every pending row; bulk waiting: the import rows held back; oldest age:
         of the urgent and normal rows only, since an import waits by design, not by fault."""
-        backlog = bulk = 0
-        if rows or waiting:
-            is_bulk = case((col(OutboxEvent.lane) == Lane.BULK, 1), else_=0)
-            counted = select(func.count(), func.coalesce(func.sum(is_bulk), 0)).where(
-                col(OutboxEvent.published_at).is_(None)
-            )
-            backlog, bulk = session.exec(counted).one()
         OUTBOX_BACKLOG.labels(self._service).set(backlog)
         OUTBOX_BULK_WAITING.labels(self._service).set(bulk)
         prompt = [_aware(row.created_at) for row in rows if row.lane != Lane.BULK]
@@ -342,13 +340,39 @@ class OutboxRelay:
         OUTBOX_OLDEST_AGE.labels(self._service).set(max(0.0, age))
 
     def _mark_published(self, ids: list[int]) -> None:
-        now = datetime.now(UTC)
         # Not `transaction()`: its process-wide lock would queue the relay behind the agents,
         # which take it again batch after batch; SQLite's own lock wait lets it in between.
-        with Session(self._engine) as session, session.begin():
-            session.execute(
-                update(OutboxEvent).where(col(OutboxEvent.id).in_(ids)).values(published_at=now)
+        with self._engine.begin() as connection:  # no ORM: nothing here is an object
+            connection.execute(
+                self._statements.mark_published, {"ids": ids, "now": datetime.now(UTC)}
             )
+
+
+def _loaded(result: Result[Any]) -> list[OutboxEvent]:
+    # Rows read to be sent, not changed: plain values, without the ORM's instance state.
+    return [OutboxEvent.model_construct(**row._mapping) for row in result]
+
+
+class _RelayStatements:
+    """The relay's statements, built once: it runs them several times a second under load,
+    and building a statement costs more than SQLite takes to run it."""
+
+    def __init__(self, batch_size: int) -> None:
+        pending, lane = col(OutboxEvent.published_at).is_(None), col(OutboxEvent.lane)
+        is_bulk = case((lane == Lane.BULK, 1), else_=0)
+        self.counted = select(func.count(), func.coalesce(func.sum(is_bulk), 0)).where(pending)
+        # In the order of `ix_outbox_pending_lane`: no sort of the pending rows.
+        by_age = col(OutboxEvent.id)
+        table = OutboxEvent.__table__  # type: ignore[attr-defined]
+        self.prompt = (
+            select(table).where(pending, lane < Lane.BULK).order_by(lane, by_age).limit(batch_size)
+        )
+        self.bulk = select(table).where(pending, lane == Lane.BULK).order_by(by_age)
+        self.mark_published = (
+            update(OutboxEvent)
+            .where(col(OutboxEvent.id).in_(bindparam("ids", expanding=True)))
+            .values(published_at=bindparam("now", type_=UtcDateTime()))
+        )
 
 
 def _aware(moment: datetime) -> datetime:

@@ -19,6 +19,7 @@ from chassis.outbox import Lane, OutboxEvent, OutboxRelay
 from chassis.unit_of_work import UnitOfWork, unit_of_work
 from contracts.cases.v1 import CaseReceived
 from contracts.envelope import KafkaRecord
+from tests.support.statements import tables_read
 
 TOPIC = "test.lanes"
 
@@ -66,6 +67,10 @@ def drain(outbox: OutboxRelay) -> None:
 
 def new_key() -> str:
     return str(uuid.uuid4())
+
+
+def gauge(metric: Any) -> float:
+    return float(metric.labels("tests")._value.get())
 
 
 def test_urgent_rows_go_before_older_normal_rows_and_normal_before_bulk(database_url: str):
@@ -172,9 +177,6 @@ def test_a_waiting_import_is_counted_but_does_not_age_the_outbox(database_url: s
         stage(engine, new_key(), Lane.BULK)
     live = stage(engine, new_key(), Lane.NORMAL)
 
-    def gauge(metric: Any) -> float:
-        return float(metric.labels("tests")._value.get())
-
     rows, waiting = outbox._pending(bulk_allowance=0)
     assert [row.event_id for row in rows] == [live] and waiting
     assert gauge(OUTBOX_BULK_WAITING) == 3 and gauge(OUTBOX_BACKLOG) == 4
@@ -182,6 +184,26 @@ def test_a_waiting_import_is_counted_but_does_not_age_the_outbox(database_url: s
     outbox._mark_published([row.id for row in rows if row.id])
     assert outbox._pending(bulk_allowance=0) == ([], True)
     assert gauge(OUTBOX_BULK_WAITING) == 3 and gauge(OUTBOX_OLDEST_AGE) == 0
+
+
+def test_the_relay_queries_only_the_lanes_that_have_pending_rows(database_url: str):
+    """Under load the relay looks at a few rows at a time, so each statement counts: the
+    backlog count (which the gauges need anyway) says which lanes are worth a query."""
+    engine, _, outbox = relay(database_url, FixedGate(100))
+
+    def selects(bulk_allowance: int) -> tuple[int, int, bool]:
+        with tables_read(engine) as read:
+            rows, waiting = outbox._pending(bulk_allowance)
+        outbox._mark_published([row.id for row in rows if row.id])
+        return len(read), len(rows), waiting
+
+    assert selects(100) == (1, 0, False)  # drained: the count alone
+    stage(engine, new_key(), Lane.NORMAL)
+    assert selects(100) == (2, 1, False)  # the count, then the prompt lanes
+    stage(engine, new_key(), Lane.BULK)
+    assert selects(0) == (1, 0, True)  # bulk held back by the gate: not read at all
+    assert selects(100) == (2, 1, False)  # the count, then the bulk lane
+    assert gauge(OUTBOX_BACKLOG) == 1 and gauge(OUTBOX_BULK_WAITING) == 1  # as read
 
 
 def test_a_batch_unit_of_work_writes_its_rows_at_commit_in_order_like_one_by_one(
