@@ -21,7 +21,7 @@ from contracts.referrals.v1 import ReferralRequested, ReferralStateChanged
 from contracts.topics import REFERRALS_EVENTS, agency_referrals_topic
 from contracts.vocabulary import AgeBand, CaseType, ReferralState, RiskLevel
 from referrals.adapters.store import ReferralStore
-from referrals.adapters.tables import ReferralRecord, ReferralTransition
+from referrals.adapters.tables import ReferralRecord
 from referrals.domain.routing import CaseProfile, RoutingPolicy, deadline_for
 from referrals.metrics import REFERRAL_TRANSITIONS
 
@@ -195,7 +195,7 @@ def _record(
 ) -> None:
     """History row plus the state event, to everyone and to the agency's inbox."""
     store.record_transition(
-        ReferralTransition(
+        store.new_transition(
             referral_id=referral.id,
             version=referral.version,
             from_state=previous.value if previous else None,

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -249,4 +250,41 @@ def test_a_preloaded_batch_of_new_cases_looks_nothing_up_one_by_one(database_url
         assert all(store.views_of(c.case_id) == {"police": {"child_name": TOKEN}} for c in batch)
         assert store.referrals_of_case(batch[0].case_id) == []  # still held, not opened twice
         assert len(store.referrals_of_case(batch[1].case_id)) >= 1
+    engine.dispose()
+
+
+def test_a_batch_inserts_its_history_rows_at_its_end_as_the_fake_keeps_them(database_url: str):
+    """History rows are plain values (`SqlStore.new_transition`), inserted with the batch's
+    others in one statement: every column as the in-memory store keeps it."""
+    engine = create_db_engine(database_url)
+    create_tables(engine, [*TABLES, OutboxEvent])
+    batch = [new_case(), new_case()]
+    inserts: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().startswith("INSERT INTO referral_transitions"):
+            inserts.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    with unit_of_work(engine, source="/tests", batch_outbox=True) as uow:
+        for case in batch:
+            open_referrals(SqlStore(uow), case, policy=POLICY, now=lambda: NOW)
+        assert inserts == []
+        # Kept as values, not as objects the session tracks (and flushes one by one).
+        assert not [row for row in uow.session.new if isinstance(row, ReferralTransition)]
+    assert len(inserts) == 1
+
+    memory = MemoryStore()
+    for case in batch:
+        open_referrals(memory, case, policy=POLICY, now=lambda: NOW)
+    memory.commit()
+
+    def history(rows: list[ReferralTransition]) -> list[tuple[object, ...]]:
+        kept = [tuple(sorted(row.model_dump(exclude={"referral_id"}).items())) for row in rows]
+        return sorted(kept, key=str)
+
+    with unit_of_work(engine, source="/tests") as uow:
+        stored = list(uow.session.exec(select(ReferralTransition)))
+    assert len(stored) == len(memory.transitions) >= 2
+    assert history(stored) == history(list(memory.transitions.values()))
     engine.dispose()

@@ -46,6 +46,9 @@ class MemoryStore(MemoryOutbox):
     ) -> bool:
         return set_if_version(self.referrals, referral, expected_version, values)
 
+    def new_transition(self, **values: Any) -> ReferralTransition:
+        return ReferralTransition(**values)
+
     def record_transition(self, transition: ReferralTransition) -> None:
         _insert(self.transitions, (transition.referral_id, transition.version), transition)
 

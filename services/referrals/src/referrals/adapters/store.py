@@ -49,7 +49,14 @@ class ReferralStore(Outbox, Protocol):
         referral then shows them. False when another writer got there first."""
         ...
 
-    def record_transition(self, transition: ReferralTransition) -> None: ...
+    def new_transition(self, **values: Any) -> ReferralTransition:
+        """A history row to record, made with every value it will have: the worker's rows
+        are plain values, inserted with the batch's others, that cannot be changed."""
+        ...
+
+    def record_transition(self, transition: ReferralTransition) -> None:
+        """A new history row (from `new_transition`)."""
+        ...
 
     def reassign_case(self, from_case_id: str, to_case_id: str) -> None:
         """Every referral of `from_case_id` now belongs to `to_case_id` (a merge)."""
@@ -126,8 +133,12 @@ class SqlStore:
         self.uow.session.refresh(referral)
         return True
 
+    def new_transition(self, **values: Any) -> ReferralTransition:
+        # No ORM state: history rows are only ever inserted, never read back in a batch.
+        return ReferralTransition.model_construct(**values)
+
     def record_transition(self, transition: ReferralTransition) -> None:
-        self.uow.session.add(transition)
+        self.uow.insert(transition)
 
     def reassign_case(self, from_case_id: str, to_case_id: str) -> None:
         self.uow.session.execute(
