@@ -127,6 +127,7 @@ def worker_app(
             web_port=settings.worker_web_port,
             relay_outbox=relay_outbox,
             outbox_poll_interval_s=settings.outbox_poll_interval_s,
+            batch_wait_s=settings.consumer_batch_wait_s,
             jobs=jobs,
             kafka_security=KafkaSecurity.from_settings(settings),
             bulk_pacing=bulk_pacing,

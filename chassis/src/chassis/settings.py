@@ -110,6 +110,13 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval_s: float = Field(
         default=0.05, gt=0, description="How often the relay looks for rows other processes wrote."
     )
+    consumer_batch_wait_s: float = Field(
+        default=0.02,
+        ge=0,
+        le=5,
+        description="How long a consumer waits for more events before it applies a batch that "
+        "is not full: longer means fuller batches (less CPU an event), later effects.",
+    )
 
     def database_url_for(self, service: str) -> str:
         if self.database_url:
