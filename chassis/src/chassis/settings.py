@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-
-def unhurried_batch_wait() -> Any:
-    """`consumer_batch_wait_s` of a worker off the path to an officer's notification
-    (reporting, the agencies' inboxes): a quarter second for fuller batches costs those who
-    read what it writes nothing, and each batch's fixed cost (Faust's hand-over, a
-    transaction, a commit) is paid for more events. Cut reporting's CPU a case by a fifth."""
-    return Field(
-        default=0.25,
-        ge=0,
-        le=5,
-        description="How long the worker waits for more events before it applies a batch "
-        "that is not full; off the notification path, so longer than the default.",
-    )
 
 
 class ConsumerTimeouts(BaseSettings):
@@ -130,6 +116,13 @@ class ServiceSettings(BaseSettings):
         le=5,
         description="How long a consumer waits for more events before it applies a batch that "
         "is not full: longer means fuller batches (less CPU an event), later effects.",
+    )
+    consumer_unhurried_batch_wait_s: float = Field(
+        default=0.25,
+        ge=0,
+        le=5,
+        description="The same for the topics a service consumes off the path to an officer's "
+        "notification (`unhurried` in its composition root): fuller batches, nobody waiting.",
     )
 
     def database_url_for(self, service: str) -> str:

@@ -81,6 +81,7 @@ class WorkerSpec:
     outbox_poll_interval_s: float = 0.1
     batch_size: int = 500
     batch_wait_s: float = 0.02
+    batch_waits: Mapping[str, float] = field(default_factory=dict)  # per topic, else the above
     jobs: Sequence[ScheduledJob] = field(default_factory=tuple)
     lag_interval_s: float = 5.0
     # Set on the one service whose outbox takes imports (cases): see `chassis.pacing`.
@@ -175,7 +176,8 @@ def _add_agent(
     )
 
     async def consume(stream: faust.StreamT) -> None:
-        async for events in take_batches(stream, spec.batch_size, spec.batch_wait_s):
+        wait_s = spec.batch_waits.get(topic_name, spec.batch_wait_s)
+        async for events in take_batches(stream, spec.batch_size, wait_s):
             deliveries = [_delivery(event) for event in events]
             results = await asyncio.to_thread(processor.process_all, deliveries)
             if any(result.outcome is Outcome.PROCESSED for result in results):

@@ -98,5 +98,6 @@ def create_worker(settings: AgencySettings | None = None) -> faust.App:
         consumer=f"agencies:{agency}",
         agencies=(agency,),
         subscriptions=handlers.subscriptions(agency, bridged=bridged),
+        unhurried=handlers.unhurried(agency),
         jobs=jobs,
     )

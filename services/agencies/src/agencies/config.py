@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from chassis.settings import ServiceSettings, unhurried_batch_wait
+from chassis.settings import ServiceSettings
 from contracts.agencies.registry import agency_registry
 
 
@@ -37,9 +37,6 @@ class AgencySettings(ServiceSettings):
     webhook_secret: SecretStr | None = Field(
         default=None, description="Shared HMAC-SHA256 secret of the bridge (both directions)."
     )
-    # An inbox is read by officers, and bridged by a job that runs every second: a
-    # referral a quarter second later costs no one anything (chassis.settings).
-    consumer_batch_wait_s: float = unhurried_batch_wait()
     webhook_tolerance_s: int = Field(
         default=300, ge=10, description="Signed timestamps older or newer than this are refused."
     )

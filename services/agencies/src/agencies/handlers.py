@@ -140,6 +140,12 @@ def report_case(outbox: Outbox, report: CaseReported, *, agency: str) -> None:
     outbox.publish(report, topic=agency_updates_topic(agency))
 
 
+def unhurried(agency: str) -> frozenset[str]:
+    """An inbox is read by officers and bridged by a job every second: its topic fills its
+    batches for a quarter second (chassis.runtime.batch_waits)."""
+    return frozenset({agency_referrals_topic(agency)})
+
+
 def subscriptions(agency: str, *, bridged: bool) -> Subscriptions:
     """The worker's whole map: this agency's inbox topic, nothing else (Kafka ACLs)."""
     return {

@@ -108,6 +108,7 @@ def create_worker(settings: CasesSettings | None = None) -> faust.App:
         agencies=settings.reporting_agencies,
         engine=engine,
         subscriptions=handlers.subscriptions(case_deps(settings), settings.reporting_agencies),
+        unhurried=handlers.UNHURRIED,
         jobs=[sweep, forget],
         bulk_pacing=settings.bulk_pacing(),
     )

@@ -131,5 +131,6 @@ def create_worker(settings: NotificationsSettings | None = None) -> faust.App:
         engine=engine,
         consumer=SERVICE,
         subscriptions=handlers.subscriptions(context),
+        unhurried=handlers.UNHURRIED,
         jobs=delivery_jobs(settings, engine),
     )

@@ -122,6 +122,12 @@ def delivered_event(notification: Notification, at: datetime) -> NotificationDel
     )
 
 
+# Of the case events only missed deadlines are notified, found by a sweep every 30 s: a
+# quarter second more to fill a batch is nothing to them. Referral events are the
+# path to most notifications, and are never unhurried.
+UNHURRIED = frozenset({CASES_EVENTS})
+
+
 def subscriptions(context: NotifyContext) -> Subscriptions:
     """The worker's whole map from event to handler, each on `SqlStore` over the event's
     unit of work."""

@@ -44,4 +44,5 @@ def create_worker(settings: ReportingSettings | None = None) -> faust.App:
         engine=open_service(settings, SERVICE, REPORTING_TABLES),
         consumer=SERVICE,
         subscriptions=handlers.subscriptions(),
+        unhurried=handlers.UNHURRIED,
     )

@@ -5,14 +5,12 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from chassis.settings import ServiceSettings, unhurried_batch_wait
+from chassis.settings import ServiceSettings
 
 
 class ReportingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="REPORTING_", extra="ignore")
 
-    # Off the path to an officer's notification, and its gauges are scraped every 15 s.
-    consumer_batch_wait_s: float = unhurried_batch_wait()
     suppression_threshold: int = Field(
         default=5,
         ge=1,

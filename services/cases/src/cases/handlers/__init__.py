@@ -51,6 +51,11 @@ __all__ = [
 ]
 
 
+# A case following its referrals is read by people, later; no notification waits on it. The
+# agencies' case reports are not unhurried: their referrals, and notifications, follow.
+UNHURRIED = frozenset({REFERRALS_EVENTS})
+
+
 def subscriptions(deps: CaseDeps, reporting_agencies: Sequence[str]) -> Subscriptions:
     """The worker's whole map: referral outcomes, and each agency's own case reports."""
     follow = with_store(SqlStore, follow_referral)
