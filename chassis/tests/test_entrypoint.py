@@ -75,3 +75,40 @@ except ValueError:
     assert line["event"] == "failed"
     assert "ValueError: boom" in line["exception"]
     assert "Traceback" in line["exception"]
+
+
+LOOP_BOOTSTRAP = """
+import asyncio, json, threading
+
+
+def create_api():
+    async def running():
+        return type(asyncio.get_running_loop()).__module__
+
+    in_thread = []
+    thread = threading.Thread(target=lambda: in_thread.append(asyncio.run(running())))
+    thread.start()
+    thread.join()
+    print(json.dumps({"main": asyncio.run(running()), "thread": in_thread[0]}))
+    raise SystemExit(0)
+
+
+create_worker = create_api
+"""
+
+
+def test_a_service_process_runs_its_event_loops_on_uvloop(tmp_path: Path) -> None:
+    """Faust's consumer thread and the outbox relay make their loops in threads of their own:
+    every loop of the process, not only the main one."""
+    package = tmp_path / "loop_service"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "bootstrap.py").write_text(LOOP_BOOTSTRAP)
+    for process in ("api", "worker"):
+        probe = _run(
+            f"from chassis.entrypoint import main; main('loop_service', ['{process}'])",
+            path=tmp_path,
+        )
+        assert probe.returncode == 0, probe.stderr
+        loops = json.loads(probe.stdout.strip().splitlines()[-1])
+        assert loops == {"main": "uvloop", "thread": "uvloop"}
