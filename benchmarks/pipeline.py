@@ -27,20 +27,17 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
-ATTEMPTS = 3  # of a POST whose connection dropped before the answer
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from hotline_load import Hotline  # noqa: E402
 from kafka_limits import KafkaLimits, measure_limits  # noqa: E402
 from store_growth import grow_stores, unfinished_rows  # noqa: E402
 
@@ -62,38 +59,9 @@ def report_bodies(count: int, seed: int) -> Iterator[dict]:
         yield {**report, "consent": {"child_consented": True, "guardian_consented": True}}
 
 
-def hotline_client(system: RunningSystem, connections: int) -> httpx.AsyncClient:
+def hotline(system: RunningSystem, connections: int) -> Hotline:
     token = system.token("bench-hotline", "hotline_111", ["intake"], ["01"])
-    return httpx.AsyncClient(
-        headers={"Authorization": f"Bearer {token}"},
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-        timeout=120,
-    )
-
-
-async def post_once(client: httpx.AsyncClient, url: str, body: dict, dropped: list[str]) -> dict:
-    """POST a report (or batch) and its answer; a dropped connection (a keep-alive closed
-    under the client, a process restarted) is retried with the same `Idempotency-Key`, so
-    it is recorded once whatever the first attempt did. Each retry is noted in `dropped`."""
-    key = {"Idempotency-Key": str(uuid.uuid4())}
-
-    async def answer() -> dict:
-        response = await client.post(url, json=body, headers=key)
-        response.raise_for_status()
-        answered: dict = response.json()
-        return answered
-
-    for _ in range(ATTEMPTS - 1):
-        try:
-            return await answer()
-        except httpx.TransportError as error:
-            dropped.append(type(error).__name__)
-    return await answer()
-
-
-def report_dropped(dropped: list[str]) -> None:
-    if dropped:
-        print(f"  retried after a dropped connection: {len(dropped)} ({', '.join(set(dropped))})")
+    return Hotline(token, connections)
 
 
 async def burst(
@@ -110,17 +78,16 @@ async def burst(
         for body in bodies:
             queue.put_nowait(body)
     url = system.url("cases", "/cases:batch" if batch > 1 else "/cases")
-    async with hotline_client(system, concurrency) as client:
-        dropped: list[str] = []
+    async with hotline(system, concurrency) as client:
 
         async def client_loop() -> None:
             while not queue.empty():
-                await post_once(client, url, queue.get_nowait(), dropped)
+                await client.post(url, queue.get_nowait())
 
         started = time.perf_counter()
         await asyncio.gather(*(client_loop() for _ in range(concurrency)))
         took = time.perf_counter() - started
-    report_dropped(dropped)
+    client.report_dropped()
     return took
 
 
@@ -129,21 +96,21 @@ async def offer(system: RunningSystem, rate: float, seconds: float, seed: int) -
     count = int(rate * seconds)
     url = system.url("cases", "/cases")
     offered: dict[str, float] = {}
-    dropped: list[str] = []
-    async with hotline_client(system, 512) as client:
+    bodies = list(report_bodies(count, seed=seed))  # made before the clock starts
+    async with hotline(system, 512) as client:
 
         async def send(body: dict, at: float) -> None:
-            answer = await post_once(client, url, body, dropped)
+            answer = await client.post(url, body)
             offered[answer["case_id"]] = at
 
         tasks = []
         start = time.time()
-        for i, body in enumerate(report_bodies(count, seed=seed)):
+        for i, body in enumerate(bodies):
             at = start + i / rate
             await asyncio.sleep(max(0.0, at - time.time()))
             tasks.append(asyncio.create_task(send(body, at)))
         await asyncio.gather(*tasks)
-    report_dropped(dropped)
+    client.report_dropped()
     return offered
 
 
