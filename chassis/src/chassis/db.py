@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -11,10 +12,12 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 _SQLITE_BEGIN = "lienganh_sqlite_begin"
 _WRITE_LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
+_BUSY_TIMEOUT_S = 30
 
 
 def create_db_engine(url: str) -> Engine:
@@ -24,7 +27,9 @@ def create_db_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
     if parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_S}
+    )
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin)
     return engine
@@ -34,11 +39,30 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     # SQLAlchemy emits BEGIN itself (below), which also makes SAVEPOINT work with pysqlite.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_S * 1000}")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """WAL is kept in the file: the first connection to a new database sets it. While another
+    process writes that file in its old journal mode (two processes creating one new store
+    together), SQLite refuses the switch at once, without waiting in its busy handler: it is
+    tried again until that write is over, as long as a busy connection would wait."""
+    for attempt in Retrying(
+        retry=retry_if_exception(_is_locked),
+        wait=wait_fixed(0.05),
+        stop=stop_after_delay(_BUSY_TIMEOUT_S),
+        reraise=True,
+    ):
+        with attempt:
+            cursor.execute("PRAGMA journal_mode=WAL")
+
+
+def _is_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
 
 def _begin(connection: Any) -> None:
