@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, insert, or_
+from sqlalchemy import ColumnElement, and_, bindparam, insert, or_
 from sqlmodel import Session, SQLModel, col, select
 
 from cases.adapters.store import RowT, SqlStore
@@ -110,8 +110,7 @@ class PreparedBatch:
         if not self.blocking:
             return not self.stored
         # Their ids only: loading whole cases again cost as much as preparing a report.
-        query = select(col(CaseRecord.id)).where(_candidate(self.blocking))
-        return set(session.exec(query)) == self.stored
+        return set(session.exec(_CANDIDATE_IDS, params=_key_values(self.blocking))) == self.stored
 
     def write(self, session: Session) -> None:
         connection = session.connection()
@@ -124,14 +123,24 @@ def _candidates(session: Session, keys: list[BlockingKeys]) -> list[CaseRecord]:
     """Unmerged stored cases with an exact or folded key among `keys`."""
     if not keys:
         return []
-    return list(session.exec(select(CaseRecord).where(_candidate(keys))))
+    return list(session.exec(_CANDIDATES, params=_key_values(keys)))
 
 
-def _candidate(keys: list[BlockingKeys]) -> ColumnElement[bool]:
-    return and_(
-        or_(
-            col(CaseRecord.dedup_key).in_({k.exact for k in keys}),
-            col(CaseRecord.dedup_key_folded).in_({k.folded for k in keys}),
-        ),
-        col(CaseRecord.merged_into).is_(None),
-    )
+# Built once, the keys bound at each call: building the expression (and its cache key) for
+# every `POST /cases` cost the API more than running it, twice a report (prepare, recheck).
+_CANDIDATE: ColumnElement[bool] = and_(
+    or_(
+        col(CaseRecord.dedup_key).in_(bindparam("exact", expanding=True)),
+        col(CaseRecord.dedup_key_folded).in_(bindparam("folded", expanding=True)),
+    ),
+    col(CaseRecord.merged_into).is_(None),
+)
+_CANDIDATES = select(CaseRecord).where(_CANDIDATE)
+_CANDIDATE_IDS = select(col(CaseRecord.id)).where(_CANDIDATE)
+
+
+def _key_values(keys: list[BlockingKeys]) -> dict[str, list[str]]:
+    return {
+        "exact": sorted({k.exact for k in keys}),
+        "folded": sorted({k.folded for k in keys}),
+    }
