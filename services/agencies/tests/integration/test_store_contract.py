@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
+from pathlib import Path
 from typing import Protocol
 
 import pytest
@@ -26,6 +27,7 @@ from contracts.agencies.v1 import ReferralAccepted
 from contracts.referrals.v1 import ReferralRequested, ReferralStateChanged
 from contracts.topics import agency_updates_topic
 from contracts.vocabulary import ReferralState as S
+from tests.support.statements import tables_read
 
 AGENCY = "police"
 
@@ -164,3 +166,32 @@ def test_the_bridge_stages_one_webhook_per_event(harness: Harness):
     receive_referral(harness.store, event, agency=AGENCY, bridge=True)
     harness.commit()
     assert harness.webhooks() == 1
+
+
+def test_a_preloaded_batch_reads_the_inbox_once_and_keeps_the_same_referrals(tmp_path: Path):
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'inbox.db'}")
+    create_tables(engine, [*TABLES, OutboxEvent])
+    known = requested()
+    with unit_of_work(engine, source="/tests") as uow:
+        receive_referral(SqlStore(uow), known, agency=AGENCY)
+    new = [requested() for _ in range(3)]
+    moved = ReferralStateChanged.example().model_copy(
+        update={"referral_id": known.referral_id, "agency": AGENCY, "version": 3}
+    )
+    batch = [*new, moved, new[0]]  # the last one redelivered within the batch
+    with tables_read(engine) as reads, unit_of_work(engine, source="/tests") as uow:
+        SqlStore.preload(uow.session, list(batch))
+        for event in batch:
+            if isinstance(event, ReferralRequested):
+                receive_referral(SqlStore(uow), event, agency=AGENCY)
+            else:
+                follow_state(SqlStore(uow), event, agency=AGENCY)
+    assert [table for table in reads if table == "inbox_referrals"] == ["inbox_referrals"]
+    with unit_of_work(engine, source="/tests") as uow:
+        store = SqlStore(uow)
+        states = {e.referral_id: store.referral(e.referral_id) for e in [*new, known]}
+        assert {i: (r.state, r.version) for i, r in states.items() if r} == {
+            **{e.referral_id: (S.REQUESTED.value, 1) for e in new},
+            known.referral_id: (S.ACCEPTED.value, 3),
+        }
+    engine.dispose()

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from agencies.adapters.tables import InboxReferral
 from agencies.adapters.webhooks import stage_webhook
-from chassis.lookups import get_unflushed
+from chassis.lookups import get_unflushed, preload
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
@@ -48,6 +48,13 @@ class SqlStore:
     """`InboxStore` over one unit of work (its session, its outbox, its commit)."""
 
     uow: UnitOfWork
+
+    @staticmethod
+    def preload(session: Session, events: list[EventModel]) -> None:
+        """The inbox referrals a batch's events look up, read in one query: most are new
+        (requested), and one `SELECT` an event was 16 % of an agency worker's CPU."""
+        ids = (getattr(event, "referral_id", None) for event in events)
+        preload(session, ((InboxReferral, referral_id) for referral_id in ids if referral_id))
 
     def referral(self, referral_id: str) -> InboxReferral | None:
         return get_unflushed(self.uow.session, InboxReferral, referral_id)
