@@ -51,6 +51,7 @@ def test_structlog_and_stdlib_both_write_json_lines_with_context(
         assert line["event_type"] == "CaseReceived"
         assert line["timestamp"].endswith(("Z", "+00:00"))
     assert first["event"] == "case recorded"
+    assert (first["logger"], second["logger"]) == ("cases.test", "cases.stdlib")
     assert first["level"] == "info"
     assert first["risk_level"] == "high"
     assert second["event"] == "retrying publish"
@@ -120,3 +121,33 @@ def test_level_filters(capsys: pytest.CaptureFixture[str]):
     logging.getLogger("r").info("hidden too")
     get_logger("r").warning("shown")
     assert [line["event"] for line in _lines(capsys)] == ["shown"]
+
+
+def test_a_structlog_line_is_rendered_without_a_stdlib_record(
+    capsys: pytest.CaptureFixture[str],
+):
+    """The cheap path of the lines written for every event and request: structlog renders
+    them itself (~19 µs) instead of handing a `LogRecord` to the stdlib (~46 µs), with the
+    same fields; `%s` arguments are formatted as the stdlib would."""
+    configure_logging("reporting", "INFO")
+    records: list[logging.LogRecord] = []
+    spy = logging.Handler()
+    spy.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(spy)
+    try:
+        with bind_event_context("evt-9", "corr-9", "ReferralCreated"):
+            get_logger("chassis.consumer").info("event applied by %s", "lienganh-reporting")
+            logging.getLogger("chassis.consumer").info("event applied by %s", "stdlib")
+    finally:
+        logging.getLogger().removeHandler(spy)
+    native, stdlib = _lines(capsys)
+    assert [record.getMessage() for record in records] == ["event applied by stdlib"]
+    assert native["event"] == "event applied by lienganh-reporting"
+    # (pytest's own log capture leaves `message` on the stdlib's records.)
+    assert set(native) == set(stdlib) - {"message"}
+    assert {key: native[key] for key in ("logger", "level", "event_id", "service")} == {
+        "logger": "chassis.consumer",
+        "level": "info",
+        "event_id": "evt-9",
+        "service": "reporting",
+    }
