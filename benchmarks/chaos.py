@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from contracts.topics import DEFAULT_AGENCIES  # noqa: E402
+from localrun.system import LAYOUTS  # noqa: E402
 from tests.support.chaos import (  # noqa: E402
     ChaosSystem,
     Fault,
@@ -126,7 +127,7 @@ def recovery_lines(faults: list[Fault]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=16)
-    parser.add_argument("--kills", type=int, default=20, help="kill -9s of APIs and workers")
+    parser.add_argument("--kills", type=int, default=20, help="kill -9s of service processes")
     parser.add_argument("--broker-restarts", type=int, default=4)
     parser.add_argument("--rate", type=float, default=1.0, help="intake POSTs per second")
     parser.add_argument("--action-rate", type=float, default=1.0, help="agency actions per s")
@@ -139,6 +140,12 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", type=Path, help="keep the system's data here")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="separate",
+        help="separate: APIs and workers killed alone; combined: `make run`'s processes",
+    )
     args = parser.parse_args()
     # SIGTERM (e.g. `timeout`) stops the run like Ctrl-C: the system is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
@@ -146,7 +153,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lienganh-chaos-") as tmp:
         data_dir = args.data_dir or Path(tmp)
         started = time.monotonic()
-        system = start_chaos_system(data_dir / "system", DEFAULT_AGENCIES)
+        system = start_chaos_system(data_dir / "system", DEFAULT_AGENCIES, layout=args.layout)
         print(f"system up in {time.monotonic() - started:.0f} s", flush=True)
         load = Load(system.running, DEFAULT_AGENCIES, args.seed)
         try:

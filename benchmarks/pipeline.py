@@ -46,6 +46,7 @@ from contracts.cases.v1 import CaseReceived  # noqa: E402
 from contracts.envelope import encode  # noqa: E402
 from contracts.topics import CASES_EVENTS, DEFAULT_AGENCIES, declared_topics  # noqa: E402
 from localrun.kafka import LocalBroker, ensure_kafka_jars  # noqa: E402
+from localrun.system import LAYOUTS  # noqa: E402
 from localrun.topics import create_topics  # noqa: E402
 from tests.support.system import RunningSystem, start_system  # noqa: E402
 
@@ -298,7 +299,7 @@ def with_cases_stored(system: RunningSystem, cases: int) -> RunningSystem:
         f"stored beforehand: {sizes['cases']['cases']:,} cases, {rows:,} rows in "
         f"{len(sizes)} stores (copies of {len(seeded)} seed cases, made in {took:.0f} s)"
     )
-    return start_system(system.data_dir, system.bootstrap, DEFAULT_AGENCIES)
+    return start_system(system.data_dir, system.bootstrap, DEFAULT_AGENCIES, layout=system.layout)
 
 
 @contextmanager
@@ -328,13 +329,20 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=30, help="idle CPU sample")
     parser.add_argument("--settle-seconds", type=float, default=60, help="before the sample")
     parser.add_argument("--stored", type=int, default=0, help="cases stored beforehand")
+    parser.add_argument(
+        "--layout", choices=LAYOUTS, default="combined", help="as `lienganh run --layout`"
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",") if r]
     ensure_kafka_jars()
     with tempfile.TemporaryDirectory(prefix="lienganh-bench-") as tmp:
         base = Path(tmp)
         with broker_beside_its_limits(base, args.limit_records) as (broker, limits):
-            system = start_system(base / "system", broker.bootstrap_servers, DEFAULT_AGENCIES)
+            system = start_system(
+                base / "system", broker.bootstrap_servers, DEFAULT_AGENCIES, layout=args.layout
+            )
+            processes = len(system.supervisor.specs)
+            print(f"layout: {args.layout} ({processes} processes and the broker)")
             try:
                 if args.stored:
                     system = with_cases_stored(system, args.stored)

@@ -46,6 +46,7 @@ from pipeline import (  # noqa: E402
 from cases.synthetic import generate_reports, write_profile_list  # noqa: E402
 from contracts.topics import DEFAULT_AGENCIES  # noqa: E402
 from localrun.kafka import ensure_kafka_jars  # noqa: E402
+from localrun.system import LAYOUTS  # noqa: E402
 from tests.support.system import RunningSystem, start_system  # noqa: E402
 
 UNPACED = {"CASES_BULK_LOW_WATER": str(10**9), "CASES_BULK_STEP": "500"}
@@ -60,7 +61,7 @@ def pacing_env(args: argparse.Namespace) -> dict[str, str]:
 
 
 def start_import(system: RunningSystem, path: Path) -> subprocess.Popen[bytes]:
-    cases_env = next(s.env for s in system.supervisor.specs if s.name == "cases-api")
+    cases_env = system.settings("cases")
     return subprocess.Popen(
         [sys.executable, "-m", "cases", "import", str(path), "--operator", "bench-import"],
         env={**os.environ, **cases_env},
@@ -126,6 +127,9 @@ def main() -> None:
     parser.add_argument("--step", type=int, help="CASES_BULK_STEP (rows per look)")
     parser.add_argument("--keep", action="store_true", help="keep the stores and logs")
     parser.add_argument(
+        "--layout", choices=LAYOUTS, default="combined", help="as `lienganh run --layout`"
+    )
+    parser.add_argument(
         "--wait", type=float, default=600, help="most seconds to wait for the last urgent case"
     )
     args = parser.parse_args()
@@ -146,6 +150,7 @@ def main() -> None:
                 broker.bootstrap_servers,
                 DEFAULT_AGENCIES,
                 extra_env=pacing_env(args),
+                layout=args.layout,
             )
             try:
                 time.sleep(10)  # past the start-up work (group joins, first polls)

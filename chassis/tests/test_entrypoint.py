@@ -1,4 +1,4 @@
-"""`python -m <service> api|worker`: a service process runs without the terminal stack.
+"""`python -m <service> api|worker|all`: a service process runs without the terminal stack.
 
 Each check runs in a fresh interpreter: what a process has imported cannot be undone.
 """
@@ -48,7 +48,7 @@ def test_a_service_process_loads_its_composition_root_without_rich(tmp_path: Pat
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "bootstrap.py").write_text(FAKE_BOOTSTRAP)
-    for process in ("api", "worker"):
+    for process in ("api", "worker", "all"):
         probe = _run(
             f"from chassis.entrypoint import main; main('probe_service', ['{process}'])",
             path=tmp_path,
@@ -104,7 +104,7 @@ def test_a_service_process_runs_its_event_loops_on_uvloop(tmp_path: Path) -> Non
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "bootstrap.py").write_text(LOOP_BOOTSTRAP)
-    for process in ("api", "worker"):
+    for process in ("api", "worker", "all"):
         probe = _run(
             f"from chassis.entrypoint import main; main('loop_service', ['{process}'])",
             path=tmp_path,
@@ -112,3 +112,45 @@ def test_a_service_process_runs_its_event_loops_on_uvloop(tmp_path: Path) -> Non
         assert probe.returncode == 0, probe.stderr
         loops = json.loads(probe.stdout.strip().splitlines()[-1])
         assert loops == {"main": "uvloop", "thread": "uvloop"}
+
+
+METRICS_BOOTSTRAP = """
+import json
+
+from chassis.metrics import EVENTS_CONSUMED, worker_exposition
+
+
+def create_api():
+    EVENTS_CONSUMED.labels("probe", "t", "e", "processed").inc()
+    print(json.dumps({"worker_metrics": worker_exposition().decode()}))
+    raise SystemExit(0)
+
+
+create_worker = create_api
+"""
+
+
+def test_a_process_running_both_counts_each_metric_on_one_endpoint_only(tmp_path: Path) -> None:
+    """Prometheus scrapes a combined process's API and worker ports (the same configuration
+    as two processes): the worker's /metrics then exposes nothing, the API's everything."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    package = tmp_path / "metrics_service"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "bootstrap.py").write_text(METRICS_BOOTSTRAP)
+    exposed = {}
+    for process in ("worker", "all"):
+        probe = _run(
+            f"from chassis.entrypoint import main; main('metrics_service', ['{process}'])",
+            path=tmp_path,
+        )
+        assert probe.returncode == 0, probe.stderr
+        text = json.loads(probe.stdout.strip().splitlines()[-1])["worker_metrics"]
+        exposed[process] = {
+            sample.name
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+    assert "lienganh_events_consumed_total" in exposed["worker"]
+    assert exposed["all"] == set()

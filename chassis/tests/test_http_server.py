@@ -1,8 +1,9 @@
-"""The API's HTTP server: serves, stamps `Date`, and stops when told."""
+"""The API's HTTP server: serves, stamps `Date`, and stops when told, alone or beside a worker."""
 
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -70,3 +71,53 @@ def test_synchronous_routes_share_a_capped_thread_pool():
         release.set()
         assert all(answer.result().status_code == 200 for answer in answers)
     assert len(threads_seen) <= 3
+
+
+def test_beside_a_worker_it_serves_while_the_block_runs_and_stops_after():
+    """`python -m <service> all`: the API on its own thread while the worker runs."""
+    from chassis.http_server import serving_beside
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    def ping() -> dict[str, str]:
+        return {"thread": threading.current_thread().name}
+
+    port = free_port()
+    with serving_beside(app, "127.0.0.1", port):
+        answer = _eventually_get(f"http://127.0.0.1:{port}/ping")
+        assert answer.status_code == 200
+        assert answer.json()["thread"] != threading.main_thread().name
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2)
+    except httpx.ConnectError:
+        pass
+    else:
+        raise AssertionError("still serving after the block ended")
+    assert not any(thread.name == "api" for thread in threading.enumerate())
+
+
+def test_beside_a_worker_an_api_that_cannot_serve_stops_the_whole_process():
+    """Its port taken: the process gets SIGTERM (the worker stops, a supervisor restarts the
+    process whole) instead of running on as a worker without its API."""
+    from chassis.http_server import serving_beside
+
+    signalled = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: signalled.set())
+    try:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            with serving_beside(FastAPI(), "127.0.0.1", taken.getsockname()[1]):
+                assert signalled.wait(timeout=30)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _eventually_get(url: str) -> httpx.Response:
+    for _ in range(200):
+        try:
+            return httpx.get(url, timeout=5)
+        except httpx.ConnectError:
+            threading.Event().wait(0.05)
+    return httpx.get(url, timeout=5)

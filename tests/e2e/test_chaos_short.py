@@ -1,6 +1,7 @@
-"""A short chaos run: kill -9 an API and workers and restart the broker under load, with the
-supervisor restarting them as under `make run`; then nothing is lost or duplicated and every
-invariant holds, read from the databases and the topics (`tests/support/chaos.py`).
+"""A short chaos run: kill -9 an API and workers (in `make run`'s combined layout, the
+processes that run them) and restart the broker under load, with the supervisor restarting
+them as under `make run`; then nothing is lost or duplicated and every invariant holds, read
+from the databases and the topics (`tests/support/chaos.py`).
 
 The long run is `benchmarks/chaos.py` (docs/benchmarks.md, "Chaos"). No timing is asserted:
 the deadlines below only bound a stuck system.
@@ -32,13 +33,20 @@ pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.own_system]
 SEED = 16
 
 
-@pytest.fixture
-def chaos_system(tmp_path: Path) -> Iterator[ChaosSystem]:
-    system = start_chaos_system(tmp_path / "system", DEFAULT_AGENCIES)
+# `separate`: as containers run them, an API killed alone, a worker alone. `combined`: as
+# `make run` runs them, a service's API and worker killed together in one process.
+@pytest.fixture(params=["separate", "combined"])
+def chaos_system(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ChaosSystem]:
+    system = start_chaos_system(tmp_path / "system", DEFAULT_AGENCIES, layout=request.param)
     try:
         yield system
     finally:
         system.close()
+
+
+def process_of(system: ChaosSystem, instance: str, kind: str) -> str:
+    """The process that runs `kind` (api or worker) of `instance` in the system's layout."""
+    return instance if system.running.layout == "combined" else f"{instance}-{kind}"
 
 
 # A liveness bound for the whole run (system start included) on a busy 2-core machine.
@@ -47,11 +55,11 @@ def test_kills_and_a_broker_restart_under_load_lose_and_duplicate_nothing(
     chaos_system: ChaosSystem,
 ):
     rng = random.Random(SEED)
-    agency_worker = rng.choice([f"agency-{a}-worker" for a in DEFAULT_AGENCIES])
+    agency = rng.choice([f"agency-{a}" for a in DEFAULT_AGENCIES])
     faults = [
-        ("cases-api", signal.SIGKILL),
-        ("referrals-worker", signal.SIGKILL),
-        (agency_worker, signal.SIGKILL),
+        (process_of(chaos_system, "cases", "api"), signal.SIGKILL),
+        (process_of(chaos_system, "referrals", "worker"), signal.SIGKILL),
+        (process_of(chaos_system, agency, "worker"), signal.SIGKILL),
         ("kafka", signal.SIGTERM),
     ]
     load = Load(chaos_system.running, DEFAULT_AGENCIES, SEED)

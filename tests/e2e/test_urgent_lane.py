@@ -49,7 +49,7 @@ def lane_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSys
 
 
 def import_list(system: RunningSystem, path: Path) -> None:
-    cases_env = next(spec.env for spec in system.supervisor.specs if spec.name == "cases-api")
+    cases_env = system.settings("cases")
     done = subprocess.run(
         [sys.executable, "-m", "cases", "import", str(path), "--operator", "lane-import"],
         env={**os.environ, **cases_env},

@@ -45,7 +45,7 @@ from chassis.auth import LocalIssuer
 from contracts.topics import CASES_EVENTS, DEFAULT_AGENCIES, agency_referrals_topic, declared_topics
 from localrun.kafka import LocalBroker, ensure_kafka_jars
 from localrun.supervisor import ProcessSpec, RestartPolicy, Supervisor
-from localrun.system import Ports, broker_process, system_processes
+from localrun.system import Layout, Ports, broker_process, system_processes
 from localrun.topics import create_topics
 from tests.support.system import RunningSystem
 
@@ -57,6 +57,7 @@ CHAOS_POLICY = RestartPolicy(
     max_restarts=1_000_000, window_s=30, backoff_initial_s=0.5, backoff_max_s=4, metrics_port=0
 )
 BROKER = "kafka"
+MAIL_SINK = "mail-sink"
 INTAKE_AGENCY = "hotline_111"
 # Which case type reaches an agency: a probe after a fault must pass through that agency.
 PROBE_SHAPE: dict[str, dict[str, Any]] = {
@@ -99,8 +100,9 @@ class ChaosSystem:
         return self.running.data_dir
 
     def process_names(self) -> list[str]:
-        """Every project process (APIs and workers), not the broker or the mail sink."""
-        return [s.name for s in self.supervisor.specs if s.name.endswith(("-api", "-worker"))]
+        """Every project process (APIs, workers or both in one), not the broker or the mail
+        sink."""
+        return [s.name for s in self.supervisor.specs if s.name not in (BROKER, MAIL_SINK)]
 
     def watch_forever(self) -> None:
         """What `lienganh run` does every second, every 0.2 s here."""
@@ -152,6 +154,7 @@ def start_chaos_system(
     data_dir: Path,
     agencies: Sequence[str] = DEFAULT_AGENCIES,
     policy: RestartPolicy = CHAOS_POLICY,
+    layout: Layout = "separate",
 ) -> ChaosSystem:
     """Broker and every service under one restarting supervisor, as `lienganh run` starts
     them (free ports, so it runs beside a developer's `make run`)."""
@@ -168,6 +171,7 @@ def start_chaos_system(
         ports=ports,
         agencies=agencies,
         extra_env={"PYTHONUNBUFFERED": "1"},
+        layout=layout,
     )
     reports = data_dir / "supervisor.log"
 
@@ -176,7 +180,7 @@ def start_chaos_system(
             out.write(f"{datetime.now():%H:%M:%S} {message}\n")
 
     supervisor = Supervisor([kafka, *services], data_dir / "logs", policy=policy, report=report)
-    running = RunningSystem(broker.bootstrap_servers, data_dir, ports, issuer, supervisor)
+    running = RunningSystem(broker.bootstrap_servers, data_dir, ports, issuer, supervisor, layout)
     system = ChaosSystem(running, broker, tuple(agencies))
     try:
         supervisor.start([kafka.name])
@@ -375,14 +379,18 @@ class Fault:
 def fault_kind(process: str, sig: signal.Signals) -> str:
     if process == BROKER:
         return "broker SIGTERM" if sig == signal.SIGTERM else "broker kill -9"
-    return "API kill -9" if process.endswith("-api") else "worker kill -9"
+    if process.endswith("-api"):
+        return "API kill -9"
+    return "worker kill -9" if process.endswith("-worker") else "API and worker kill -9"
+
+
+def runs(process: str, instance: str) -> bool:
+    """`process` is the instance's API, its worker, or both in one (`combined` layout)."""
+    return process == instance or process in (f"{instance}-api", f"{instance}-worker")
 
 
 def probe_agency(process: str, agencies: Sequence[str]) -> str | None:
-    for agency in agencies:
-        if process.startswith(f"agency-{agency}-"):
-            return agency
-    return None
+    return next((agency for agency in agencies if runs(process, f"agency-{agency}")), None)
 
 
 def inject(
@@ -455,7 +463,7 @@ def probe_flowed(data_dir: Path, case_id: str, process: str, agency: str | None)
         case_id,
     ):
         return False
-    if process.startswith("reporting-") and not _exists(
+    if runs(process, "reporting") and not _exists(
         data_dir / "reporting.db",
         "SELECT 1 FROM case_facts WHERE case_id = ? AND case_type IS NOT NULL",
         case_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,7 +12,7 @@ import httpx
 
 from chassis.auth import LocalIssuer
 from localrun.supervisor import Supervisor
-from localrun.system import Ports, migrate_stores, system_processes
+from localrun.system import Layout, Ports, migrate_stores, system_processes
 
 T = TypeVar("T")
 
@@ -24,11 +24,17 @@ class RunningSystem:
     ports: Ports
     issuer: LocalIssuer
     supervisor: Supervisor
+    layout: Layout = "separate"
 
     def token(
         self, subject: str, agency: str, roles: Sequence[str], provinces: Sequence[str]
     ) -> str:
         return self.issuer.mint(subject, agency, list(roles), list(provinces))
+
+    def settings(self, instance: str) -> Mapping[str, str]:
+        """The environment of an instance's processes (its API's and its worker's are one)."""
+        names = (instance, f"{instance}-api", f"{instance}-worker")
+        return next(spec.env for spec in self.supervisor.specs if spec.name in names)
 
     def url(self, service: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports.api[service]}{path}"
@@ -50,6 +56,7 @@ def start_system(
     agencies: Sequence[str],
     database_urls: dict[str, str] | None = None,
     extra_env: dict[str, str] | None = None,
+    layout: Layout = "separate",
 ) -> RunningSystem:
     issuer = LocalIssuer(data_dir / "keys")
     issuer.public_key_pem()
@@ -61,6 +68,7 @@ def start_system(
         agencies=agencies,
         database_urls=database_urls,
         extra_env={"PYTHONUNBUFFERED": "1", **(extra_env or {})},
+        layout=layout,
     )
     migrate_stores(specs)
     supervisor = Supervisor(specs, data_dir / "logs")
@@ -70,7 +78,7 @@ def start_system(
     except Exception:
         supervisor.stop()
         raise
-    return RunningSystem(bootstrap, data_dir, ports, issuer, supervisor)
+    return RunningSystem(bootstrap, data_dir, ports, issuer, supervisor, layout)
 
 
 def eventually(check: Callable[[], T], timeout_s: float = 90.0, interval_s: float = 0.25) -> T:

@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import socket
+import threading
+from collections.abc import Iterator
 from types import FrameType
 
 import anyio.to_thread
 import uvicorn
 from fastapi import FastAPI
 
+from chassis.logs import get_logger
+
+log = get_logger(__name__)
 TICK_S = 1.0
 API_THREADS = 8
 
@@ -57,3 +64,29 @@ def serve(app: FastAPI, host: str, port: int) -> None:
     """Until SIGTERM or Ctrl-C. Logs go through the service's own logging."""
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     QuietServer(config).run()
+
+
+@contextlib.contextmanager
+def serving_beside(app: FastAPI, host: str, port: int) -> Iterator[None]:
+    """The API on its own thread and event loop while the block runs (the worker's, in a
+    process that runs both). The API failing (its port taken) stops the whole process, as a
+    SIGTERM would: a supervisor then restarts it whole, never half of it."""
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    server = QuietServer(config)
+
+    def run() -> None:
+        try:
+            server.run()
+        except SystemExit as stop:  # uvicorn's way out when it cannot start; it logged why
+            log.error("the API could not start; stopping the process", exit_code=stop.code)
+        finally:
+            if not server.should_exit:  # stopped by itself, not asked to
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=run, name="api", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.handle_exit(signal.SIGTERM, None)
+        thread.join(timeout=30)

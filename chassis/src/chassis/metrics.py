@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, generate_latest
 
 HTTP_REQUESTS = Counter(
     "lienganh_http_requests_total",
@@ -64,3 +64,21 @@ CONSUMER_LAG = Gauge(
     "(log end offset minus committed offset, summed over the assigned partitions).",
     ["service", "topic"],
 )
+
+
+# A process that serves its service's API and runs its worker (`python -m <service> all`) has
+# one registry behind two /metrics endpoints, and a Prometheus scrapes both ports (the same
+# configuration as for two processes). The API's endpoint exposes everything; the worker's
+# then exposes nothing, so nothing is counted twice.
+_worker_beside_api = False
+ON_THE_API = b"# In this process every metric is on its API's /metrics.\n"
+
+
+def expose_on_the_api_only() -> None:
+    global _worker_beside_api
+    _worker_beside_api = True
+
+
+def worker_exposition() -> bytes:
+    """What the worker's /metrics answers: every metric, or none beside an API."""
+    return ON_THE_API if _worker_beside_api else generate_latest()

@@ -28,7 +28,7 @@ from typing import Any
 
 import faust
 from mode import Service
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.engine import Engine
 
 from chassis.batching import take_batches
@@ -36,6 +36,7 @@ from chassis.consumer import Delivery, EventProcessor, Outcome
 from chassis.db import check_database
 from chassis.kafka_security import KafkaSecurity
 from chassis.lag import report_lag_forever
+from chassis.metrics import worker_exposition
 from chassis.outbox import OutboxRelay
 from chassis.pacing import BulkPacing, LagGate, PipelineBacklog
 from chassis.publisher import KafkaPublisher
@@ -393,7 +394,7 @@ def _add_ops_pages(app: faust.App, spec: WorkerSpec) -> None:
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         # aiohttp refuses a charset in content_type=, so the header is set directly.
-        return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.bytes(worker_exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @dataclass(frozen=True)

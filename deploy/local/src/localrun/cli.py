@@ -35,12 +35,21 @@ def _agencies(value: str) -> tuple[str, ...]:
 def run(
     data_dir: DataDir = Path("data"),
     agencies: str = typer.Option(",".join(DEFAULT_AGENCIES), help="Agency deployments."),
+    layout: str = typer.Option(
+        "combined",
+        help="combined: each service's API and worker in one process (~85 MiB less a "
+        "service); separate: apart, as containers run them.",
+    ),
 ) -> None:
     """Start Kafka, create the topics, start every service, print the URLs; Ctrl-C stops all."""
     from localrun.run import run_system
+    from localrun.system import LAYOUTS
 
+    chosen = next((known for known in LAYOUTS if known == layout), None)
+    if chosen is None:
+        raise typer.BadParameter(f"{layout!r}: one of {', '.join(LAYOUTS)}", param_hint="--layout")
     logging.basicConfig(level=logging.WARNING)
-    run_system(data_dir, _agencies(agencies), console)
+    run_system(data_dir, _agencies(agencies), console, chosen)
 
 
 @app.command("kafka-jars")

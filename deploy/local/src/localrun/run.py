@@ -34,7 +34,7 @@ from localrun.supervisor import (
     RestartPolicy,
     Supervisor,
 )
-from localrun.system import Ports, broker_process, migrate_stores, system_processes
+from localrun.system import Layout, Ports, broker_process, migrate_stores, system_processes
 from localrun.topics import create_topics
 
 KAFKA_PORT = 9092
@@ -45,8 +45,11 @@ class StopRequested(Exception):
     """SIGTERM: stop everything, like Ctrl-C."""
 
 
-def run_system(data_dir: Path, agencies: Sequence[str], console: Console) -> None:
-    """Until Ctrl-C / SIGTERM; exits with code 1 when a process used its restart budget."""
+def run_system(
+    data_dir: Path, agencies: Sequence[str], console: Console, layout: Layout = "combined"
+) -> None:
+    """Until Ctrl-C / SIGTERM; exits with code 1 when a process used its restart budget.
+    `layout`: each service in one process (`combined`) or as an API and a worker apart."""
     data_dir = data_dir.resolve()
     check_prerequisites()
     with console.status("Fetching Apache Kafka jars from Maven Central (cached)…"):
@@ -63,6 +66,7 @@ def run_system(data_dir: Path, agencies: Sequence[str], console: Console) -> Non
         bootstrap_servers=broker.bootstrap_servers,
         ports=ports,
         agencies=agencies,
+        layout=layout,
     )
     if prometheus.installed():  # optional: scrapes every process, loads the alert rules
         services.append(prometheus.prometheus_process(data_dir, ports))
@@ -84,7 +88,7 @@ def run_system(data_dir: Path, agencies: Sequence[str], console: Console) -> Non
             supervisor.start(names)
             supervisor.wait_ready(timeout_s=180, names=names, restart=True)
         _seed_demo_cases(ports, data_dir, console)
-        _print_urls(console, [kafka, *services], metrics_url, data_dir)
+        _print_urls(console, [kafka, *services], metrics_url, data_dir, ports)
 
     if keep_running(supervisor, console, start) != 0:
         raise SystemExit(1)
@@ -150,7 +154,11 @@ def _seed_demo_cases(ports: Ports, data_dir: Path, console: Console) -> None:
 
 
 def _print_urls(
-    console: Console, specs: Sequence[ProcessSpec], metrics_url: str, data_dir: Path
+    console: Console,
+    specs: Sequence[ProcessSpec],
+    metrics_url: str,
+    data_dir: Path,
+    ports: Ports,
 ) -> None:
     table = Table(title="Liên Ngành is running")
     table.add_column("process")
@@ -160,10 +168,8 @@ def _print_urls(
     table.add_row("supervisor (restarts)", metrics_url)
     console.print(table)
     console.print(f"data: {data_dir}   logs: {data_dir / 'logs'}")
-    notifications = next((s for s in specs if s.name == "notifications-api"), None)
-    if notifications is not None:
-        inbox = (notifications.ready_url or "").removesuffix("/readyz") + "/inbox"
-        console.print(f"Inspector inbox: {inbox}   e-mails: {data_dir / 'mail'} (see mail-sink)")
+    inbox = f"http://127.0.0.1:{ports.api['notifications']}/inbox"
+    console.print(f"Inspector inbox: {inbox}   e-mails: {data_dir / 'mail'} (see mail-sink)")
     console.print(
         "Token: .venv/bin/lienganh token --subject police-inspector-hn-01 "
         "--agency police --role inspector --province 01"

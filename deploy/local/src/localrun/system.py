@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+import httpx
 
 from chassis.dead_letters import default_private_path
 from chassis.keypairs import load_or_create_keypair
@@ -92,6 +95,15 @@ def ensure_local_keys(data_dir: Path) -> None:
     load_or_create_keypair(default_private_path(data_dir))
 
 
+# How each service runs on this machine. `separate`: its API and its worker apart, as
+# containers run them (one can be stopped, killed or restarted alone). `combined`: one process
+# serving both (`python -m <service> all`), each on its own port still: ~85 MiB less a
+# service, 9 Python processes instead of 17 (docs/benchmarks.md). Both share one store and one
+# Kafka principal already, so nothing about access or guarantees changes.
+Layout = Literal["separate", "combined"]
+LAYOUTS: tuple[Layout, ...] = ("separate", "combined")
+
+
 def system_processes(
     *,
     data_dir: Path,
@@ -101,9 +113,12 @@ def system_processes(
     database_urls: dict[str, str] | None = None,
     extra_env: dict[str, str] | None = None,
     python: str = sys.executable,
+    layout: Layout = "separate",
 ) -> list[ProcessSpec]:
-    """API and worker process of every service of deploy/processes.yaml (agencies once per
-    agency), then the mail sink. `database_urls` by instance name; SQLite files otherwise."""
+    """The processes of every service of deploy/processes.yaml (agencies once per agency),
+    laid out as `layout` says, then the mail sink. `database_urls` by instance name; SQLite
+    files otherwise. A `separate` process is named `<instance>-api` / `<instance>-worker`, a
+    `combined` one `<instance>`."""
     database_urls = database_urls or {}
     ensure_local_keys(data_dir)
     topology = load_manifest().topology(agencies)
@@ -115,26 +130,54 @@ def system_processes(
             env[f"{instance.env_prefix}_DATABASE_URL"] = database_urls[instance.name]
         api_url = loopback.api_url(instance)
         api_port = str(ports.api[instance.name])
+        api_ready = f"{api_url}{topology.manifest.processes['api'].ready}"
+        worker_ready = (
+            f"http://127.0.0.1:{ports.worker[instance.name]}"
+            f"{topology.manifest.processes['worker'].ready}"
+        )
+        module = [python, "-m", instance.module]
+        if layout == "combined":
+            specs.append(
+                ProcessSpec(
+                    name=instance.name,
+                    argv=[*module, "all", "--port", api_port],
+                    env=env,
+                    ready_check=ready_when_all_answer(api_ready, worker_ready),
+                    public_url=f"{api_url}/docs",
+                )
+            )
+            continue
         specs.append(
             ProcessSpec(
                 name=f"{instance.name}-api",
-                argv=[python, "-m", instance.module, "api", "--port", api_port],
+                argv=[*module, "api", "--port", api_port],
                 env=env,
-                ready_url=f"{api_url}{topology.manifest.processes['api'].ready}",
+                ready_url=api_ready,
                 public_url=f"{api_url}/docs",
             )
         )
-        worker_ready = topology.manifest.processes["worker"].ready
         specs.append(
             ProcessSpec(
                 name=f"{instance.name}-worker",
-                argv=[python, "-m", instance.module, "worker"],
+                argv=[*module, "worker"],
                 env=env,
-                ready_url=f"http://127.0.0.1:{ports.worker[instance.name]}{worker_ready}",
+                ready_url=worker_ready,
             )
         )
     specs.append(mail_sink(data_dir, ports, python))
     return specs
+
+
+def ready_when_all_answer(*urls: str) -> Callable[[], bool]:
+    """Ready when every one of `urls` answers 200: a combined process's API and worker."""
+
+    def check() -> bool:
+        try:
+            return all(httpx.get(url, timeout=5).status_code == 200 for url in urls)
+        except httpx.HTTPError:
+            return False
+
+    return check
 
 
 @dataclass(frozen=True)
@@ -151,16 +194,17 @@ class MigrationFailed(ProcessFailed):
 
 
 def store_migrations(specs: Sequence[ProcessSpec]) -> list[StoreMigration]:
-    """One migration per instance: its API and worker share one store."""
-    return [
-        StoreMigration(
-            spec.name.removesuffix("-worker"),
-            [*spec.argv[:-1], "migrate"],
-            {**os.environ, **spec.env},
-        )
-        for spec in specs
-        if spec.name.endswith("-worker")
-    ]
+    """One migration per instance, from the process that runs its worker (a `separate`
+    worker or a `combined` process): its API and worker share one store."""
+    migrations = []
+    for spec in specs:
+        module, process = spec.argv[:3], spec.argv[3:4]
+        if process in (["worker"], ["all"]):
+            env = {**os.environ, **spec.env}
+            migrations.append(
+                StoreMigration(spec.name.removesuffix("-worker"), [*module, "migrate"], env)
+            )
+    return migrations
 
 
 def migrate_stores(specs: Sequence[ProcessSpec]) -> None:

@@ -1,4 +1,4 @@
-"""`AGENCY=police python -m agencies api|worker|migrate`."""
+"""`AGENCY=police python -m agencies api|worker|all|migrate`."""
 
 from chassis.entrypoint import main
 

@@ -1,4 +1,4 @@
-"""`python -m cases api|worker|migrate`, and the operator commands (`rotate-keys`, `import`,
+"""`python -m cases api|worker|all|migrate`, and the operator commands (`rotate-keys`, `import`,
 `seed`)."""
 
 import sys

@@ -1,4 +1,4 @@
-"""`python -m notifications api|worker|migrate`."""
+"""`python -m notifications api|worker|all|migrate`."""
 
 from chassis.entrypoint import main
 

@@ -1,4 +1,4 @@
-"""`python -m referrals api|worker|migrate`."""
+"""`python -m referrals api|worker|all|migrate`."""
 
 from chassis.entrypoint import main
 

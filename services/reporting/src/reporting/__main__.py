@@ -1,4 +1,4 @@
-"""`python -m reporting api|worker|migrate`."""
+"""`python -m reporting api|worker|all|migrate`."""
 
 from chassis.entrypoint import main
 
