@@ -1,4 +1,4 @@
-"""The `lienganh` commands developers run: tokens from the local issuer, topic creation."""
+"""The `lienganh` commands developers run: tokens from the local issuer, topic creation, run."""
 
 from __future__ import annotations
 
@@ -77,3 +77,25 @@ def test_topics_command_is_idempotent(kafka_broker):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "0 topic(s) created" in result.output  # the session fixture created them already
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [([], "combined"), (["--layout", "separate"], "separate")]
+)
+def test_run_lays_services_out_as_asked_and_one_process_each_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: list[str], expected: str
+):
+    started: list[str] = []
+    monkeypatch.setattr(
+        "localrun.run.run_system",
+        lambda data_dir, agencies, console, layout: started.append(layout),
+    )
+    result = runner.invoke(app, ["run", "--data-dir", str(tmp_path), *given])
+    assert result.exit_code == 0, result.output
+    assert started == [expected]
+
+
+def test_run_refuses_an_unknown_layout(tmp_path: Path):
+    result = runner.invoke(app, ["run", "--data-dir", str(tmp_path), "--layout", "merged"])
+    assert result.exit_code == 2
+    assert "merged" in result.output and "separate, combined" in result.output
