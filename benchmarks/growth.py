@@ -45,7 +45,11 @@ TARGET_DROP = 0.20
 @dataclass(frozen=True)
 class Burst:
     cases_per_s: float  # intake → first notification, as in `pipeline.py`
-    cpu_ms: float  # CPU a case, whole system (its broker included)
+    cpu_ms_by_process: dict[str, float]  # CPU a case, its broker included
+
+    @property
+    def cpu_ms(self) -> float:
+        return sum(self.cpu_ms_by_process.values())
 
 
 def measure(system: RunningSystem, broker: LocalBroker, cases: int, seed: int) -> Burst:
@@ -53,14 +57,14 @@ def measure(system: RunningSystem, broker: LocalBroker, cases: int, seed: int) -
     if broker.pid is not None:
         pids["kafka-broker"] = broker.pid
     stored = last_case(system.data_dir)
-    cpu_before = sum(cpu_seconds(pid) for pid in pids.values())
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     asyncio.run(burst(system, cases, concurrency=32, seed=seed))
     received = received_at(system.data_dir, after=stored)
     first = first_notifications(system.data_dir, set(received), timeout_s=900)
     if len(first) < cases:
         raise RuntimeError(f"{cases - len(first)} of {cases} cases were never notified")
     span = max(first.values()) - min(received.values())
-    cpu_ms = (sum(cpu_seconds(pid) for pid in pids.values()) - cpu_before) * 1000 / cases
+    cpu_ms = {n: (cpu_seconds(p) - cpu_before[n]) * 1000 / cases for n, p in pids.items()}
     return Burst(len(first) / span, cpu_ms)
 
 
@@ -136,8 +140,12 @@ def run_rounds(
     grown_ms = statistics.mean(r["grown"].cpu_ms for r in bursts)
     print(
         f"CPU a case, mean of {rounds} rounds: {empty_ms:.1f} ms on 0 stored, "
-        f"{grown_ms:.1f} ms on {stored:,} stored ({grown_ms / empty_ms - 1:+.0%})"
+        f"{grown_ms:.1f} ms on {stored:,} stored ({grown_ms / empty_ms - 1:+.0%}); by process:"
     )
+    for name in sorted(bursts[0]["empty"].cpu_ms_by_process):
+        empty_one = statistics.mean(r["empty"].cpu_ms_by_process[name] for r in bursts)
+        grown_one = statistics.mean(r["grown"].cpu_ms_by_process[name] for r in bursts)
+        print(f"  {name:32s} {empty_one:6.2f} → {grown_one:6.2f} ms")
 
 
 if __name__ == "__main__":
