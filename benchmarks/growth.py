@@ -24,14 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import (
-    burst,
-    cpu_seconds,
-    first_notifications,
-    last_case,
-    received_at,
-    with_cases_stored,
-)
+from pipeline import burst, cpu_seconds, with_cases_stored
+from stores import SqliteStores
 
 from contracts.topics import DEFAULT_AGENCIES, declared_topics
 from localrun.kafka import LocalBroker, ensure_kafka_jars
@@ -56,11 +50,12 @@ def measure(system: RunningSystem, broker: LocalBroker, cases: int, seed: int) -
     pids = system.supervisor.pids()
     if broker.pid is not None:
         pids["kafka-broker"] = broker.pid
-    stored = last_case(system.data_dir)
+    stores = SqliteStores(system.data_dir)
+    mark = stores.mark()
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     asyncio.run(burst(system, cases, concurrency=32, seed=seed))
-    received = received_at(system.data_dir, after=stored)
-    first = first_notifications(system.data_dir, set(received), timeout_s=900)
+    received = stores.received_at(after=mark)
+    first = stores.first_notifications(set(received), timeout_s=900)
     if len(first) < cases:
         raise RuntimeError(f"{cases - len(first)} of {cases} cases were never notified")
     span = max(first.values()) - min(received.values())

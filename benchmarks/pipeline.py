@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -30,7 +29,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,12 +38,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from hotline_load import Hotline  # noqa: E402
 from kafka_limits import KafkaLimits, measure_limits  # noqa: E402
 from store_growth import grow_stores, unfinished_rows  # noqa: E402
+from stores import CaseStores, PostgresStores, SqliteStores  # noqa: E402
 
 from cases.synthetic import generate_reports  # noqa: E402
 from contracts.cases.v1 import CaseReceived  # noqa: E402
 from contracts.envelope import encode  # noqa: E402
 from contracts.topics import CASES_EVENTS, DEFAULT_AGENCIES, declared_topics  # noqa: E402
 from localrun.kafka import LocalBroker, ensure_kafka_jars  # noqa: E402
+from localrun.manifest import load_manifest  # noqa: E402
+from localrun.postgres import LocalPostgres  # noqa: E402
 from localrun.system import LAYOUTS  # noqa: E402
 from localrun.topics import create_topics  # noqa: E402
 from tests.support.system import RunningSystem, start_system  # noqa: E402
@@ -119,43 +120,6 @@ async def offer(system: RunningSystem, rate: float, seconds: float, seed: int) -
     return offered
 
 
-def _ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def first_notifications(data_dir: Path, case_ids: set[str], timeout_s: float) -> dict[str, float]:
-    """Wait until every case has a notification (or the timeout); case id → its first one.
-    Reads only the rows added since its last look: a grown store holds millions."""
-    first: dict[str, float] = {}
-    seen = 0
-    with sqlite3.connect(data_dir / "notifications.db") as notes:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            rows = notes.execute(
-                "select rowid, case_id, created_at from notifications where rowid > ?", (seen,)
-            ).fetchall()
-            for rowid, case_id, created in rows:
-                seen = max(seen, rowid)
-                if case_id in case_ids:
-                    at = _ts(created)
-                    first[case_id] = min(first.get(case_id, at), at)
-            if len(first) >= len(case_ids) or time.monotonic() > deadline:
-                return first
-            time.sleep(0.5)
-
-
-def last_case(data_dir: Path) -> int:
-    """The cases store's last row: cases received later are the ones a run offered."""
-    with sqlite3.connect(data_dir / "cases.db") as cases:
-        return cases.execute("select coalesce(max(rowid), 0) from cases").fetchone()[0]
-
-
-def received_at(data_dir: Path, after: int = 0) -> dict[str, float]:
-    with sqlite3.connect(data_dir / "cases.db") as cases:
-        query = "select id, received_at from cases where rowid > ?"
-        return {c: _ts(r) for c, r in cases.execute(query, (after,))}
-
-
 def records_on_topics(bootstrap: str) -> int:
     """Every record on every declared topic (end offsets summed)."""
     from kafka import KafkaConsumer, TopicPartition
@@ -173,9 +137,22 @@ def records_on_topics(bootstrap: str) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (/proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds so far of a process and of its children, running (a
+    PostgreSQL server's backends) or ended and reaped (/proc/<pid>/stat)."""
+    fields = _stat(pid)
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            try:
+                child_fields = _stat(int(child))
+            except FileNotFoundError:
+                continue  # ended since: its parent has it once reaped
+            ticks += int(child_fields[11]) + int(child_fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def idle_cpu(pids: dict[str, int], seconds: float) -> dict[str, float]:
@@ -219,6 +196,7 @@ class RateResult:
 
 def run_burst(
     system: RunningSystem,
+    stores: CaseStores,
     cases: int,
     concurrency: int,
     limits: KafkaLimits,
@@ -226,11 +204,11 @@ def run_burst(
     batch: int = 1,
 ) -> None:
     records_before = records_on_topics(system.bootstrap)
-    stored = last_case(system.data_dir)
+    mark = stores.mark()
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     intake_s = asyncio.run(burst(system, cases, concurrency, batch))
-    received = received_at(system.data_dir, after=stored)
-    first = first_notifications(system.data_dir, set(received), timeout_s=900)
+    received = stores.received_at(after=mark)
+    first = stores.first_notifications(set(received), timeout_s=900)
     time.sleep(5)  # the notifications' own events (sent, delivered) land after the first one
     per_case = (records_on_topics(system.bootstrap) - records_before) / cases
     cpu_ms = {n: (cpu_seconds(p) - cpu_before[n]) * 1000 / cases for n, p in pids.items()}
@@ -253,11 +231,13 @@ def run_burst(
         print(f"    {name:32s} {ms:6.2f} ms")
 
 
-def run_open_loop(system: RunningSystem, rates: Sequence[float], seconds: float) -> None:
+def run_open_loop(
+    system: RunningSystem, stores: CaseStores, rates: Sequence[float], seconds: float
+) -> None:
     results: list[RateResult] = []
     for i, rate in enumerate(rates):
         offered = asyncio.run(offer(system, rate, seconds, seed=100 + i))
-        first = first_notifications(system.data_dir, set(offered), timeout_s=900)
+        first = stores.first_notifications(set(offered), timeout_s=900)
         latencies = [first[c] - offered[c] for c in first]
         result = RateResult(
             rate,
@@ -285,8 +265,9 @@ def with_cases_stored(system: RunningSystem, cases: int) -> RunningSystem:
     the pipeline, every process stopped once its work is done, the stores grown by copies
     (`store_growth.py`), every process started again on them."""
     asyncio.run(burst(system, SEED_CASES, 16, seed=3))
-    seeded = received_at(system.data_dir)
-    first_notifications(system.data_dir, set(seeded), timeout_s=900)
+    stores = SqliteStores(system.data_dir)
+    seeded = stores.received_at()
+    stores.first_notifications(set(seeded), timeout_s=900)
     deadline = time.monotonic() + 300
     while unfinished_rows(system.data_dir) and time.monotonic() < deadline:
         time.sleep(1)
@@ -323,6 +304,23 @@ def broker_beside_its_limits(base: Path, records: int) -> Iterator[tuple[LocalBr
         broker.stop()
 
 
+@contextmanager
+def stores_for(database: str, base: Path) -> Iterator[tuple[dict[str, str], int | None]]:
+    """Every instance's database URL (none: SQLite files in the system's folder) and the
+    PostgreSQL server's process, started for the run with fsync on (`durable`)."""
+    if database == "sqlite":
+        yield {}, None
+        return
+    server = LocalPostgres(base / "postgres", durable=True)
+    server.start()
+    try:
+        instances = load_manifest().topology(DEFAULT_AGENCIES).instances
+        urls = {i.name: server.create_database(i.name) for i in instances}
+        yield urls, server.pid
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=2000, help="burst size (0: no burst)")
@@ -337,23 +335,43 @@ def main() -> None:
     parser.add_argument(
         "--layout", choices=LAYOUTS, default="combined", help="as `lienganh run --layout`"
     )
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the stores: SQLite files, or a PostgreSQL server started for the run",
+    )
     args = parser.parse_args()
+    if args.stored and args.database != "sqlite":
+        parser.error("--stored grows SQLite stores only")
     rates = [float(r) for r in args.rates.split(",") if r]
     ensure_kafka_jars()
-    with tempfile.TemporaryDirectory(prefix="lienganh-bench-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="lienganh-bench-") as tmp,
+        stores_for(args.database, Path(tmp)) as (urls, server_pid),
+    ):
         base = Path(tmp)
         with broker_beside_its_limits(base, args.limit_records) as (broker, limits):
             system = start_system(
-                base / "system", broker.bootstrap_servers, DEFAULT_AGENCIES, layout=args.layout
+                base / "system",
+                broker.bootstrap_servers,
+                DEFAULT_AGENCIES,
+                database_urls=urls,
+                layout=args.layout,
             )
             processes = len(system.supervisor.specs)
             print(f"layout: {args.layout} ({processes} processes and the broker)")
+            print(f"stores: {args.database}")
+            stores: CaseStores = PostgresStores(urls) if urls else SqliteStores(system.data_dir)
             try:
                 if args.stored:
                     system = with_cases_stored(system, args.stored)
                 pids = system.supervisor.pids()
                 if broker.pid is not None:
                     pids["kafka-broker"] = broker.pid
+                if server_pid is not None:
+                    # The stores' own work: what SQLite does inside the services' processes.
+                    pids["postgresql (server and backends)"] = server_pid
                 # Past the start-up work: group joins, first polls, the broker's JIT.
                 time.sleep(args.settle_seconds)
                 idle = idle_cpu(pids, args.idle_seconds)
@@ -364,10 +382,14 @@ def main() -> None:
                 for name, percent in sorted(idle.items(), key=lambda item: -item[1]):
                     print(f"  {name:32s} {percent:5.1f} %")
                 if args.cases:
-                    run_burst(system, args.cases, args.concurrency, limits, pids, args.batch)
+                    run_burst(
+                        system, stores, args.cases, args.concurrency, limits, pids, args.batch
+                    )
                 if rates:
-                    run_open_loop(system, rates, args.seconds)
-                rss = peak_rss_mib(pids)
+                    run_open_loop(system, stores, rates, args.seconds)
+                # A server's memory is mostly shared buffers, counted again in every
+                # backend: its peak is not added up with the services'.
+                rss = peak_rss_mib({n: p for n, p in pids.items() if p != server_pid})
             finally:
                 system.supervisor.stop()
     print(f"peak RSS: total {sum(rss.values()):,.0f} MiB")

@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from kafka_limits import KafkaLimits  # noqa: E402
 from pipeline import (  # noqa: E402
     broker_beside_its_limits,
-    first_notifications,
     hotline,
     percentile,
 )
+from stores import SqliteStores  # noqa: E402
 
 from cases.synthetic import generate_reports, write_profile_list  # noqa: E402
 from contracts.topics import DEFAULT_AGENCIES  # noqa: E402
@@ -168,7 +168,7 @@ def run(
     watcher = threading.Thread(target=lambda: finished.append((importer.wait(), time.time())[1]))
     watcher.start()
     sent = asyncio.run(report_urgent(system, args.seconds, args.every))
-    first = first_notifications(system.data_dir, set(sent), timeout_s=args.wait)
+    first = SqliteStores(system.data_dir).first_notifications(set(sent), timeout_s=args.wait)
     window = time.time() - started
     imported = imported_cases(system.data_dir)
     routed = len(imported & notified(system.data_dir))

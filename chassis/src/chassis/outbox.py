@@ -25,13 +25,14 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Index, bindparam, case, func, insert, text, update
-from sqlalchemy.engine import Engine, Result
+from sqlalchemy.engine import URL, Engine, Result
 from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -43,6 +44,7 @@ from chassis.metrics import (
     OUTBOX_BULK_WAITING,
     OUTBOX_OLDEST_AGE,
 )
+from chassis.pg_listen import NotifyWatch, notify_outbox
 from chassis.timestamps import UtcDateTime
 from chassis.tracing import current_traceparent, ensure_span
 from contracts.base import EventModel
@@ -146,6 +148,7 @@ def stage_event(
     }
     if into is None:
         session.add(OutboxEvent(**row))
+        notify_outbox(session)
     else:
         into.append(row)
     return record
@@ -157,6 +160,7 @@ def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         session.connection().execute(insert(OutboxEvent.__table__), rows)  # type: ignore[attr-defined]
         rows.clear()
+        notify_outbox(session)
 
 
 class BulkGate(Protocol):
@@ -173,6 +177,16 @@ class Ungated:
 
     async def allowance(self) -> int:
         return self._batch_size
+
+
+class CommitWatch(Protocol):
+    """Wakes an idle relay when another connection commits (`FileWatch`, `NotifyWatch`)."""
+
+    def attach(self, loop: asyncio.AbstractEventLoop, on_change: Callable[[], None]) -> None: ...
+
+    def arm(self) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 # The fastest a relay looks again when woken by other connections' writes (under load, all
@@ -209,9 +223,10 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
         """Relay until `stop` is set; a broker outage delays events, it never loses them.
 
-        Rows committed by other processes (the API) wake it through a watch on the
-        database's WAL file, or are found by polling where there is none; `wake` lets this
-        process's own consumers cut the wait short.
+        Rows committed by other processes (the API) wake it through a watch: on the
+        database's WAL file (SQLite) or a LISTEN for their NOTIFY (PostgreSQL); they are found
+        by polling where there is none. `wake` lets this process's own consumers cut the
+        wait short.
         """
         wake = wake or asyncio.Event()
         changed = asyncio.Event()  # the watch: some connection wrote the database
@@ -245,7 +260,7 @@ class OutboxRelay:
             if watch is not None:
                 watch.close()
 
-    def _idle_wait_s(self, watch: FileWatch | None) -> float:
+    def _idle_wait_s(self, watch: CommitWatch | None) -> float:
         # Watched, any process's commit wakes the relay: wait for it, or the next recheck.
         # Held-back bulk rows are looked at every poll: the gate's allowance changes alone.
         if watch is not None and not self._bulk_waiting and watch.arm():
@@ -385,12 +400,14 @@ class DatabaseChanges:
     SQLite's `PRAGMA data_version` changes whenever another connection commits, and costs
     microseconds: an idle relay reads it instead of querying the outbox ten times a second
     (that query was ~40 % of an idle worker's CPU). Read before the query, so a commit that
-    races it is seen next time. Other databases (and in-memory SQLite) always query; so does
-    every relay at least once per `recheck_s`, whatever the pragma says.
+    races it is seen next time. Other databases (and in-memory SQLite) always query: on
+    PostgreSQL whenever its `NotifyWatch` wakes the relay. Every relay queries at least once
+    per `recheck_s`, whatever the pragma says.
     """
 
-    def __init__(self, path: str | None, recheck_s: float = 5.0) -> None:
+    def __init__(self, path: str | None, recheck_s: float = 5.0, url: URL | None = None) -> None:
         self._path = path
+        self._url = url  # PostgreSQL's, to listen on
         self._connection = (
             sqlite3.connect(path, check_same_thread=False, timeout=30) if path else None
         )
@@ -402,6 +419,8 @@ class DatabaseChanges:
     @classmethod
     def of(cls, engine: Engine) -> DatabaseChanges:
         url = engine.url
+        if url.get_backend_name() == "postgresql":
+            return cls(None, url=url)
         on_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
         return cls(url.database if on_file and "mode=memory" not in str(url) else None)
 
@@ -413,9 +432,12 @@ class DatabaseChanges:
             return True
         return time.monotonic() - self._drained_at >= self.recheck_s
 
-    def watch(self) -> FileWatch | None:
-        """A watch on the database's WAL file, which every commit writes (None: poll)."""
-        return FileWatch.open(Path(f"{self._path}-wal")) if self._path else None
+    def watch(self) -> CommitWatch | None:
+        """A watch on the database's WAL file, which every commit writes, or on PostgreSQL
+        a LISTEN for what writers of outbox rows NOTIFY (None: poll)."""
+        if self._path:
+            return FileWatch.open(Path(f"{self._path}-wal"))
+        return NotifyWatch(self._url) if self._url is not None else None
 
     def drained(self) -> None:
         """The query this look allowed found nothing: wait for the next commit."""

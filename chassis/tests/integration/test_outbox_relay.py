@@ -114,11 +114,12 @@ async def test_a_publish_cut_short_by_a_crash_is_retried_under_the_same_event_id
 
 
 async def test_an_idle_relay_is_woken_by_a_row_another_process_commits(
-    kafka_broker: LocalBroker, tmp_path: Path
+    kafka_broker: LocalBroker, database_url: str
 ):
-    """SQLite: the idle relay sleeps on its database's WAL file, not a poll. With polling
-    and the recheck pushed out of reach, only the watch can find the API's row."""
-    url = f"sqlite:///{tmp_path / 'service.db'}"
+    """The idle relay sleeps on its database's WAL file (SQLite) or a LISTEN for the API's
+    NOTIFY (PostgreSQL), not a poll. With polling and the recheck pushed out of reach, only
+    the watch can find the API's row."""
+    url = database_url
     engine = create_db_engine(url)
     create_tables(engine, [OutboxEvent])
     publisher = KafkaPublisher(kafka_broker.bootstrap_servers, "outbox-watch-test")

@@ -58,11 +58,17 @@ def _installed_bin_dir() -> Path | None:
 
 
 class LocalPostgres:
-    """initdb + pg_ctl in a temporary folder; trust auth on 127.0.0.1 (test-only cluster)."""
+    """initdb + pg_ctl in a temporary folder; trust auth on 127.0.0.1 (test-only cluster).
 
-    def __init__(self, base_dir: Path, port: int | None = None) -> None:
+    A test's cluster writes nothing to disk it need not (`fsync=off`). `durable` keeps fsync
+    and full-page writes, as a benchmark beside SQLite needs: commits are then as safe as
+    SQLite's WAL with `synchronous=NORMAL` (a crash loses the last commits, never the
+    database), which `synchronous_commit=off` is in both modes."""
+
+    def __init__(self, base_dir: Path, port: int | None = None, *, durable: bool = False) -> None:
         self.base_dir = Path(base_dir)
         self.port = port or free_port()
+        self.durable = durable
         self.data_dir = self.base_dir / "data"
         self.socket_dir = self.base_dir / "socket"
         self._bin: Path | None = None
@@ -77,9 +83,11 @@ class LocalPostgres:
             )
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-            f"-c unix_socket_directories={self.socket_dir} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f"-c unix_socket_directories={self.socket_dir} "
+            "-c synchronous_commit=off -c max_connections=200"
         )
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run(
             "pg_ctl",
             "-D",
@@ -98,6 +106,14 @@ class LocalPostgres:
     def stop(self) -> None:
         if self._bin is not None and (self.data_dir / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id (its backends are its children), while it runs."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (FileNotFoundError, PermissionError, IndexError, ValueError):
+            return None
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
