@@ -11,7 +11,8 @@ Starts its own broker and the whole system (same code as `make run`), then:
    end offsets) and each as a share of the limits;
 4. open loop: cases offered at fixed rates (`--rates`, each for `--seconds`), sent on schedule
    whatever the system answers, latency from the moment a case was offered to its first
-   notification: p50/p99/max per rate, and the highest rate that keeps p99 ≤ 1 s;
+   notification: p50/p99/max per rate, and the highest rate that keeps p99 ≤ 1 s. Each rate
+   starts once the system is at rest (what came before published, consumed and delivered);
 5. the peak RSS (`VmHWM`) of every process, the broker included.
 
 Run: `make bench` or `.venv/bin/python benchmarks/pipeline.py --cases 2000 --rates 25,50`.
@@ -30,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -136,6 +138,40 @@ def records_on_topics(bootstrap: str) -> int:
         consumer.close()
 
 
+def wait_until_drained(bootstrap: str, data_dir: Path | None, timeout_s: float = 600) -> float:
+    """Wait until the system is at rest (`at_rest`), at most `timeout_s`; the seconds it
+    took."""
+    from kafka import KafkaAdminClient, KafkaConsumer
+
+    started = time.monotonic()
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    offsets = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        while not at_rest(admin, offsets, data_dir) and time.monotonic() - started < timeout_s:
+            time.sleep(1)
+    finally:
+        admin.close()
+        offsets.close()
+    return time.monotonic() - started
+
+
+def at_rest(admin: Any, offsets: Any, data_dir: Path | None) -> bool:
+    """No work left: no unpublished outbox row or undelivered notification (SQLite stores in
+    `data_dir`), and every consumer group's committed offsets at the end of its partitions.
+    `admin`: a kafka-python `KafkaAdminClient`; `offsets`: a `KafkaConsumer` to ask the
+    partitions' ends."""
+    if data_dir is not None and unfinished_rows(data_dir):
+        return False
+    groups = [group["group_id"] for group in admin.list_groups()]
+    committed = [
+        (tp, at.offset)
+        for group_offsets in admin.list_group_offsets(groups).values()
+        for tp, at in group_offsets.items()
+    ]
+    ends = offsets.end_offsets(list({tp for tp, _ in committed}))
+    return all(ends[tp] <= offset for tp, offset in committed)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds so far of a process and of its children, running (a
     PostgreSQL server's backends) or ended and reaped (/proc/<pid>/stat)."""
@@ -232,10 +268,19 @@ def run_burst(
 
 
 def run_open_loop(
-    system: RunningSystem, stores: CaseStores, rates: Sequence[float], seconds: float
+    system: RunningSystem,
+    stores: CaseStores,
+    rates: Sequence[float],
+    seconds: float,
+    sqlite_dir: Path | None,
 ) -> None:
+    """Each rate offered to a system at rest: not one still working through what came
+    before (a burst, the last rate), which the reporting and agency workers trail by a
+    minute or more."""
     results: list[RateResult] = []
     for i, rate in enumerate(rates):
+        waited = wait_until_drained(system.bootstrap, sqlite_dir)
+        print(f"open loop {rate:g} cases/s: the system at rest after {waited:.0f} s")
         offered = asyncio.run(offer(system, rate, seconds, seed=100 + i))
         first = stores.first_notifications(set(offered), timeout_s=900)
         latencies = [first[c] - offered[c] for c in first]
@@ -386,7 +431,8 @@ def main() -> None:
                         system, stores, args.cases, args.concurrency, limits, pids, args.batch
                     )
                 if rates:
-                    run_open_loop(system, stores, rates, args.seconds)
+                    sqlite_dir = None if urls else system.data_dir
+                    run_open_loop(system, stores, rates, args.seconds, sqlite_dir)
                 # A server's memory is mostly shared buffers, counted again in every
                 # backend: its peak is not added up with the services'.
                 rss = peak_rss_mib({n: p for n, p in pids.items() if p != server_pid})
