@@ -33,10 +33,11 @@ def notify_outbox(session: Session) -> None:
     rows. PostgreSQL only, once a transaction (elsewhere nothing listens)."""
     if session.get_bind().dialect.name != "postgresql":
         return
+    connection = session.connection()  # begins the session's transaction if need be
     transaction = session.get_transaction()
-    if transaction is None or session.info.get(_NOTIFIED) is transaction:
+    if session.info.get(_NOTIFIED) is transaction:
         return
-    session.connection().exec_driver_sql(f"NOTIFY {CHANNEL}")
+    connection.exec_driver_sql(f"NOTIFY {CHANNEL}")
     session.info[_NOTIFIED] = transaction
 
 

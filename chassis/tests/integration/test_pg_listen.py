@@ -12,9 +12,10 @@ import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from chassis.db import create_db_engine, create_tables, transaction
-from chassis.outbox import DatabaseChanges, OutboxEvent
+from chassis.outbox import DatabaseChanges, OutboxEvent, stage_event
 from chassis.pg_listen import CHANNEL, NotifyWatch
 from chassis.unit_of_work import unit_of_work
 from contracts.cases.v1 import CaseReceived
@@ -75,13 +76,18 @@ def test_only_a_commit_that_adds_outbox_rows_notifies(engine):
             session.execute(text("SELECT 1"))
         _stage_one(engine)
         _stage_one(engine, batch=True)
+        with Session(engine) as plain:  # no explicit begin: the first statement begins it
+            stage_event(
+                plain, CaseReceived.example(), topic=CASES_EVENTS, source="/t", correlation_id=None
+            )
+            plain.commit()
         marker.execute(f"NOTIFY {CHANNEL}, 'end'")
         heard = []
         for notice in listener.notifies(timeout=30):
             if notice.payload == "end":
                 break
             heard.append(notice.payload)
-        assert heard == ["", ""]  # one for each commit that added outbox rows
+        assert heard == ["", "", ""]  # one for each commit that added outbox rows
 
 
 def _connect(engine: Engine) -> psycopg.Connection:
