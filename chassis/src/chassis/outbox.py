@@ -286,24 +286,23 @@ class OutboxRelay:
     def _pending(self, bulk_allowance: int) -> tuple[list[OutboxEvent], bool]:
         """The next batch (urgent, then normal, then at most `bulk_allowance` bulk rows) and
         whether bulk rows are left waiting."""
-        rows, waiting = self._read(bulk_allowance)
-        # A key can have rows in two lanes only if rows stay pending across batches (bulk
-        # held back, a full batch) or rows of two lanes are read together: only then look.
-        # And only if a faster lane has rows: they are read first, so they would be here.
-        lanes = {row.lane for row in rows}
-        may_mix = waiting or len(rows) >= self._batch_size or len(lanes) > 1
-        may_mix = may_mix and min(lanes, default=Lane.BULK) < Lane.BULK
-        if may_mix and self._lanes_mixed():
+        rows, waiting, lanes = self._read(bulk_allowance)
+        # A key can have rows in two lanes only if two lanes have pending rows, and only the
+        # rows of a lane with a slower one pending can overtake: look at those alone (under
+        # load: the few urgent rows, not the whole normal backlog).
+        faster_than = max(lanes, default=Lane.URGENT)
+        if faster_than > min(lanes, default=Lane.URGENT) and self._lanes_mixed(faster_than):
             self._promote()
-            rows, waiting = self._read(bulk_allowance)
+            rows, waiting, _ = self._read(bulk_allowance)
         return rows, waiting
 
-    def _read(self, bulk_allowance: int) -> tuple[list[OutboxEvent], bool]:
+    def _read(self, bulk_allowance: int) -> tuple[list[OutboxEvent], bool, set[Lane]]:
+        """The batch, whether bulk rows are left waiting, and the lanes with pending rows."""
         statements = self._statements
         with self._engine.connect() as connection:
             # Counted first: the gauges need it, and it tells which lanes are worth a query
             # (under load a relay looks at a few rows at a time, so each query counts).
-            backlog, bulk = connection.execute(statements.counted).one()
+            backlog, bulk, urgent = connection.execute(statements.counted).one()
             rows: list[OutboxEvent] = []
             if backlog > bulk:
                 rows = _loaded(connection.execute(statements.prompt))
@@ -312,11 +311,15 @@ class OutboxRelay:
                 rows += _loaded(connection.execute(statements.bulk.limit(room)))
             waiting = bulk > room
             self._update_gauges(rows, backlog, bulk)
-            return rows, waiting
+            counts = {Lane.URGENT: urgent, Lane.NORMAL: backlog - bulk - urgent, Lane.BULK: bulk}
+            # With the batch's own lanes: a row committed between the count and the read.
+            lanes = {lane for lane, count in counts.items() if count}
+            return rows, waiting, lanes | {Lane(row.lane) for row in rows}
 
-    def _lanes_mixed(self) -> bool:
+    def _lanes_mixed(self, faster_than: Lane) -> bool:
         """Whether some key has pending rows in two lanes (rare: a case escalated, or changed
-        while its import was still waiting). Looked up from the few rows of the fast lanes."""
+        while its import was still waiting). Looked up from the rows of the lanes faster than
+        `faster_than`, the slowest with pending rows."""
         fast, slow = aliased(OutboxEvent, name="fast"), aliased(OutboxEvent, name="slow")
         slower = (
             select(slow.id)
@@ -325,7 +328,7 @@ class OutboxRelay:
         )
         query = (
             select(fast.id)
-            .where(col(fast.published_at).is_(None), col(fast.lane) < Lane.BULK)
+            .where(col(fast.published_at).is_(None), col(fast.lane) < int(faster_than))
             .where(slower.exists())
             .limit(1)
         )
@@ -375,7 +378,10 @@ class _RelayStatements:
     def __init__(self, batch_size: int) -> None:
         pending, lane = col(OutboxEvent.published_at).is_(None), col(OutboxEvent.lane)
         is_bulk = case((lane == Lane.BULK, 1), else_=0)
-        self.counted = select(func.count(), func.coalesce(func.sum(is_bulk), 0)).where(pending)
+        is_urgent = case((lane == Lane.URGENT, 1), else_=0)
+        self.counted = select(
+            func.count(), func.coalesce(func.sum(is_bulk), 0), func.coalesce(func.sum(is_urgent), 0)
+        ).where(pending)
         # In the order of `ix_outbox_pending_lane`: no sort of the pending rows.
         by_age = col(OutboxEvent.id)
         table = OutboxEvent.__table__  # type: ignore[attr-defined]

@@ -206,6 +206,24 @@ def test_the_relay_queries_only_the_lanes_that_have_pending_rows(database_url: s
     assert gauge(OUTBOX_BACKLOG) == 1 and gauge(OUTBOX_BULK_WAITING) == 1  # as read
 
 
+def test_a_backlog_in_one_lane_is_not_searched_for_keys_in_two(database_url: str):
+    """A full batch used to send the relay looking for keys pending in two lanes, through
+    the whole backlog, round after round; with one lane pending none can be."""
+    engine, publisher, _ = relay(database_url, FixedGate(100))
+    outbox = OutboxRelay(engine, publisher, service="tests", batch_size=2)  # type: ignore[arg-type]
+    case = new_key()
+    staged = [stage(engine, key, Lane.NORMAL) for key in (case, new_key(), new_key())]
+
+    with tables_read(engine) as read:
+        rows, _ = outbox._pending(bulk_allowance=100)
+    assert len(read) == 2  # the count and the batch
+    assert [row.event_id for row in rows] == staged[:2]
+
+    escalated = stage(engine, case, Lane.URGENT)  # now two lanes, and a key in both
+    drain(outbox)
+    assert publisher.sent == [staged[0], escalated, staged[1], staged[2]]
+
+
 def test_a_batch_unit_of_work_writes_its_rows_at_commit_in_order_like_one_by_one(
     database_url: str,
 ):
