@@ -40,7 +40,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/pipeline.py --then-batch 8000
 
 # A short chaos run; the issue's full one: CHAOS_ARGS="--kills 200 --broker-restarts 20".
 CHAOS_ARGS ?= --kills 20 --broker-restarts 4
