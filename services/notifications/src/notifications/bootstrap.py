@@ -108,6 +108,7 @@ def delivery_loops(settings: NotificationsSettings, engine: Engine) -> list[Deli
             source=SOURCE,
             concurrency=settings.channel_concurrency,
             lease_s=settings.lease_s,
+            send_timeout_s=timeout,
         )
         for channel, sender in senders.items()
     ]

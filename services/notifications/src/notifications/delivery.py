@@ -67,6 +67,7 @@ class DeliveryLoop:
         source: str,
         concurrency: int,
         lease_s: float,
+        send_timeout_s: float = 10.0,
         clock: Clock = utc_now,
     ) -> None:
         self.engine = engine
@@ -76,6 +77,11 @@ class DeliveryLoop:
         self.source = source
         self.concurrency = concurrency
         self.lease = timedelta(seconds=lease_s)
+        # Claimed a tick at a time, but more than the pool sends at once: a tick of
+        # `concurrency` rows capped a channel at concurrency / interval (16 sends/s), so a
+        # surge's e-mails queued for minutes. The surplus waits in the pool; as many as the
+        # pool would send within half a lease if every send took its whole timeout.
+        self.claim_limit = max(concurrency, int(concurrency * lease_s / (2 * send_timeout_s)))
         self.clock = clock
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"deliver-{channel}")
         self._in_flight: set[Future[None]] = set()
@@ -110,10 +116,11 @@ class DeliveryLoop:
         outcomes (with their events) were committed since the last run."""
         with self._lock:
             self._in_flight = {f for f in self._in_flight if not f.done()}
-            free = self.concurrency - len(self._in_flight)
+            free = self.claim_limit - len(self._in_flight)
             finished, self._finished = self._finished, 0
+        leased_until = now + self.lease
         for outgoing in self._claim(now, free) if free > 0 else []:
-            future = self._pool.submit(self._deliver, outgoing)
+            future = self._pool.submit(self._deliver, outgoing, leased_until)
             future.add_done_callback(_log_crash)
             with self._lock:
                 self._in_flight.add(future)
@@ -156,7 +163,15 @@ class DeliveryLoop:
             )
             return [Outgoing(**row._mapping) for row in leased]
 
-    def _deliver(self, outgoing: Outgoing) -> None:
+    def _deliver(self, outgoing: Outgoing, leased_until: datetime) -> None:
+        if self.clock() >= leased_until:
+            # Waited in the pool past its lease: another replica may have claimed it since.
+            # Not sent, nothing recorded; the row is claimed again once the lease is over.
+            logger.warning(
+                "delivery lease ran out before sending",
+                extra={"channel": self.channel, "notification_id": outgoing.id},
+            )
+            return
         error: str | None = None
         try:
             self.sender.send(outgoing)

@@ -257,6 +257,50 @@ def test_a_slow_recipient_does_not_delay_another_on_the_same_channel(harness, ht
     assert {row.status for row in harness.rows("webhook")} == {"delivered"}
 
 
+def email_officer(number: int) -> Officer:
+    return Officer(
+        id=f"police-inspector-hn-{number}",
+        name="Châu Văn Lộc",
+        agency="police",
+        role="inspector",
+        provinces=("01",),
+        channels=(ChannelAddress(kind="email", address=f"inspector-{number}@example.vn"),),
+    )
+
+
+def test_one_tick_starts_more_sends_than_the_channel_sends_at_once(harness, mail_sink):
+    """A tick used to claim one row a free send: a channel then sent at most `concurrency`
+    rows a tick, 16 a second, however fast its server answered."""
+    for number in range(20, 39):
+        add_officer(harness, email_officer(number))
+    consume(harness, new_referral_record())  # 20 e-mails: these and the fixture's inspector
+    loop = harness.loops["email"]
+    assert loop.claim_limit == 12  # 4 at once, a 60 s lease, 10 s timeouts: 12 in 30 s
+
+    harness.deliver("email")
+    assert len(mail_sink.messages) == 12
+    harness.deliver("email")
+    assert len(mail_sink.messages) == 20
+
+    def all_delivered() -> None:
+        assert {row.status for row in harness.rows("email")} == {"delivered"}
+
+    eventually(all_delivered, timeout_s=30)
+
+
+def test_a_send_that_waited_past_its_lease_is_left_for_the_next_claim(harness, mail_sink):
+    consume(harness, new_referral_record())
+    loop = harness.loops["email"]
+    claimed_at = utc_now()
+    loop.clock = lambda: claimed_at + loop.lease  # it reaches the pool as the lease ends
+    loop.run(claimed_at)
+    loop.wait_idle()
+    assert mail_sink.messages == []
+    assert loop.unrecorded() == 0
+    [row] = harness.rows("email")
+    assert row.status == "pending" and row.attempts == 0 and row.lease_until is not None
+
+
 def test_two_replicas_never_send_the_same_delivery(harness, http_sink):
     consume(harness, new_referral_record())
     other_replica = DeliveryLoop(
