@@ -9,6 +9,7 @@ copies on an immutable log are shredded). Running processes see changes through 
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -109,13 +110,14 @@ class Reloading(Generic[T]):
 
     def __init__(self, path: Path, load: Callable[[Path], T]) -> None:
         self._path = Path(path)
+        self._name = os.fspath(self._path)  # `os.stat` on text: a third of `Path.stat`
         self._load = load
         self._lock = threading.Lock()
         self._stamp = self._read_stamp()
         self._value = load(self._path)
 
     def _read_stamp(self) -> tuple[int, int, int]:
-        stat = self._path.stat()
+        stat = os.stat(self._name)
         return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
     def current(self) -> T:

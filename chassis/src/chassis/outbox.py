@@ -49,6 +49,7 @@ from chassis.timestamps import UtcDateTime
 from chassis.tracing import current_traceparent, ensure_span
 from contracts.base import EventModel
 from contracts.envelope import KafkaRecord, encode
+from contracts.identifiers import new_id
 
 if TYPE_CHECKING:  # an API writes outbox rows but never publishes: no Kafka client there
     from chassis.publisher import KafkaPublisher
@@ -126,18 +127,20 @@ def stage_event(
     bulk writer's thousands of rows with one statement (no ORM object per event)."""
     with ensure_span(f"stage {event.ce_type}"):
         traceparent = current_traceparent()
+    event_id = new_id()
     record = encode(
         event,
         topic=topic,
         source=source,
         correlation_id=correlation_id,
+        event_id=event_id,
         traceparent=traceparent,
         causation_id=causation_id,
         lane=lane.header,
     )
     headers = [[name, base64.b64encode(value).decode()] for name, value in record.headers]
     row: dict[str, Any] = {
-        "event_id": record.header("ce_id") or "",
+        "event_id": event_id,
         "event_type": event.ce_type,
         "topic": topic,
         "key": record.key,

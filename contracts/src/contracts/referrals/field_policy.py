@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, cached_property
 from importlib.resources import files
 from typing import Any, Literal
 
@@ -40,10 +40,17 @@ class FieldPolicy(BaseModel):
 
     def allowed_fields(self, agency: str, case_type: CaseType) -> frozenset[str]:
         """The fields a referral to `agency` about a case of `case_type` may carry."""
-        rules = self.agencies.get(agency)
-        if rules is None:
-            return frozenset()
-        return frozenset(rules.always) | frozenset(rules.by_case_type.get(case_type, ()))
+        return self._allowed.get((agency, case_type), frozenset())
+
+    @cached_property
+    def _allowed(self) -> dict[tuple[str, CaseType], frozenset[str]]:
+        # Asked several times for every case at intake and at each referral: worked out once.
+        return {
+            (agency, case_type): frozenset(rules.always)
+            | frozenset(rules.by_case_type.get(case_type, ()))
+            for agency, rules in self.agencies.items()
+            for case_type in CaseType
+        }
 
     def minimise(
         self, agency: str, case_type: CaseType, available: dict[str, str | None]

@@ -47,16 +47,21 @@ class CaseBatch:
             lane=lane,
             batch_outbox=True,
         )
-        keys = (
-            blocking_keys(
+        # Worked out once a command: for the batch's candidates here, for its case below.
+        self._keys = {
+            id(c): blocking_keys(
                 deps.dedup_secret, c.child.full_name, c.child.date_of_birth, c.commune_code
             )
             for c in commands
-        )
-        self.store = BatchStore(self.uow, filter(None, keys))
+        }
+        self._commands = commands  # keeps each id() above its command's
+        self.store = BatchStore(self.uow, filter(None, self._keys.values()))
 
     def record(self, command: RecordCase) -> CaseRecord:
-        return handlers.record_case(self.store, command, self.deps)
+        # A command of another batch is not in `_keys`: none of these is freed, so no other
+        # object can have its id().
+        keys = self._keys.get(id(command))
+        return handlers.record_case(self.store, command, self.deps, keys=keys)
 
     def prepared(self, keys: list[str] | None = None) -> PreparedBatch:
         """Rows and events to write (`keys`: the idempotency keys it takes, if any)."""

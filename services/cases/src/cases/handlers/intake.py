@@ -44,15 +44,21 @@ from contracts.vocabulary import (
 
 
 def record_case(
-    store: CaseStore, command: RecordCase, deps: CaseDeps, *, reported_under_key: str | None = None
+    store: CaseStore,
+    command: RecordCase,
+    deps: CaseDeps,
+    *,
+    reported_under_key: str | None = None,
+    keys: BlockingKeys | None = None,
 ) -> CaseRecord:
     """Step 1 of the national process: the case is recorded, linked and announced, its
-    identity sealed under a data key of its own and each agency's view sealed with it."""
+    identity sealed under a data key of its own and each agency's view sealed with it.
+    `keys`: the child's blocking keys, if the caller has worked them out already."""
     if command.case_id and (known := store.case(command.case_id)):
         return known  # an agency resent its report: same case, no second one
     _check_report(command)
     child = command.child
-    keys = blocking_keys(
+    keys = keys or blocking_keys(
         deps.dedup_secret, child.full_name, child.date_of_birth, command.commune_code
     )
     case_id = command.case_id or new_id()

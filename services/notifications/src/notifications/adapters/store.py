@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chassis.lookups import get_unflushed
+from chassis.rows import plain_row
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
@@ -86,7 +87,7 @@ class SqlStore:
 
     def new_notification(self, **values: Any) -> Notification:
         # No ORM state: a third of applying an event went to making instrumented rows.
-        return Notification.model_construct(**values)
+        return plain_row(Notification, **values)
 
     def add_notification(self, notification: Notification) -> None:
         self.uow.insert(notification)

@@ -18,6 +18,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from chassis.lookups import delete_unflushed, get_unflushed, preload
+from chassis.rows import plain_row
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
@@ -135,7 +136,7 @@ class SqlStore:
 
     def new_transition(self, **values: Any) -> ReferralTransition:
         # No ORM state: history rows are only ever inserted, never read back in a batch.
-        return ReferralTransition.model_construct(**values)
+        return plain_row(ReferralTransition, **values)
 
     def record_transition(self, transition: ReferralTransition) -> None:
         self.uow.insert(transition)
