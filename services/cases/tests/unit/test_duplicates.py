@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from cases.domain.duplicates import MatchKind, blocking_keys, match_kind, normalise_name
+from cases.domain.duplicates import (
+    MatchKind,
+    blocking_keys,
+    fold_diacritics,
+    match_kind,
+    normalise_name,
+)
 
 SECRET = b"s" * 32
 BORN = date(2013, 4, 2)
@@ -25,6 +31,14 @@ def test_a_name_without_diacritics_matches_the_folded_key_only():
     assert match_kind(plain, accented.exact, accented.folded) is MatchKind.WITHOUT_DIACRITICS
     dang, dang_plain = keys("Đặng Văn Nam"), keys("Dang Van Nam")
     assert dang and dang_plain and dang.folded == dang_plain.folded
+
+
+def test_folding_keeps_every_other_character_where_it_was():
+    assert fold_diacritics(" Đặng  Thị\tHường ") == " Dang  Thi\tHuong "
+    assert fold_diacritics("ĐỖ ÁNH") == "DO ANH"
+    assert fold_diacritics("") == ""
+    # Folded word by word, and words are remembered: the same word folds the same again.
+    assert fold_diacritics("Hường Hường") == "Huong Huong"
 
 
 def test_another_birthday_commune_or_name_is_no_match():
