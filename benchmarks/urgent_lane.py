@@ -14,7 +14,13 @@ case every `--every` seconds for `--seconds`. Prints:
 `--unpaced` lets the import into the pipeline all at once (what every import did before the
 bulk lane): the comparison that shows what the lane buys.
 
-Run: `.venv/bin/python benchmarks/urgent_lane.py [--rows 20000 --seconds 240 --every 3]`.
+`--surge N` posts N live reports of high (not urgent) risk through `POST /cases:batch`
+instead of the import, as fast as the API takes them, and times each urgent report to the
+inspector's first e-mail sent as well: whether an urgent case's e-mail waits behind a
+surge's.
+
+Run: `.venv/bin/python benchmarks/urgent_lane.py [--rows 20000 --seconds 240 --every 3]`,
+or `… --surge 4000 --seconds 40 --every 2`.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from pipeline import (  # noqa: E402
     hotline,
     percentile,
 )
-from stores import SqliteStores  # noqa: E402
+from stores import SqliteStores, stamp  # noqa: E402
 
 from cases.synthetic import generate_reports, write_profile_list  # noqa: E402
 from contracts.topics import DEFAULT_AGENCIES  # noqa: E402
@@ -94,6 +100,44 @@ async def report_urgent(system: RunningSystem, seconds: float, every: float) -> 
     return sent
 
 
+async def surge(system: RunningSystem, count: int, batch: int = 100, clients: int = 4) -> float:
+    """`count` high-risk reports through `POST /cases:batch`; the seconds intake took."""
+    bodies = [
+        {
+            **body,
+            "risk_level": "high",
+            "consent": {"child_consented": True, "guardian_consented": True},
+        }
+        for body in generate_reports(count, seed=44, duplicate_rate=0, provinces=("01",))
+    ]
+    requests = [{"reports": bodies[i : i + batch]} for i in range(0, count, batch)]
+    url = system.url("cases", "/cases:batch")
+    async with hotline(system, clients) as client:
+
+        async def client_loop() -> None:
+            while requests:
+                await client.post(url, requests.pop(0))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop() for _ in range(clients)))
+        return time.perf_counter() - started
+
+
+def first_emails(data_dir: Path, case_ids: set[str], timeout_s: float) -> dict[str, float]:
+    """Case id → when its first e-mail was sent, waiting until each has one (or timeout)."""
+    query = (
+        "select case_id, min(delivered_at) from notifications"
+        " where channel = 'email' and status = 'delivered' group by case_id"
+    )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.closing(sqlite3.connect(data_dir / "notifications.db")) as notes:
+            sent = {c: stamp(at) for c, at in notes.execute(query) if c in case_ids}
+        if len(sent) == len(case_ids) or time.monotonic() > deadline:
+            return sent
+        time.sleep(0.5)
+
+
 def summary(latencies: list[float]) -> str:
     if not latencies:
         return "-"
@@ -125,6 +169,9 @@ def main() -> None:
     parser.add_argument("--unpaced", action="store_true", help="no bulk pacing (the before)")
     parser.add_argument("--low-water", type=int, help="CASES_BULK_LOW_WATER (records)")
     parser.add_argument("--step", type=int, help="CASES_BULK_STEP (rows per look)")
+    parser.add_argument(
+        "--surge", type=int, help="high-risk reports posted in batches instead of the import"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the stores and logs")
     parser.add_argument(
         "--layout", choices=LAYOUTS, default="combined", help="as `lienganh run --layout`"
@@ -154,7 +201,10 @@ def main() -> None:
             )
             try:
                 time.sleep(10)  # past the start-up work (group joins, first polls)
-                run(system, listing, args, limits)
+                if args.surge:
+                    run_surge(system, args)
+                else:
+                    run(system, listing, args, limits)
             finally:
                 system.supervisor.stop()
 
@@ -196,6 +246,25 @@ def run(
         f"  imported cases routed to a notification in the window: {routed:,} = "
         f"{cases_per_s:.1f} cases/s ≈ {records:,.0f} records/s = {limits.ratios(records)}"
     )
+
+
+def run_surge(system: RunningSystem, args: argparse.Namespace) -> None:
+    async def both() -> tuple[float, dict[str, float]]:
+        took, sent = await asyncio.gather(
+            surge(system, args.surge), report_urgent(system, args.seconds, args.every)
+        )
+        return took, sent
+
+    took, sent = asyncio.run(both())
+    first = SqliteStores(system.data_dir).first_notifications(set(sent), timeout_s=args.wait)
+    emailed = first_emails(system.data_dir, set(sent), timeout_s=args.wait)
+    print(
+        f"surge: {args.surge:,} high-risk reports through POST /cases:batch in {took:.1f} s "
+        f"= {args.surge / took:,.0f} cases/s taken; an urgent report every {args.every:g} s"
+    )
+    for what, reached in (("first notification", first), ("first e-mail sent", emailed)):
+        latencies = [reached[c] - at for c, at in sent.items() if c in reached]
+        print(f"  urgent report → {what} ({len(reached)}/{len(sent)}): {summary(latencies)}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from contracts.cases.v1 import CaseDeadlineMissed
 from contracts.envelope import KafkaRecord, decode, encode
 from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
 from contracts.topics import CASES_EVENTS, REFERRALS_EVENTS
-from contracts.vocabulary import ReferralState
+from contracts.vocabulary import ReferralState, RiskLevel
 from notifications.adapters.channels import SmsGatewaySender, SmtpSender, WebhookSender
 from notifications.adapters.directory_store import (
     default_rules_path,
@@ -286,6 +286,32 @@ def test_one_tick_starts_more_sends_than_the_channel_sends_at_once(harness, mail
         assert {row.status for row in harness.rows("email")} == {"delivered"}
 
     eventually(all_delivered, timeout_s=30)
+
+
+def test_an_urgent_cases_e_mails_are_claimed_before_those_queued_before_them(harness, mail_sink):
+    """Claimed oldest first, a surge's e-mails kept an urgent case's waiting behind them."""
+    for number in range(20, 39):
+        add_officer(harness, email_officer(number))
+    high = ReferralStateChanged.example().model_copy(
+        update={
+            "from_state": None,
+            "to_state": ReferralState.REQUESTED,
+            "version": 1,
+            "risk_level": RiskLevel.HIGH,
+            "referral_id": "7d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a",
+            "case_id": "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
+        }
+    )
+    consume(harness, encode(high, topic=REFERRALS_EVENTS, source="/referrals"))
+    consume(harness, new_referral_record(), offset=1)  # urgent, 20 e-mails queued after
+    assert len(harness.rows("email")) == 40
+
+    harness.deliver("email")  # a tick claims 12
+    sent = [row for row in harness.rows("email") if row.status == "delivered"]
+    assert len(sent) == 12 and {row.risk_level for row in sent} == {"urgent"}
+    harness.deliver("email")  # the other 8 urgent ones, then the oldest high ones
+    sent = [row for row in harness.rows("email") if row.status == "delivered"]
+    assert [row.risk_level for row in sent].count("urgent") == 20 and len(sent) == 24
 
 
 def test_a_send_that_waited_past_its_lease_is_left_for_the_next_claim(harness, mail_sink):
