@@ -467,8 +467,8 @@ def test_the_loop_ticks_at_the_busy_pace_only_while_it_has_sends_to_finish(harne
 
 def test_the_worker_delivery_jobs_take_the_idle_interval_setting(tmp_path, database_url):
     settings = NotificationsSettings(
-        data_dir=tmp_path, delivery_interval_s=0.25, delivery_idle_interval_s=7.0
+        data_dir=tmp_path, delivery_interval_s=0.4, delivery_idle_interval_s=7.0
     )
     jobs = delivery_jobs(settings, create_db_engine(database_url))
     assert {job.name for job in jobs} == {"deliver_email", "deliver_sms", "deliver_webhook"}
-    assert {(job.interval_s, job.idle_interval_s) for job in jobs} == {(0.25, 7.0)}
+    assert {(job.interval_s, job.idle_interval_s) for job in jobs} == {(0.4, 7.0)}
