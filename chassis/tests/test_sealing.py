@@ -23,11 +23,13 @@ NAME = "Nguyễn Thị Canary"
 CONTEXT = "case:0b6f4c1e:child_name"
 
 
-@pytest.mark.parametrize("size", [0, 1, 27, 28, 29, 60, 61, 1000, 5000])
+@pytest.mark.parametrize("size", [0, 1, 27, 28, 29, 60, 61, 124, 125, 1000, 5000])
 def test_padding_round_trips_into_power_of_two_buckets(size: int):
     data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
     padded = pad(data)
     assert len(padded) >= MIN_BUCKET and len(padded) & (len(padded) - 1) == 0
+    assert len(padded) == MIN_BUCKET or len(padded) < 2 * (size + 4)  # the smallest that fits
+    assert padded[4 + size :] == bytes(len(padded) - 4 - size)  # zero-filled
     assert unpad(padded) == data
 
 
@@ -108,3 +110,15 @@ def test_first_use_by_two_processes_makes_one_pair(tmp_path: Path):
     load_or_create_keypair(private)
     assert private.read_bytes() == first
     assert private.stat().st_mode & 0o077 == 0
+
+
+def test_tokens_are_unpadded_base64url_that_open_again():
+    key = DataKey.generate()
+    tokens = [key.seal(NAME * (n % 5), context=CONTEXT) for n in range(300)]
+    payloads = [token.removeprefix("sv1.") for token in tokens]
+    # ~300 random payloads hold every base64 character but never "+", "/" or "=".
+    assert {"-", "_"} <= set("".join(payloads)) and not set("+/=") & set("".join(payloads))
+    assert all(is_sealed(token) for token in tokens)
+    assert [key.open(token, context=CONTEXT) for token in tokens] == [
+        NAME * (n % 5) for n in range(300)
+    ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from chassis.bulk_insert import insert_many
 from chassis.timestamps import UtcDateTime
 
 
@@ -38,7 +38,7 @@ def claim_events(session: Session, rows: list[dict[str, Any]]) -> None:
     """Record many events as processed with one INSERT (`consumer`, `event_id`,
     `processed_at` each): a batch's claims, once it checked none was claimed before."""
     if rows:
-        session.connection().execute(insert(ProcessedEvent.__table__), rows)  # type: ignore[attr-defined]
+        insert_many(session.connection(), ProcessedEvent.__table__, rows)  # type: ignore[attr-defined]
 
 
 def already_claimed(session: Session, consumer: str, event_ids: list[str]) -> set[str]:

@@ -31,11 +31,12 @@ from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Index, bindparam, case, func, insert, text, update
+from sqlalchemy import Index, bindparam, case, func, text, update
 from sqlalchemy.engine import URL, Engine, Result
 from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from chassis.bulk_insert import insert_many
 from chassis.db import transaction
 from chassis.file_watch import FileWatch
 from chassis.metrics import (
@@ -161,7 +162,7 @@ def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write rows collected by `stage_event(into=...)`, in order (ids follow it), and
     forget them."""
     if rows:
-        session.connection().execute(insert(OutboxEvent.__table__), rows)  # type: ignore[attr-defined]
+        insert_many(session.connection(), OutboxEvent.__table__, rows)  # type: ignore[attr-defined]
         rows.clear()
         notify_outbox(session)
 

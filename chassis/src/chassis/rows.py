@@ -14,8 +14,10 @@ from functools import cache, partial
 from typing import Any, TypeVar, cast
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlmodel import Session, SQLModel
+
+from chassis.bulk_insert import insert_many
 
 NewRow = tuple[Table, dict[str, Any]]
 ModelT = TypeVar("ModelT", bound=SQLModel)
@@ -93,7 +95,7 @@ def insert_values(session: Session, rows: list[NewRow]) -> None:
     if by_table:
         connection = session.connection()
         for table, values_list in by_table.items():
-            connection.execute(insert(table), values_list)
+            insert_many(connection, table, values_list)
 
 
 @cache

@@ -17,7 +17,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import chain, islice
@@ -38,6 +38,7 @@ from cases.api.schemas import CaseReportIn
 from cases.batch_intake import CaseBatch, write_unless_overtaken
 from cases.domain.commands import RecordCase
 from cases.domain.intake import missing_for_channel
+from cases.turns import Turns
 from chassis.auth import Principal
 from chassis.db import transaction
 from chassis.outbox import Lane
@@ -164,16 +165,18 @@ def import_file(
     batch_rows: int = BATCH_ROWS,
     jobs: int = 1,
 ) -> ImportReport:
-    """Import `path`; `jobs` > 1 prepares batches in that many forked processes (this one
-    writes them, in file order): for a large list on an otherwise quiet machine."""
+    """Import `path`; `jobs` > 1 imports batches in that many forked processes, which
+    prepare them side by side and write them in turn, in file order: for a large list on an
+    otherwise quiet machine."""
     report = ImportReport()
     context = _Context(engine, deps, operator, path.name)
-    importer = _Importer(context, report)
     batches = _batches(read_rows(path), batch_rows)
-    with _preparing(context, batches, jobs) as prepared:
-        for batch in prepared:
-            importer.write(batch)
-            for _ in batch.numbered:
+    with _importing(context, batches, jobs) as imported:
+        for batch in imported:
+            report.imported += batch.report.imported
+            report.skipped += batch.report.skipped
+            report.errors += batch.report.errors
+            for _ in range(batch.rows):
                 on_row()
     return report
 
@@ -199,14 +202,35 @@ class _Ready:
 
 @dataclass
 class _Prepared:
-    """A batch of the file, checked and prepared; nothing of it written yet. It comes back
-    from a preparing process as values: the file's rows, not their commands (pickling
-    those cost as much as a row's audit event)."""
+    """A batch of the file, checked and prepared; nothing of it written yet."""
 
     numbered: list[tuple[int, dict[str, Any]]]  # the rows of the file it covers
     errors: list[RowError]
     passed: int  # rows that passed every check
     batch: PreparedBatch | None  # None when no row passed the checks
+
+
+@dataclass(frozen=True)
+class _Imported:
+    """What importing one batch did: all that comes back from a forked process. The batch
+    itself never crosses: pickling its rows and events back to one writing process cost a
+    tenth of the import's CPU."""
+
+    rows: int  # rows of the file it covered
+    report: ImportReport
+
+
+def _import_batch(
+    context: _Context,
+    numbered: list[tuple[int, dict[str, Any]]],
+    turn: AbstractContextManager[object] | None = None,
+) -> _Imported:
+    """Prepares the batch, then writes it (inside `turn`: when its turn comes)."""
+    prepared = _prepare_batch(context, numbered)
+    report = ImportReport()
+    with turn or nullcontext():
+        _Importer(context, report).write(prepared)
+    return _Imported(len(numbered), report)
 
 
 def _prepare_batch(context: _Context, numbered: list[tuple[int, dict[str, Any]]]) -> _Prepared:
@@ -232,48 +256,60 @@ def _checked_rows(
 
 
 @contextmanager
-def _preparing(
+def _importing(
     context: _Context, batches: Iterator[list[tuple[int, dict[str, Any]]]], jobs: int
-) -> Iterator[Iterator[_Prepared]]:
-    """Prepared batches in file order: here, or `jobs` forked processes ahead of the
-    writer (a child inherits the keys and settings; its engine opens its own connections)."""
+) -> Iterator[Iterator[_Imported]]:
+    """Imported batches in file order: here, or by `jobs` forked processes (a child
+    inherits the keys and settings; its engine opens its own connections)."""
     if jobs <= 1:
-        yield (_prepare_batch(context, numbered) for numbered in batches)
+        yield (_import_batch(context, numbered) for numbered in batches)
         return
-    # The first batch is prepared here, before the fork: the children inherit what it
+    # The first batch is imported here, before the fork: the children inherit what it
     # loaded on first use (the holidays' rules, the field policy, caches) instead of each
     # loading it again, ~0.5 s of CPU a child.
-    first = [_prepare_batch(context, numbered) for numbered in islice(batches, 1)]
-    global _FORKED_CONTEXT
-    _FORKED_CONTEXT = context
-    pool = ProcessPoolExecutor(jobs, mp_context=get_context("fork"), initializer=_forked)
+    first = [_import_batch(context, numbered) for numbered in islice(batches, 1)]
+    forking = get_context("fork")
+    global _FORKED
+    _FORKED = _Forked(context, Turns(forking, first=1))
+    pool = ProcessPoolExecutor(jobs, mp_context=forking, initializer=_forked)
     try:
         yield chain(first, _in_order(pool, batches, ahead=2 * jobs))
     finally:
+        _FORKED.turns.abort()  # after a failure, a batch still waiting writes nothing
         pool.shutdown(cancel_futures=True)
-        _FORKED_CONTEXT = None
+        _FORKED = None
 
 
-_FORKED_CONTEXT: _Context | None = None
+@dataclass(frozen=True)
+class _Forked:
+    """What the forked processes inherit: the run, and whose turn it is to write."""
+
+    context: _Context
+    turns: Turns
+
+
+_FORKED: _Forked | None = None
 
 
 def _forked() -> None:
-    assert _FORKED_CONTEXT is not None
-    _FORKED_CONTEXT.engine.dispose(close=False)  # the parent's connections stay the parent's
+    assert _FORKED is not None
+    _FORKED.context.engine.dispose(close=False)  # the parent's connections stay the parent's
 
 
-def _prepare_forked(numbered: list[tuple[int, dict[str, Any]]]) -> _Prepared:
-    assert _FORKED_CONTEXT is not None
-    return _prepare_batch(_FORKED_CONTEXT, numbered)
+def _import_forked(index: int, numbered: list[tuple[int, dict[str, Any]]]) -> _Imported:
+    assert _FORKED is not None
+    return _import_batch(_FORKED.context, numbered, _FORKED.turns.take(index))
 
 
 def _in_order(
     pool: ProcessPoolExecutor, batches: Iterator[list[tuple[int, dict[str, Any]]]], ahead: int
-) -> Iterator[_Prepared]:
-    """At most `ahead` batches in flight, so a million-row file is never all in memory."""
-    pending: deque[Future[_Prepared]] = deque()
-    for numbered in batches:
-        pending.append(pool.submit(_prepare_forked, numbered))
+) -> Iterator[_Imported]:
+    """At most `ahead` batches in flight, so a million-row file is never all in memory.
+    They are numbered from 1 (the first was imported before the fork) and started in that
+    order, so the batch whose turn it is to write is always running or done."""
+    pending: deque[Future[_Imported]] = deque()
+    for index, numbered in enumerate(batches, start=1):
+        pending.append(pool.submit(_import_forked, index, numbered))
         if len(pending) >= ahead:
             yield pending.popleft().result()
     while pending:

@@ -20,12 +20,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, insert, or_
+from sqlalchemy import ColumnElement, and_, bindparam, or_
 from sqlmodel import Session, SQLModel, col, select
 
 from cases.adapters.store import RowT, SqlStore
 from cases.adapters.tables import CaseDataKey, CaseRecord, ConsentChange, DuplicateLink
 from cases.domain.duplicates import BlockingKeys
+from chassis.bulk_insert import insert_many
 from chassis.outbox import insert_rows
 from chassis.rows import plain_row, values_of
 from chassis.unit_of_work import UnitOfWork
@@ -115,7 +116,7 @@ class PreparedBatch:
     def write(self, session: Session) -> None:
         connection = session.connection()
         for name, rows in self.rows.items():
-            connection.execute(insert(SQLModel.metadata.tables[name]), rows)
+            insert_many(connection, SQLModel.metadata.tables[name], rows)
         insert_rows(session, list(self.outbox))
 
 
