@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from multiprocessing import get_context
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -197,6 +198,34 @@ def test_each_imported_case_is_announced_and_audited_in_file_order(
     assert [event["case_id"] for event in received] == in_file
     assert [event["resource_id"] for event in audits] == in_file
     assert {event["detail"] for event in audits} == {"bulk import"}
+
+
+def test_batches_of_two_processes_are_written_in_file_order(
+    cases_api: CasesApi, tmp_path: Path, monkeypatch
+):
+    """The third row's batch is ready first, yet written after the second row's."""
+    prepare = bulk_import._prepare
+    third_prepared = get_context("fork").Event()
+
+    def second_prepared_after_third(session, ready, context):  # type: ignore[no-untyped-def]
+        if ready[0].number == 3:  # the second row (the header is row 1)
+            third_prepared.wait(timeout=60)
+        batch = prepare(session, ready, context)
+        if ready[0].number == 4:
+            third_prepared.set()
+        return batch
+
+    monkeypatch.setattr(bulk_import, "_prepare", second_prepared_after_third)
+    deps = cases_api.client.app.state.service_context.deps  # type: ignore[attr-defined]
+    rows = [ROWS[0], ROWS[1], ROWS[5]]
+    path = write_csv(tmp_path / "profiles.csv", rows)
+    result = import_file(path, cases_api.engine, deps, operator=OPERATOR, batch_rows=1, jobs=2)
+    assert (result.imported, result.errors) == (3, [])
+    with Session(cases_api.engine) as session:
+        case_of = {row.row_key: row.case_id for row in session.exec(select(ImportedRow))}
+    in_file = [case_of[row_key(row, deps.dedup_secret)] for row in rows]
+    received = cases_api.events("vn.lienganh.case.received.v1")
+    assert [event["case_id"] for event in received] == in_file
 
 
 def test_a_case_reported_while_a_batch_is_prepared_is_still_linked(
