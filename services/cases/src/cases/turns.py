@@ -50,8 +50,14 @@ class Turns:
             finally:
                 self._condition.notify_all()
 
-    def abort(self) -> None:
-        """Every turn not yet taken raises `TurnsAborted` instead of running."""
-        with self._condition:
+    def abort(self, *, timeout: float = 5.0) -> None:
+        """Every turn not yet taken raises `TurnsAborted` instead of running. A process
+        killed in its turn never lets go of it (its pool then stops the others): after
+        `timeout` this gives up, and the turns still to come, if any, run."""
+        if not self._condition.acquire(timeout=timeout):
+            return
+        try:
             self._next.value = _ABORTED
             self._condition.notify_all()
+        finally:
+            self._condition.release()

@@ -3,6 +3,7 @@ and none after one that failed or after the run was stopped."""
 
 from __future__ import annotations
 
+import os
 from multiprocessing import get_context
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -62,3 +63,17 @@ def test_an_aborted_run_lets_no_waiting_turn_run() -> None:
     assert _finish([waiting], log, 1) == ["2 aborted"]
     with pytest.raises(TurnsAborted), turns.take(1):
         pass
+
+
+def _killed_in_turn(turns: Turns) -> None:
+    with turns.take(1):
+        os._exit(9)  # as if killed while writing: the turn is never handed on
+
+
+def test_stopping_after_a_process_died_in_its_turn_does_not_hang() -> None:
+    turns = Turns(FORK, first=1)
+    dead = FORK.Process(target=_killed_in_turn, args=(turns,))
+    dead.start()
+    dead.join(timeout=60)
+    assert dead.exitcode == 9
+    turns.abort(timeout=0.1)  # returns: the pool's own shutdown ends any process still waiting
