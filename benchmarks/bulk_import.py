@@ -63,7 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--batch-rows", type=int, default=bulk_import.BATCH_ROWS)
-    parser.add_argument("--jobs", type=int, default=1, help="processes preparing batches")
+    parser.add_argument("--jobs", type=int, default=1, help="processes importing batches")
     parser.add_argument("--limit-records", type=int, default=200_000)
     parser.add_argument(
         "--database",
@@ -92,7 +92,7 @@ def main() -> None:
     rows_per_s = first.imported / wall
     print(
         f"bulk import of {args.rows:,} synthetic rows, {args.batch_rows} rows a transaction, "
-        f"{args.jobs} preparing process(es), into {args.database}"
+        f"{args.jobs} importing process(es), into {args.database}"
     )
     for line in limits.lines():
         print(f"  {line}")

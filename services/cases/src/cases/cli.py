@@ -149,7 +149,8 @@ def import_profiles(
         int,
         typer.Option(
             min=1,
-            help="Processes preparing batches (checks, sealing) while this one writes. "
+            help="Processes importing batches side by side: each prepares one (checks, "
+            "sealing), then writes it when its turn comes, in file order. "
             "More than 1 only on a machine with cores to spare: beside the running system "
             "they take its CPU.",
         ),

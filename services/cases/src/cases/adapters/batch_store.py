@@ -6,9 +6,9 @@ the cost of a row. Here the candidates of a whole batch are read once, before it
 the batch adds are kept beside them, and its rows are written by `write`, one INSERT per
 table, so `record_case` runs unchanged.
 
-The batch is prepared over a reading session, possibly in another process, into a
-`PreparedBatch` of plain values, and written in a short transaction of its own: an import
-holds SQLite's write lock only while it inserts, never while it seals identities.
+The batch is prepared over a reading session into a `PreparedBatch` of plain values, and
+written in a short transaction of its own: an import holds SQLite's write lock only while it
+inserts, never while it seals identities.
 `PreparedBatch.unchanged` tells the writer whether a case that could be a duplicate was
 stored in between (then the batch must be prepared again).
 """
@@ -97,8 +97,8 @@ class BatchStore(SqlStore):
 
 @dataclass(frozen=True)
 class PreparedBatch:
-    """A batch of new cases as plain values: it crosses processes (pickled) and is
-    written by `write` in one transaction, one INSERT per table."""
+    """A batch of new cases as plain values, written by `write` in one transaction, one
+    INSERT per table (`chassis.bulk_insert.insert_many`)."""
 
     keys: list[str]  # idempotency keys of the rows it imports
     rows: dict[str, list[dict[str, Any]]]  # table → rows, in the order to insert them
