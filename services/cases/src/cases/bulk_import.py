@@ -11,6 +11,7 @@ the row's `profile_id` when the list has one, else a keyed hash (HMAC) of the ro
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import hmac
 import json
@@ -171,7 +172,7 @@ def import_file(
     report = ImportReport()
     context = _Context(engine, deps, operator, path.name)
     batches = _batches(read_rows(path), batch_rows)
-    with _importing(context, batches, jobs) as imported:
+    with _frozen_heap(), _importing(context, batches, jobs) as imported:
         for batch in imported:
             report.imported += batch.report.imported
             report.skipped += batch.report.skipped
@@ -179,6 +180,20 @@ def import_file(
             for _ in range(batch.rows):
                 on_row()
     return report
+
+
+@contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Everything alive before the import (modules, models, caches) is left out of the
+    garbage collector's full passes while it runs, and out of the forked processes' too:
+    those passes were ~3 % of an import's CPU, most of it walking that heap again and again.
+    It also spares the children copying the pages the collector would write to (the
+    `gc.freeze` recipe for forking)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @dataclass(frozen=True)

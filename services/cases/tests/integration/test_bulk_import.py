@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -91,6 +92,7 @@ def test_a_mixed_csv_imports_the_good_rows_and_names_each_bad_one(
     again = run(cases_api, path)
     assert (again.imported, again.skipped) == (0, 3)
     assert cases_in(cases_api) == 3
+    assert gc.get_freeze_count() == 0  # the heap frozen for the run is the collector's again
 
 
 def test_the_same_list_as_xlsx_imports_alike(cases_api: CasesApi, tmp_path: Path):
@@ -262,6 +264,7 @@ def test_batches_prepared_by_two_processes_import_as_one_would(cases_api: CasesA
     again = import_file(path, cases_api.engine, deps, operator=OPERATOR, batch_rows=2, jobs=2)
     assert (again.imported, again.skipped) == (0, 3)
     assert cases_in(cases_api) == 3
+    assert gc.get_freeze_count() == 0  # the heap frozen for the run is the collector's again
 
 
 def test_the_same_child_in_batches_prepared_side_by_side_is_still_linked(
