@@ -283,6 +283,7 @@ def _importing(
     # loaded on first use (the holidays' rules, the field policy, caches) instead of each
     # loading it again, ~0.5 s of CPU a child.
     first = [_import_batch(context, numbered) for numbered in islice(batches, 1)]
+    gc.freeze()  # what that loaded too (`_frozen_heap`)
     forking = get_context("fork")
     global _FORKED
     _FORKED = _Forked(context, Turns(forking, first=1))
