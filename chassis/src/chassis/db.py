@@ -99,6 +99,47 @@ def _write_lock(engine: Engine) -> threading.Lock | nullcontext[None]:
         return _WRITE_LOCKS.setdefault(str(engine.url), threading.Lock())
 
 
+# ~40 MiB of 4 KiB pages: measured on a 20,000-row import, no faster at 20,000.
+BULK_CHECKPOINT_PAGES = 10_000
+
+
+@contextmanager
+def bulk_writing(engine: Engine, pages: int = BULK_CHECKPOINT_PAGES) -> Iterator[None]:
+    """While it lasts, the engine's SQLite connections checkpoint their WAL into the database
+    once it holds `pages` pages, not SQLite's 1,000 (nothing changes on PostgreSQL).
+
+    For a long run of large writes (an import): a checkpoint copies each page the WAL holds
+    once, however often it was written since the last, and syncs the file, so a WAL ten times
+    as long (~40 MiB) copies and syncs far less; at the 1,000 pages a checkpoint was due every
+    few batches. Connections get the setting when checked out (forked processes' new ones
+    too) and their own back when checked in."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        record.info[_OWN_CHECKPOINT] = cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        cursor.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+        cursor.close()
+
+    def on_checkin(dbapi_connection: Any, record: Any) -> None:
+        own = record.info.pop(_OWN_CHECKPOINT, None)
+        if own is not None and dbapi_connection is not None:
+            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={int(own)}")
+
+    event.listen(engine, "checkout", on_checkout)
+    event.listen(engine, "checkin", on_checkin)
+    try:
+        yield
+    finally:
+        event.remove(engine, "checkout", on_checkout)
+        event.remove(engine, "checkin", on_checkin)
+
+
+_OWN_CHECKPOINT = "lienganh_own_wal_autocheckpoint"
+
+
 def _writer(engine: Engine) -> Engine:
     return engine.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
 

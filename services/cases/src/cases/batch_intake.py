@@ -2,7 +2,8 @@
 
 `CaseBatch` runs `record_case` for each command over a `BatchStore`: the duplicate
 candidates of the whole batch read with one query, rows and events kept as values. It is
-prepared over a reading session, so the sealing and encoding hold no write lock;
+prepared over a reading session, so the sealing and encoding hold no write lock (nor a
+read snapshot);
 `write_unless_overtaken` then writes the `PreparedBatch` in one short transaction, unless
 a case one of its children may duplicate was stored meanwhile (the caller prepares it again
 inside the write lock then).
@@ -38,7 +39,10 @@ class CaseBatch:
         source: str,
         lane: Lane = Lane.NORMAL,
         correlation_id: str | None = None,
+        reading: bool = False,
     ) -> None:
+        """`reading`: `session` is a `reading_session` that only reads for the batch, and
+        its transaction ends once the batch's candidates are read."""
         self.deps = deps
         self.uow = UnitOfWork(
             session=session,
@@ -56,6 +60,12 @@ class CaseBatch:
         }
         self._commands = commands  # keeps each id() above its command's
         self.store = BatchStore(self.uow, filter(None, self._keys.values()))
+        if reading:
+            # All it reads is read. Under SQLite, a read transaction kept while the batch is
+            # sealed and encoded kept the WAL from being checkpointed back to its start, and
+            # with batches always being prepared it grew past 100 MiB in an import.
+            # `write_unless_overtaken` checks the candidates again, in the write lock.
+            session.commit()
 
     def record(self, command: RecordCase) -> CaseRecord:
         # A command of another batch is not in `_keys`: none of these is freed, so no other
@@ -66,6 +76,12 @@ class CaseBatch:
     def prepared(self, keys: list[str] | None = None) -> PreparedBatch:
         """Rows and events to write (`keys`: the idempotency keys it takes, if any)."""
         return self.store.prepared(keys or [])
+
+
+def reading_session(engine: Engine) -> Session:
+    """A session to prepare a batch over (`CaseBatch(..., reading=True)`): what it loaded
+    stays loaded once its transaction ends."""
+    return Session(engine, autoflush=False, expire_on_commit=False)
 
 
 def write_unless_overtaken(

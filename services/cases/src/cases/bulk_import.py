@@ -36,12 +36,12 @@ from cases.adapters import audit
 from cases.adapters.batch_store import PreparedBatch
 from cases.adapters.tables import ImportedRow
 from cases.api.schemas import CaseReportIn
-from cases.batch_intake import CaseBatch, write_unless_overtaken
+from cases.batch_intake import CaseBatch, reading_session, write_unless_overtaken
 from cases.domain.commands import RecordCase
 from cases.domain.intake import missing_for_channel
 from cases.turns import Turns
 from chassis.auth import Principal
-from chassis.db import transaction
+from chassis.db import bulk_writing, transaction
 from chassis.outbox import Lane
 from chassis.tracing import ensure_span
 from contracts.vocabulary import AuditAction
@@ -172,7 +172,11 @@ def import_file(
     report = ImportReport()
     context = _Context(engine, deps, operator, path.name)
     batches = _batches(read_rows(path), batch_rows)
-    with _frozen_heap(), _importing(context, batches, jobs) as imported:
+    with (
+        _frozen_heap(),
+        bulk_writing(engine),
+        _importing(context, batches, jobs) as imported,
+    ):
         for batch in imported:
             report.imported += batch.report.imported
             report.skipped += batch.report.skipped
@@ -254,8 +258,8 @@ def _prepare_batch(context: _Context, numbered: list[tuple[int, dict[str, Any]]]
     ready = _checked_rows(numbered, context, checks)
     if not ready:
         return _Prepared(numbered, checks.errors, 0, None)
-    with ensure_span("prepare import batch"), Session(context.engine, autoflush=False) as reading:
-        batch = _prepare(reading, ready, context)
+    with ensure_span("prepare import batch"), reading_session(context.engine) as reading:
+        batch = _prepare(reading, ready, context, reading=True)
     return _Prepared(numbered, checks.errors, len(ready), batch)
 
 
@@ -402,9 +406,11 @@ class _Importer:
         self.report.skipped += rows - len(batch.keys)
 
 
-def _prepare(session: Session, ready: list[_Ready], context: _Context) -> PreparedBatch:
+def _prepare(
+    session: Session, ready: list[_Ready], context: _Context, *, reading: bool = False
+) -> PreparedBatch:
     """Records the rows no earlier run imported (nor an earlier row of this file), over
-    `session`, into a batch of rows and events to write."""
+    `session`, into a batch of rows and events to write (`reading`: see `CaseBatch`)."""
     taken = already_imported(session, [item.key for item in ready])
     new: list[_Ready] = []
     for item in ready:
@@ -418,6 +424,7 @@ def _prepare(session: Session, ready: list[_Ready], context: _Context) -> Prepar
         context.deps,
         source="/cases/import",
         lane=Lane.BULK,
+        reading=reading,
     )
     for item in new:
         record = batch.record(item.command)

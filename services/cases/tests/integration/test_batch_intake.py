@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
+from cases import handlers
 from cases.adapters.tables import (
     SEALED_COLUMNS,
     CaseDataKey,
@@ -137,6 +138,29 @@ def test_a_case_of_the_same_child_stored_while_the_batch_is_prepared_is_linked(
     assert links == {(ids[2], ids[0]), (ids[1], other[0])}
     assert cases_in(cases_api) == 4
     assert len(cases_api.events(RECEIVED)) == 4  # nothing of the first, unwritten attempt
+
+
+def test_a_batch_is_sealed_and_encoded_outside_any_transaction(cases_api: CasesApi, monkeypatch):
+    """Its candidates read, the batch keeps no read snapshot (under SQLite, one kept while
+    batches were prepared back to back kept the WAL from being checkpointed to its start)."""
+    record_case = handlers.record_case
+    in_transaction: list[bool] = []
+
+    def noting_transaction(store, command, deps, **options):  # type: ignore[no-untyped-def]
+        in_transaction.append(store.session.in_transaction())
+        return record_case(store, command, deps, **options)
+
+    stored = cases_api.post("/cases", cases_api.hotline(), report(child=child("Lê Thị Mai")))
+    assert stored.status_code == 201, stored.text
+    monkeypatch.setattr(handlers, "record_case", noting_transaction)
+    response = post_batch(cases_api, {"reports": reports()})
+    assert response.status_code == 201, response.text
+    assert in_transaction == [False] * 3
+    with Session(cases_api.engine) as session:
+        links = {(link.case_id, link.other_case_id) for link in session.exec(select(DuplicateLink))}
+    ids = [case["case_id"] for case in response.json()["cases"]]
+    # The stored case was read before the transaction ended, and linked after.
+    assert links == {(ids[2], ids[0]), (ids[1], stored.json()["case_id"])}
 
 
 def test_a_batch_stores_each_case_as_post_cases_stores_it(cases_api: CasesApi):

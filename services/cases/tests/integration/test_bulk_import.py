@@ -7,14 +7,18 @@ import gc
 from multiprocessing import get_context
 from pathlib import Path
 
+import pytest
 from openpyxl import Workbook
+from sqlalchemy import text
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from cases import bulk_import
+from cases import bulk_import, handlers
+from cases.adapters.batch_store import PreparedBatch
 from cases.adapters.tables import CaseRecord, DuplicateLink, ImportedRow
 from cases.bulk_import import COLUMNS, RowError, import_file, row_key
 from chassis.auth import Principal
+from chassis.db import BULK_CHECKPOINT_PAGES
 from services.cases.tests.support import CasesApi, report
 
 OPERATOR = Principal("dolisa-import-hn", "dolisa", frozenset({"intake"}), frozenset({"01"}))
@@ -209,10 +213,10 @@ def test_batches_of_two_processes_are_written_in_file_order(
     prepare = bulk_import._prepare
     third_prepared = get_context("fork").Event()
 
-    def second_prepared_after_third(session, ready, context):  # type: ignore[no-untyped-def]
+    def second_prepared_after_third(session, ready, context, **options):  # type: ignore[no-untyped-def]
         if ready[0].number == 3:  # the second row (the header is row 1)
             third_prepared.wait(timeout=60)
-        batch = prepare(session, ready, context)
+        batch = prepare(session, ready, context, **options)
         if ready[0].number == 4:
             third_prepared.set()
         return batch
@@ -228,6 +232,50 @@ def test_batches_of_two_processes_are_written_in_file_order(
     in_file = [case_of[row_key(row, deps.dedup_secret)] for row in rows]
     received = cases_api.events("vn.lienganh.case.received.v1")
     assert [event["case_id"] for event in received] == in_file
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_batches_are_written_checkpointing_every_bulk_pages_of_wal(
+    cases_api: CasesApi, tmp_path: Path, monkeypatch, jobs: int
+):
+    """In forked processes too; the store's connections are as before afterwards."""
+    if cases_api.engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite setting")
+    write = PreparedBatch.write
+    noted = tmp_path / "checkpoint-pages"  # a file: forked processes write it too
+
+    def write_noting_checkpoint_pages(self, session):  # type: ignore[no-untyped-def]
+        pages = session.execute(text("PRAGMA wal_autocheckpoint")).scalar_one()
+        with noted.open("a") as file:
+            file.write(f"{pages}\n")
+        write(self, session)
+
+    monkeypatch.setattr(PreparedBatch, "write", write_noting_checkpoint_pages)
+    deps = cases_api.client.app.state.service_context.deps  # type: ignore[attr-defined]
+    path = write_csv(tmp_path / "profiles.csv", [ROWS[0], ROWS[1], ROWS[5]])
+    result = import_file(path, cases_api.engine, deps, operator=OPERATOR, batch_rows=1, jobs=jobs)
+    assert result.imported == 3
+    assert noted.read_text().split() == [str(BULK_CHECKPOINT_PAGES)] * 3
+    with cases_api.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == 1000
+
+
+def test_batches_are_sealed_and_encoded_outside_any_transaction(
+    cases_api: CasesApi, tmp_path: Path, monkeypatch
+):
+    """No read snapshot is kept while a batch is prepared: under SQLite one kept the WAL
+    from being checkpointed back to its start."""
+    record_case = handlers.record_case
+    in_transaction: list[bool] = []
+
+    def noting_transaction(store, command, deps, **options):  # type: ignore[no-untyped-def]
+        in_transaction.append(store.session.in_transaction())
+        return record_case(store, command, deps, **options)
+
+    monkeypatch.setattr(handlers, "record_case", noting_transaction)
+    result = run(cases_api, write_csv(tmp_path / "profiles.csv", ROWS))
+    assert result.imported == 3
+    assert in_transaction == [False] * 3
 
 
 def test_a_case_reported_while_a_batch_is_prepared_is_still_linked(

@@ -24,7 +24,7 @@ from cases.adapters.tables import CaseRecord
 from cases.api.deps import CasesContext, Context
 from cases.api.idempotency import IdempotencyKey, answer_once, keyed_request
 from cases.api.schemas import CaseAccepted, CaseReportIn
-from cases.batch_intake import CaseBatch, write_unless_overtaken
+from cases.batch_intake import CaseBatch, reading_session, write_unless_overtaken
 from cases.domain.commands import RecordCase
 from cases.domain.intake import missing_for_channel
 from chassis.access import Grant, Granted
@@ -109,8 +109,8 @@ def record_reports(
 ) -> Answer:
     """Record every command with its audit record, all or none, and keep `answer` of the
     new cases for the request's key, if any."""
-    with Session(context.engine, autoflush=False) as reading:
-        answered, batch = _prepare(reading, context, grant, commands, request, answer)
+    with reading_session(context.engine) as reading:
+        answered, batch = _prepare(reading, context, grant, commands, request, answer, reading=True)
     if write_unless_overtaken(context.engine, batch):
         return answered
     # A case one of these children may duplicate was stored meanwhile: again, in the lock.
@@ -127,9 +127,16 @@ def _prepare(
     commands: list[RecordCase],
     request: KeyedRequest | None,
     answer: Callable[[list[CaseRecord]], Answer],
+    *,
+    reading: bool = False,
 ) -> tuple[Answer, PreparedBatch]:
     batch = CaseBatch(
-        session, commands, context.deps, source="/cases", correlation_id=current_correlation_id()
+        session,
+        commands,
+        context.deps,
+        source="/cases",
+        correlation_id=current_correlation_id(),
+        reading=reading,
     )
     records = [batch.record(command) for command in commands]
     for record in records:
