@@ -1,4 +1,5 @@
-"""`bulk_writing`: a long run of writes checkpoints the SQLite WAL less often, and only then."""
+"""`bulk_writing`: a long run of writes checkpoints the SQLite WAL less often and caches more
+pages, and only while it lasts."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from chassis.db import bulk_writing, create_db_engine, transaction
 
-PRAGMA = text("PRAGMA wal_autocheckpoint")
+SQLITES_OWN = (1000, -2000)  # checkpoint every 1,000 pages; a 2 MiB cache
 
 
 @pytest.fixture
@@ -21,37 +22,42 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def checkpoint_pages(engine: Engine) -> tuple[int, int]:
-    """The WAL pages after which a checked-out connection checkpoints, and which
-    connection it was."""
+def settings_of(connection: Connection) -> tuple[int, int]:
+    return (
+        connection.execute(text("PRAGMA wal_autocheckpoint")).scalar_one(),
+        connection.execute(text("PRAGMA cache_size")).scalar_one(),
+    )
+
+
+def checked_out(engine: Engine) -> tuple[tuple[int, int], int]:
+    """The settings of a checked-out connection, and which connection it was."""
     with engine.connect() as connection:
-        return connection.execute(PRAGMA).scalar_one(), id(connection.connection.dbapi_connection)
+        return settings_of(connection), id(connection.connection.dbapi_connection)
 
 
-def test_connections_checkpoint_every_so_many_pages_while_it_lasts_then_as_before(
-    engine: Engine,
-):
-    before, connection = checkpoint_pages(engine)
-    with bulk_writing(engine, pages=4321):
-        assert checkpoint_pages(engine) == (4321, connection)  # the pooled one, checked out
+def test_connections_have_the_bulk_settings_while_it_lasts_then_their_own(engine: Engine):
+    before, connection = checked_out(engine)
+    with bulk_writing(engine, pages=4321, cache_kib=8192):
+        assert checked_out(engine) == ((4321, -8192), connection)  # the pooled one
         with transaction(engine) as session:
-            assert session.execute(PRAGMA).scalar_one() == 4321
-    assert before == 1000  # SQLite's own
-    assert checkpoint_pages(engine) == (1000, connection)
+            assert settings_of(session.connection()) == (4321, -8192)
+    assert before == SQLITES_OWN
+    assert checked_out(engine) == (SQLITES_OWN, connection)
 
 
-def test_a_connection_gets_its_own_setting_back(engine: Engine):
+def test_a_connection_gets_its_own_settings_back(engine: Engine):
     with engine.connect() as connection:
         connection.execute(text("PRAGMA wal_autocheckpoint=500"))
-    with bulk_writing(engine, pages=4321):
-        assert checkpoint_pages(engine)[0] == 4321
-    assert checkpoint_pages(engine)[0] == 500
+        connection.execute(text("PRAGMA cache_size=-1000"))
+    with bulk_writing(engine, pages=4321, cache_kib=8192):
+        assert checked_out(engine)[0] == (4321, -8192)
+    assert checked_out(engine)[0] == (500, -1000)
 
 
-def test_connections_a_forked_process_opens_get_it_too(engine: Engine):
+def test_connections_a_forked_process_opens_get_them_too(engine: Engine):
     """A forked importer drops its parent's connections and opens its own."""
-    checkpoint_pages(engine)
-    with bulk_writing(engine, pages=4321):
+    checked_out(engine)
+    with bulk_writing(engine, pages=4321, cache_kib=8192):
         engine.dispose(close=False)
-        pages, _ = checkpoint_pages(engine)
-    assert pages == 4321
+        settings, _ = checked_out(engine)
+    assert settings == (4321, -8192)

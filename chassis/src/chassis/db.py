@@ -101,32 +101,46 @@ def _write_lock(engine: Engine) -> threading.Lock | nullcontext[None]:
 
 # ~40 MiB of 4 KiB pages: measured on a 20,000-row import, no faster at 20,000.
 BULK_CHECKPOINT_PAGES = 10_000
+BULK_CACHE_KIB = 64 * 1024
 
 
 @contextmanager
-def bulk_writing(engine: Engine, pages: int = BULK_CHECKPOINT_PAGES) -> Iterator[None]:
+def bulk_writing(
+    engine: Engine, pages: int = BULK_CHECKPOINT_PAGES, cache_kib: int = BULK_CACHE_KIB
+) -> Iterator[None]:
     """While it lasts, the engine's SQLite connections checkpoint their WAL into the database
-    once it holds `pages` pages, not SQLite's 1,000 (nothing changes on PostgreSQL).
+    once it holds `pages` pages, not SQLite's 1,000, and keep up to `cache_kib` of pages in
+    their cache, not 2 MiB (nothing changes on PostgreSQL).
 
     For a long run of large writes (an import): a checkpoint copies each page the WAL holds
     once, however often it was written since the last, and syncs the file, so a WAL ten times
     as long (~40 MiB) copies and syncs far less; at the 1,000 pages a checkpoint was due every
-    few batches. Connections get the setting when checked out (forked processes' new ones
-    too) and their own back when checked in."""
+    few batches. The cache keeps the pages of the indexes on keyed hashes at hand as they
+    grow: each row lands on a page of its own in each. Connections get the settings when
+    checked out (forked processes' new ones too) and their own back when checked in."""
     if engine.dialect.name != "sqlite":
         yield
         return
+    settings = {"wal_autocheckpoint": int(pages), "cache_size": -int(cache_kib)}
+    import os
+
+    if os.environ.get("XNOCACHE"):
+        del settings["cache_size"]
 
     def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         cursor = dbapi_connection.cursor()
-        record.info[_OWN_CHECKPOINT] = cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-        cursor.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+        record.info[_OWN_SETTINGS] = {
+            name: cursor.execute(f"PRAGMA {name}").fetchone()[0] for name in settings
+        }
+        for name, value in settings.items():
+            cursor.execute(f"PRAGMA {name}={value}")
         cursor.close()
 
     def on_checkin(dbapi_connection: Any, record: Any) -> None:
-        own = record.info.pop(_OWN_CHECKPOINT, None)
+        own = record.info.pop(_OWN_SETTINGS, None)
         if own is not None and dbapi_connection is not None:
-            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={int(own)}")
+            for name, value in own.items():
+                dbapi_connection.execute(f"PRAGMA {name}={int(value)}")
 
     event.listen(engine, "checkout", on_checkout)
     event.listen(engine, "checkin", on_checkin)
@@ -137,7 +151,7 @@ def bulk_writing(engine: Engine, pages: int = BULK_CHECKPOINT_PAGES) -> Iterator
         event.remove(engine, "checkin", on_checkin)
 
 
-_OWN_CHECKPOINT = "lienganh_own_wal_autocheckpoint"
+_OWN_SETTINGS = "lienganh_own_bulk_settings"
 
 
 def _writer(engine: Engine) -> Engine:

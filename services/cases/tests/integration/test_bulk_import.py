@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
@@ -18,7 +18,7 @@ from cases.adapters.batch_store import PreparedBatch
 from cases.adapters.tables import CaseRecord, DuplicateLink, ImportedRow
 from cases.bulk_import import COLUMNS, RowError, import_file, row_key
 from chassis.auth import Principal
-from chassis.db import BULK_CHECKPOINT_PAGES
+from chassis.db import BULK_CACHE_KIB, BULK_CHECKPOINT_PAGES
 from services.cases.tests.support import CasesApi, report
 
 OPERATOR = Principal("dolisa-import-hn", "dolisa", frozenset({"intake"}), frozenset({"01"}))
@@ -234,30 +234,38 @@ def test_batches_of_two_processes_are_written_in_file_order(
     assert [event["case_id"] for event in received] == in_file
 
 
+def settings_of(connection: Connection) -> tuple[int, int]:
+    return (
+        connection.execute(text("PRAGMA wal_autocheckpoint")).scalar_one(),
+        connection.execute(text("PRAGMA cache_size")).scalar_one(),
+    )
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_batches_are_written_checkpointing_every_bulk_pages_of_wal(
+def test_batches_are_written_with_the_bulk_settings(
     cases_api: CasesApi, tmp_path: Path, monkeypatch, jobs: int
 ):
-    """In forked processes too; the store's connections are as before afterwards."""
+    """A long WAL and a large cache (`chassis.db.bulk_writing`), in forked processes too;
+    the store's connections are as before afterwards."""
     if cases_api.engine.dialect.name != "sqlite":
-        pytest.skip("a SQLite setting")
+        pytest.skip("SQLite settings")
     write = PreparedBatch.write
-    noted = tmp_path / "checkpoint-pages"  # a file: forked processes write it too
+    noted = tmp_path / "settings"  # a file: forked processes write it too
 
-    def write_noting_checkpoint_pages(self, session):  # type: ignore[no-untyped-def]
-        pages = session.execute(text("PRAGMA wal_autocheckpoint")).scalar_one()
+    def write_noting_settings(self, session):  # type: ignore[no-untyped-def]
         with noted.open("a") as file:
-            file.write(f"{pages}\n")
+            file.write(f"{settings_of(session.connection())}\n")
         write(self, session)
 
-    monkeypatch.setattr(PreparedBatch, "write", write_noting_checkpoint_pages)
+    monkeypatch.setattr(PreparedBatch, "write", write_noting_settings)
     deps = cases_api.client.app.state.service_context.deps  # type: ignore[attr-defined]
     path = write_csv(tmp_path / "profiles.csv", [ROWS[0], ROWS[1], ROWS[5]])
     result = import_file(path, cases_api.engine, deps, operator=OPERATOR, batch_rows=1, jobs=jobs)
     assert result.imported == 3
-    assert noted.read_text().split() == [str(BULK_CHECKPOINT_PAGES)] * 3
+    bulk = (BULK_CHECKPOINT_PAGES, -BULK_CACHE_KIB)
+    assert noted.read_text().splitlines() == [str(bulk)] * 3
     with cases_api.engine.connect() as connection:
-        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == 1000
+        assert settings_of(connection) == (1000, -2000)  # SQLite's own
 
 
 def test_batches_are_sealed_and_encoded_outside_any_transaction(
