@@ -99,7 +99,8 @@ def main() -> None:
     print(
         f"  into an empty store: {first.imported:,} imported, {len(first.errors)} errors, "
         f"in {wall:.1f} s = {rows_per_s:,.0f} rows/s, {1000 * cpu / max(first.imported, 1):.2f} "
-        f"ms CPU a row (1 M rows ≈ {1e6 / rows_per_s / 60:.0f} min)"
+        f"ms CPU a row (1 M rows at this rate: {1e6 / rows_per_s / 60:.0f} min; a growing "
+        "store is slower, run --rows 1000000 to know)"
     )
     if args.database != "sqlite":
         print(f"  … and the server's: {1000 * server_cpu / max(first.imported, 1):.2f} ms a row")
