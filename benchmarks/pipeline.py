@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -126,8 +127,8 @@ async def offer(system: RunningSystem, rate: float, seconds: float, seed: int) -
     return offered
 
 
-def records_on_topics(bootstrap: str) -> int:
-    """Every record on every declared topic (end offsets summed)."""
+def records_on_topics(bootstrap: str) -> Counter[str]:
+    """Every record on every declared topic (end offsets summed a topic)."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
@@ -137,7 +138,10 @@ def records_on_topics(bootstrap: str) -> int:
             for spec in declared_topics()
             for p in consumer.partitions_for_topic(spec.name) or ()
         ]
-        return sum(consumer.end_offsets(partitions).values())
+        records: Counter[str] = Counter()
+        for partition, end in consumer.end_offsets(partitions).items():
+            records[partition.topic] += end
+        return records
     finally:
         consumer.close()
 
@@ -250,7 +254,8 @@ def run_burst(
     received = stores.received_at(after=mark)
     first = stores.first_notifications(set(received), timeout_s=900)
     time.sleep(5)  # the notifications' own events (sent, delivered) land after the first one
-    per_case = (records_on_topics(system.bootstrap) - records_before) / cases
+    caused = records_on_topics(system.bootstrap) - records_before
+    per_case = caused.total() / cases
     cpu_ms = {n: (cpu_seconds(p) - cpu_before[n]) * 1000 / cases for n, p in pids.items()}
     latencies = [first[c] - received[c] for c in first]
     span = max(first.values()) - min(received.values())
@@ -264,6 +269,8 @@ def run_burst(
         f"({held} {SUSTAINED_S:g} s)"
     )
     print(f"  Kafka records per case: {per_case:.1f}")
+    for topic, records in caused.most_common():
+        print(f"    {topic:40s} {records / cases:5.2f}")
     print(f"  as records: {rate * per_case:,.0f} records/s = {limits.ratios(rate * per_case)}")
     print(
         f"  latency (queueing included): p50 {percentile(latencies, 50):.2f} s, "

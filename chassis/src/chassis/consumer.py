@@ -205,6 +205,7 @@ class EventProcessor:
         claimed: list[dict[str, Any]] = []
         rows: list[NewRow] = []
         outbox: list[dict[str, Any]] = []
+        applied_log = event_log.bind()  # resolved once a batch, not once a line
         with transaction(self._engine) as session:
             done = already_claimed(
                 session, self.consumer, [envelope.id for _, envelope, _, _ in work]
@@ -226,7 +227,7 @@ class EventProcessor:
                     rows += uow.staged_rows()
                     outbox += uow.staged_outbox()
                     # One line per event: the correlation id follows a case across services.
-                    event_log.info("event applied by %s", self.consumer)
+                    applied_log.info("event applied by %s", self.consumer)
                 results[index] = Result(Outcome.PROCESSED)
             claim_events(session, claimed)
             insert_values(session, rows)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col, select
 
 from chassis.group_commit import GroupCommit
+from chassis.lookups import preload
 from chassis.unit_of_work import unit_of_work
 from chassis.worker import ScheduledJob
 from contracts.notifications.v1 import NotificationFailed
@@ -206,6 +207,8 @@ class DeliveryLoop:
         now = self.clock()
         try:
             with unit_of_work(self.engine, source=self.source, batch_outbox=True) as uow:
+                # The rows in one query, not one an outcome: a tick's sends finish together.
+                preload(uow.session, ((Notification, o.notification_id) for o in outcomes))
                 store = SqlStore(uow)
                 for outcome in outcomes:
                     record_attempt(

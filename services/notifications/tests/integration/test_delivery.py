@@ -447,6 +447,50 @@ def test_outcomes_that_finish_during_a_commit_are_recorded_together_each_with_it
     assert sorted(by_email.values()) == ["corr-0", "corr-1", "corr-2"]
 
 
+def test_outcomes_recorded_together_read_their_rows_in_one_query(harness, mail_sink):
+    """Each outcome looked its row up on its own: a query a send, in the one thread that
+    records for the whole channel."""
+    loop = harness.loops["email"]
+    for n in range(4):
+        record = encode(
+            ReferralStateChanged.example().model_copy(
+                update={"from_state": None, "to_state": ReferralState.REQUESTED, "version": 1}
+            ),
+            topic=REFERRALS_EVENTS,
+            source="/referrals",
+        )
+        assert consume(harness, record, offset=n) is Outcome.PROCESSED
+    commits: list[int] = []
+    reads: list[str] = []  # the recording threads' reads of notification rows
+
+    def hold_the_first_outcome_commit(session: Session) -> None:
+        if threading.current_thread().name.startswith("deliver-email"):
+            commits.append(1)
+            if len(commits) == 1:  # the other three sends finish and queue meanwhile
+                eventually(lambda: _assert_equal(loop.unrecorded(), 3), timeout_s=30)
+
+    def count_reads(_conn, _cursor, statement: str, *_args) -> None:
+        recording = threading.current_thread().name.startswith("deliver-email")
+        if (
+            recording
+            and statement.lstrip().startswith("SELECT")
+            and "FROM notifications" in statement
+        ):
+            reads.append(statement)
+
+    event.listen(Session, "before_commit", hold_the_first_outcome_commit)
+    event.listen(harness.engine, "before_cursor_execute", count_reads)
+    try:
+        harness.deliver("email")
+    finally:
+        event.remove(Session, "before_commit", hold_the_first_outcome_commit)
+        event.remove(harness.engine, "before_cursor_execute", count_reads)
+
+    assert len(commits) == 2  # one outcome, then the three that finished during its commit
+    assert len(reads) == 2, reads  # one query a commit, not one an outcome
+    assert {row.status for row in harness.rows("email")} == {"delivered"}
+
+
 def _assert_equal(actual: object, expected: object) -> None:
     assert actual == expected
 
