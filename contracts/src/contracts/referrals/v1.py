@@ -57,6 +57,10 @@ class ReferralRequested(EventModel):
     )
     accept_by: datetime = Field(description="Deadline for the agency to accept (UTC).")
     requested_at: datetime = Field(description="When the referral was made (UTC).")
+    linked_referral_id: Uuid | None = Field(
+        default=None,
+        description="The referral this one replaces (transfer, re-route); none for a new case.",
+    )
 
     @model_validator(mode="after")
     def _only_fields_the_policy_gives(self, info: ValidationInfo) -> Self:
@@ -108,6 +112,13 @@ class ReferralRequested(EventModel):
                 details={"workplace_name": _SEALED_VIEW, "industry": _SEALED_VIEW},
                 accept_by=datetime.fromisoformat("2026-11-03T07:00:00+00:00"),
                 requested_at=datetime.fromisoformat("2026-11-02T07:00:05+00:00"),
+            ),
+            "replacing_a_transferred_referral": cls.example_with(
+                referral_id="8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                agency="labour_inspection",
+                lead=False,
+                reason="transferred by police: Workplace case, no crime",
+                linked_referral_id="5f0c2d1e-8b7a-4c3d-9e2f-1a0b9c8d7e6f",
             ),
         }
 

@@ -52,6 +52,8 @@ def receive_referral(
             commune_code=event.commune_code,
             age_band=event.age_band.value,
             reason=event.reason,
+            last_reason=event.reason,
+            linked_referral_id=event.linked_referral_id,
             details=event.details,
             accept_by=event.accept_by,
             due_at=event.accept_by,

@@ -79,6 +79,20 @@ def test_a_new_referral_is_kept_requested_with_its_sealed_details():
     assert referral.due_at == REQUESTED.accept_by
 
 
+def test_a_replacement_referral_knows_the_one_it_takes_over_from_and_why():
+    """Its ReferralRequested is all the inbox hears of its creation (no state change)."""
+    replacement = REQUESTED.model_copy(
+        update={"reason": "transferred by dolisa: not ours", "linked_referral_id": "old-one"}
+    )
+    store = MemoryStore()
+    receive_referral(store, replacement, agency=AGENCY)
+    referral = stored(store)
+    assert (referral.linked_referral_id, referral.last_reason) == (
+        "old-one",
+        "transferred by dolisa: not ours",
+    )
+
+
 def test_a_duplicate_referral_requested_is_ignored():
     store = received()
     receive_referral(store, REQUESTED.model_copy(update={"reason": "again"}), agency=AGENCY)

@@ -145,6 +145,7 @@ def open_referral(
             details=_view_for(store, new.case_id, new.agency, new.case_type),
             accept_by=accept_by,
             requested_at=at,
+            linked_referral_id=new.linked_referral_id,
         ),
         topic=agency_referrals_topic(new.agency),
     )
@@ -230,6 +231,9 @@ def _record(
         occurred_at=change.at,
     )
     store.publish(changed, topic=REFERRALS_EVENTS)
-    # The inbox follows too; the creation tells it which referral a new one replaces.
-    store.publish(changed, topic=agency_referrals_topic(referral.agency))
+    if previous is not None:
+        # The inbox follows every move. Its creation is the `ReferralRequested` it was sent:
+        # the same state and version, so a copy of the creation would be one more record a
+        # referral for the agency's worker to read, and nothing new.
+        store.publish(changed, topic=agency_referrals_topic(referral.agency))
     store.after_commit(REFERRAL_TRANSITIONS.labels(referral.agency, state.value).inc)

@@ -104,7 +104,7 @@ def test_a_case_fans_out_to_its_lead_and_supporting_agencies():
     ].referral_id == (police.id)
 
 
-def test_each_new_referral_gets_a_history_row_and_its_state_event_to_everyone_and_its_inbox():
+def test_each_new_referral_gets_a_history_row_and_its_state_event_to_everyone():
     store = opened()
     police = referral_of(store, "police")
     row = store.transitions[(police.id, 1)]
@@ -114,8 +114,12 @@ def test_each_new_referral_gets_a_history_row_and_its_state_event_to_everyone_an
         "referrals-service",
     )
     assert len(store.events(ReferralStateChanged, topic=REFERRALS_EVENTS)) == 2
-    [inbox] = store.events(ReferralStateChanged, topic=agency_referrals_topic("police"))
-    assert (inbox.referral_id, inbox.to_state, inbox.from_state) == (police.id, S.REQUESTED, None)
+    # The inbox learns of it from its ReferralRequested alone: a copy of the creation's
+    # state change was one more record a referral for the agency's worker, telling nothing.
+    inbox = agency_referrals_topic("police")
+    assert store.events(ReferralStateChanged, topic=inbox) == []
+    [requested] = store.events(ReferralRequested, topic=inbox)
+    assert (requested.referral_id, requested.version) == (police.id, 1)
 
 
 def test_views_are_kept_and_each_agency_gets_only_the_fields_the_policy_allows_it():
@@ -267,6 +271,9 @@ def test_a_transfer_rejects_the_referral_and_opens_a_linked_one_at_the_named_age
     assert (replacement.linked_referral_id, replacement.lead) == (police.id, True)
     assert replacement.reason.startswith("transferred by police")
     assert store.transitions[(replacement.id, 1)].actor == transfer.actor
+    # The new agency's inbox is told which referral it takes over from in the request.
+    [requested] = store.events(ReferralRequested, topic=agency_referrals_topic("labour_inspection"))
+    assert (requested.referral_id, requested.linked_referral_id) == (replacement.id, police.id)
 
 
 class RacingStore(MemoryStore):
