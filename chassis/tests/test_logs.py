@@ -10,6 +10,7 @@ import pytest
 import structlog
 
 from chassis.logs import (
+    HeldLines,
     bind_event_context,
     configure_logging,
     current_correlation_id,
@@ -151,3 +152,28 @@ def test_a_structlog_line_is_rendered_without_a_stdlib_record(
         "event_id": "evt-9",
         "service": "reporting",
     }
+
+
+def test_held_lines_are_rendered_in_their_context_and_written_only_when_asked(
+    capsys: pytest.CaptureFixture[str],
+):
+    configure_logging("reporting", "INFO")
+    held = HeldLines("chassis.consumer")
+    log = held.logger()
+    with bind_event_context("evt-1", "corr-1", "CaseReceived"):
+        log.info("event applied by %s", "reporting.cases")
+    log.debug("below the level")
+    log.info("second")
+    assert _lines(capsys) == []  # nothing written yet
+
+    held.write()
+    first, second = _lines(capsys)
+    assert (first["event"], first["logger"], first["service"]) == (
+        "event applied by reporting.cases",
+        "chassis.consumer",
+        "reporting",
+    )
+    assert (first["event_id"], first["correlation_id"]) == ("evt-1", "corr-1")
+    assert "event_id" not in second
+    held.write()
+    assert _lines(capsys) == []  # each line once

@@ -38,7 +38,7 @@ from sqlmodel import Session
 from chassis.db import transaction
 from chassis.dead_letters import SEALED_MARK, seal_value
 from chassis.inbox import ProcessedEvent, already_claimed, claim_event, claim_events
-from chassis.logs import bind_event_context, get_logger
+from chassis.logs import HeldLines, bind_event_context
 from chassis.metrics import DEAD_LETTERS, EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from chassis.outbox import Lane, insert_rows
 from chassis.rows import NewRow, insert_values
@@ -52,8 +52,6 @@ from contracts.registry import EVENT_MODELS, UnknownEventType, event_types_on, m
 from contracts.topics import dlq_topic
 
 logger = logging.getLogger(__name__)
-# One line an event goes on structlog's own, cheaper path (chassis.logs).
-event_log = get_logger(__name__)
 
 Handler = Callable[[UnitOfWork, Any], None]
 # Reads what a batch's events will look up, in one query a table (`chassis.lookups.preload`).
@@ -205,7 +203,10 @@ class EventProcessor:
         claimed: list[dict[str, Any]] = []
         rows: list[NewRow] = []
         outbox: list[dict[str, Any]] = []
-        applied_log = event_log.bind()  # resolved once a batch, not once a line
+        # One line an event, on structlog's own, cheaper path (chassis.logs), written once
+        # the batch is committed: "applied" only once it is, in one write a batch.
+        applied = HeldLines(__name__)
+        applied_log = applied.logger()
         with transaction(self._engine) as session:
             done = already_claimed(
                 session, self.consumer, [envelope.id for _, envelope, _, _ in work]
@@ -232,6 +233,7 @@ class EventProcessor:
             claim_events(session, claimed)
             insert_values(session, rows)
             insert_rows(session, outbox)
+        applied.write()
         run_effects(effects)  # committed: count what happened, once
         return results
 
@@ -295,6 +297,9 @@ class EventProcessor:
                     return Result(Outcome.DUPLICATE)
                 handler(self._unit_of_work(session, envelope, own), event)
                 session.flush()
+                applied = HeldLines(__name__)  # written with the effects: once committed
+                applied.logger().info("event applied by %s", self.consumer)
+                own.append(applied.write)
                 savepoint.commit()
                 effects.extend(own)
                 return Result(Outcome.PROCESSED)

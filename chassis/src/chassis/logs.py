@@ -28,6 +28,7 @@ from structlog.typing import EventDict, FilteringBoundLogger, Processor, Wrapped
 from chassis.tracing import current_ids
 
 __all__ = [
+    "HeldLines",
     "add_trace_ids",
     "bind_event_context",
     "configure_logging",
@@ -151,6 +152,33 @@ class _StderrLines:
         stream.flush()
 
     debug = info = warning = error = critical = msg
+
+
+class HeldLines:
+    """Lines rendered when they are logged, in the context they describe, and written to
+    stderr later, together: a consumer's "event applied" lines, once its batch's
+    transaction has committed (one write a batch, and no line for work rolled back)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # what `add_logger_name` reads
+        self._lines: list[str] = []
+
+    def msg(self, message: str) -> None:
+        self._lines.append(message + "\n")
+
+    debug = info = warning = error = critical = msg
+
+    def logger(self) -> FilteringBoundLogger:
+        """A logger with the configured processors and level whose lines are held here."""
+        held: FilteringBoundLogger = structlog.wrap_logger(self).bind()
+        return held
+
+    def write(self) -> None:
+        if self._lines:
+            stream = sys.stderr
+            stream.write("".join(self._lines))
+            stream.flush()
+            self._lines.clear()
 
 
 class _StderrHandler(logging.StreamHandler):

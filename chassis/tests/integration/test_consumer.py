@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import event as sql_event
 from sqlmodel import Field, Session, SQLModel, select
 
 from chassis.consumer import Delivery, EventProcessor, Outcome, RejectedEvent
 from chassis.db import create_db_engine, create_tables
 from chassis.inbox import ProcessedEvent
+from chassis.logs import configure_logging
 from chassis.outbox import OutboxEvent
 from chassis.unit_of_work import UnitOfWork
 from contracts.cases.v1 import CaseReceived
@@ -153,6 +157,53 @@ def test_one_poison_event_in_a_batch_spoils_only_itself(processor: EventProcesso
     outcomes = [result.outcome for result in processor.process_all(batch)]
     assert outcomes == [Outcome.PROCESSED] * 2 + [Outcome.DEAD_LETTERED] + [Outcome.PROCESSED] * 2
     assert sorted(seen(processor)) == [ids[0], ids[1], ids[3], ids[4]]
+
+
+@pytest.fixture
+def logging_on() -> Iterator[None]:
+    """The services' logging (process-wide), put back afterwards for the other tests."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    configure_logging("tests", "INFO")
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
+
+
+def applied_ids(stderr: str) -> list[str]:
+    """The event ids of the "event applied" lines written."""
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    return [line["event_id"] for line in lines if line["event"].startswith("event applied")]
+
+
+def test_event_applied_lines_are_written_once_their_batch_has_committed(
+    processor: EventProcessor, capsys: pytest.CaptureFixture[str], logging_on: None
+):
+    records = received_records(case_ids(3))
+    at_commit: list[list[str]] = []
+
+    def before_commit(_session: Session) -> None:
+        at_commit.append(applied_ids(capsys.readouterr().err))
+
+    sql_event.listen(Session, "before_commit", before_commit)
+    try:
+        processor.process_all([delivery(record, i) for i, record in enumerate(records)])
+    finally:
+        sql_event.remove(Session, "before_commit", before_commit)
+    assert at_commit and not any(at_commit)  # none while the batch could still roll back
+    assert applied_ids(capsys.readouterr().err) == [r.header("ce_id") for r in records]
+
+
+def test_a_batch_redone_event_by_event_logs_only_the_events_it_applied(
+    processor: EventProcessor, capsys: pytest.CaptureFixture[str], logging_on: None
+):
+    cases = [CaseReceived.example().model_copy(update={"case_id": c}) for c in case_ids(4)]
+    cases[2] = cases[2].model_copy(update={"reported_by": "poison"})
+    records = [encode(case, topic=CASES_EVENTS, source="/t") for case in cases]
+    processor.process_all([delivery(record, i) for i, record in enumerate(records)])
+    applied = [records[i].header("ce_id") for i in (0, 1, 3)]
+    assert applied_ids(capsys.readouterr().err) == applied
 
 
 def test_a_duplicate_within_one_batch_has_one_effect(processor: EventProcessor):
