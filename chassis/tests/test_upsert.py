@@ -10,7 +10,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
 from chassis.db import create_db_engine, create_tables
-from chassis.upsert import upsert
+from chassis.outbox import OutboxEvent
+from chassis.unit_of_work import unit_of_work
+from chassis.upsert import upsert, upsert_values
 
 
 class UpsertThing(SQLModel, table=True):
@@ -25,7 +27,7 @@ class UpsertThing(SQLModel, table=True):
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = create_db_engine(database_url)
-    create_tables(engine, [UpsertThing])
+    create_tables(engine, [UpsertThing, OutboxEvent])
     yield engine
     engine.dispose()
 
@@ -77,3 +79,49 @@ def test_a_rolled_back_savepoint_takes_its_upsert_back(engine: Engine):
         upsert(session, UpsertThing(left="c", right=2, value=2))
         savepoint.rollback()
     assert _stored(engine) == {("c", 1): (1, None)}
+
+
+def _writes(statements: list[str]) -> list[str]:
+    return [s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "COMMIT"))]
+
+
+def test_many_upserts_end_as_if_written_in_order_one_statement_a_kind(engine: Engine):
+    with Session(engine) as session, session.begin():
+        session.add(UpsertThing(left="kept", right=1, value=1, note="there"))
+    table = UpsertThing.__table__  # type: ignore[attr-defined]
+
+    def thing(left: str, value: int, note: str | None = None) -> dict:
+        return {"left": left, "right": 1, "value": value, "note": note}
+
+    statements = _statements(engine)
+    with Session(engine) as session, session.begin():
+        upsert_values(
+            session,
+            [
+                (table, thing("a", 1), True),
+                (table, thing("a", 2), True),  # the last that overwrites wins
+                (table, thing("b", 1, "first"), False),
+                (table, thing("b", 2, "second"), False),  # the first that keeps wins
+                (table, thing("c", 3), True),
+                (table, thing("c", 4), False),  # an overwrite wins, whatever the order
+                (table, thing("kept", 9), False),  # the row there stays
+            ],
+        )
+    assert len(_writes(statements)) == 2
+    assert _stored(engine) == {
+        ("a", 1): (2, None),
+        ("b", 1): (1, "first"),
+        ("c", 1): (3, None),
+        ("kept", 1): (1, "there"),
+    }
+
+
+def test_a_batch_unit_of_work_writes_its_upserts_together_when_it_commits(engine: Engine):
+    statements = _statements(engine)
+    with unit_of_work(engine, source="/tests", batch_outbox=True) as uow:
+        for value in range(3):
+            uow.upsert(UpsertThing(left="d", right=value, value=value))
+        uow.upsert(UpsertThing(left="d", right=0, value=7), overwrite=False)
+        assert _writes(statements) == []  # nothing yet: kept for the end
+    assert len(_writes(statements)) == 2  # one statement a kind
+    assert _stored(engine) == {("d", 0): (0, None), ("d", 1): (1, None), ("d", 2): (2, None)}

@@ -45,6 +45,7 @@ from chassis.rows import NewRow, insert_values
 from chassis.sealing import PublicSealer
 from chassis.tracing import configure_tracing, span
 from chassis.unit_of_work import UnitOfWork, event_source, run_effects
+from chassis.upsert import Upsert, upsert_values
 from contracts import deadletter
 from contracts.base import EventModel
 from contracts.envelope import Envelope, KafkaRecord, MalformedEvent, decode
@@ -195,13 +196,14 @@ class EventProcessor:
 
     def _apply_together(self, work: list[Work]) -> dict[int, Result]:
         """The fast path: the whole batch in one transaction, no savepoints. Its inbox and
-        outbox rows, and the new rows handlers `insert`, are kept as values and written at
-        the end, one INSERT per table: an ORM object and a flush per row cost more than most
-        handlers."""
+        outbox rows, and the rows handlers `insert` or `upsert`, are kept as values and
+        written at the end, one statement per table: an ORM object and a flush per row cost
+        more than most handlers."""
         results: dict[int, Result] = {}
         effects: list[Callable[[], None]] = []
         claimed: list[dict[str, Any]] = []
         rows: list[NewRow] = []
+        upserts: list[Upsert] = []
         outbox: list[dict[str, Any]] = []
         # One line an event, on structlog's own, cheaper path (chassis.logs), written once
         # the batch is committed: "applied" only once it is, in one write a batch.
@@ -226,12 +228,14 @@ class EventProcessor:
                     uow = self._unit_of_work(session, envelope, effects, batch_outbox=True)
                     handler(uow, event)
                     rows += uow.staged_rows()
+                    upserts += uow.staged_upserts()
                     outbox += uow.staged_outbox()
                     # One line per event: the correlation id follows a case across services.
                     applied_log.info("event applied by %s", self.consumer)
                 results[index] = Result(Outcome.PROCESSED)
             claim_events(session, claimed)
             insert_values(session, rows)
+            upsert_values(session, upserts)
             insert_rows(session, outbox)
         applied.write()
         run_effects(effects)  # committed: count what happened, once

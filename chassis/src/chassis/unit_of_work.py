@@ -15,6 +15,7 @@ from chassis.logs import current_correlation_id
 from chassis.outbox import Lane, insert_rows, stage_event
 from chassis.rows import NewRow, insert_values, values_of
 from chassis.tracing import current_ids, ensure_span
+from chassis.upsert import Upsert, upsert_values
 from contracts.base import EventModel
 from contracts.envelope import Envelope
 
@@ -65,6 +66,7 @@ class UnitOfWork:
     _staged: dict[int, tuple[EventModel, str]] = field(default_factory=dict, repr=False)
     _outbox_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _new_rows: list[NewRow] = field(default_factory=list, repr=False)
+    _upserts: list[Upsert] = field(default_factory=list, repr=False)
 
     def after_commit(self, effect: Callable[[], None]) -> None:
         """Run `effect` (a metric, say) only once the transaction has committed: work that is
@@ -104,6 +106,22 @@ class UnitOfWork:
         else:
             insert_values(self.session, [values_of(row)])
 
+    def upsert(self, row: SQLModel, *, overwrite: bool = True) -> None:
+        """Insert `row` (an ORM row or a plain one, `chassis.rows`), or, if its primary key
+        is taken, overwrite that row (else keep it): with `batch_outbox`, at the end with
+        the batch's others, one statement a table; else at once. A later read in the same
+        batch does not see it, so only for rows a batch writes and never reads."""
+        upsert = (*values_of(row), overwrite)
+        if self.batch_outbox:
+            self._upserts.append(upsert)
+        else:
+            upsert_values(self.session, [upsert])
+
+    def staged_upserts(self) -> list[Upsert]:
+        """Take the upserts `batch_outbox` kept, to write with `upsert_values`."""
+        upserts, self._upserts = self._upserts, []
+        return upserts
+
     def staged_rows(self) -> list[NewRow]:
         """Take the new rows `batch_outbox` kept, to write with `chassis.rows.insert_values`."""
         rows, self._new_rows = self._new_rows, []
@@ -113,6 +131,7 @@ class UnitOfWork:
         """Write the rows and outbox rows `batch_outbox` kept (nothing otherwise: already
         written)."""
         insert_values(self.session, self.staged_rows())
+        upsert_values(self.session, self.staged_upserts())
         insert_rows(self.session, self._outbox_rows)
 
     def staged_outbox(self) -> list[dict[str, Any]]:

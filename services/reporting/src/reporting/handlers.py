@@ -15,7 +15,7 @@ from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
 from contracts.topics import CASES_EVENTS, NOTIFICATIONS_EVENTS, REFERRALS_EVENTS
 from contracts.vocabulary import CaseClock, CaseStage, ReferralState
 from reporting.adapters.store import ReportingStore, SqlStore
-from reporting.adapters.tables import CaseFact, DeliveryFact, EscalationFact, ReferralFact
+from reporting.adapters.tables import CaseFact, EscalationFact, ReferralFact
 from reporting.domain.periods import buckets
 
 
@@ -111,7 +111,7 @@ def record_escalation(store: ReportingStore, event: ReferralEscalated) -> None:
 
 def record_delivery(store: ReportingStore, event: NotificationDelivered) -> None:
     store.save_delivery(
-        DeliveryFact(
+        store.new_delivery(
             notification_id=event.notification_id,
             channel=event.channel,
             province_code=event.province_code,
@@ -123,16 +123,15 @@ def record_delivery(store: ReportingStore, event: NotificationDelivered) -> None
 
 def record_failure(store: ReportingStore, event: NotificationFailed) -> None:
     """Only a channel with no outcome yet: a failure never hides a delivery."""
-    if store.delivery_fact(event.notification_id, event.channel) is None:
-        store.save_delivery(
-            DeliveryFact(
-                notification_id=event.notification_id,
-                channel=event.channel,
-                province_code=event.province_code,
-                outcome="failed",
-                at=event.failed_at,
-            )
+    store.save_delivery_unless_known(
+        store.new_delivery(
+            notification_id=event.notification_id,
+            channel=event.channel,
+            province_code=event.province_code,
+            outcome="failed",
+            at=event.failed_at,
         )
+    )
 
 
 # Off the path to any notification, its gauges scraped every 15 s: every topic it follows

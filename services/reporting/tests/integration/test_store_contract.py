@@ -64,6 +64,8 @@ SCENARIOS: dict[str, Sequence[Step]] = {
         (handlers.record_failure, failed("n", channel="sms")),
         (handlers.record_failure, failed("m", channel="sms")),
         (handlers.record_failure, failed("m", channel="sms")),
+        (handlers.record_delivery, delivered("k", channel="email")),
+        (handlers.record_failure, failed("k", channel="email")),
     ],
 }
 
@@ -100,7 +102,8 @@ def in_sql(engine: Engine, steps: Sequence[Step]) -> list[str]:
 
 
 def in_one_transaction(engine: Engine, steps: Sequence[Step]) -> list[str]:
-    with unit_of_work(engine, source="/tests") as uow:  # a batch, as the worker applies one
+    # A batch, as the worker applies one: its upserts kept for the end of it.
+    with unit_of_work(engine, source="/tests", batch_outbox=True) as uow:
         for handle, event in steps:
             handle(SqlStore(uow), event)
     with Session(engine) as session:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlmodel import SQLModel
 
@@ -46,12 +46,14 @@ class MemoryStore(MemoryOutbox):
     def save_escalation(self, fact: EscalationFact) -> None:
         self.escalations[fact.referral_id, fact.reminder] = _copy(fact)
 
-    def delivery_fact(self, notification_id: str, channel: str) -> DeliveryFact | None:
-        row = self.deliveries.get((notification_id, channel))
-        return None if row is None else _copy(row)
+    def new_delivery(self, **values: Any) -> DeliveryFact:
+        return DeliveryFact(**values)
 
     def save_delivery(self, fact: DeliveryFact) -> None:
         self.deliveries[fact.notification_id, fact.channel] = _copy(fact)
+
+    def save_delivery_unless_known(self, fact: DeliveryFact) -> None:
+        self.deliveries.setdefault((fact.notification_id, fact.channel), _copy(fact))
 
     def rows(self) -> list[SQLModel]:
         """Every fact held, of every table."""

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
 from chassis.lookups import get_unflushed, preload
+from chassis.rows import plain_row
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
-from chassis.upsert import upsert
 from contracts.base import EventModel
 from contracts.cases.v1 import CaseDeadlineMissed, CaseMerged, CaseReceived, CaseStageChanged
 from contracts.referrals.v1 import ReferralStateChanged
@@ -39,10 +39,17 @@ class ReportingStore(Outbox, Protocol):
         """Insert, or overwrite the one of the same referral and reminder."""
         ...
 
-    def delivery_fact(self, notification_id: str, channel: str) -> DeliveryFact | None: ...
+    def new_delivery(self, **values: Any) -> DeliveryFact:
+        """A delivery fact to save, made with every value it will have: the worker's are
+        plain values, written with the batch's others, that cannot be changed."""
+        ...
 
     def save_delivery(self, fact: DeliveryFact) -> None:
         """Insert, or overwrite the one of the same notification and channel."""
+        ...
+
+    def save_delivery_unless_known(self, fact: DeliveryFact) -> None:
+        """Insert, unless the notification and channel have an outcome already."""
         ...
 
 
@@ -72,13 +79,19 @@ class SqlStore:
 
     def save_escalation(self, fact: EscalationFact) -> None:
         # an upsert, not add: a redelivered reminder overwrites its row instead of colliding.
-        upsert(self.uow.session, fact)
+        self.uow.upsert(fact)
 
-    def delivery_fact(self, notification_id: str, channel: str) -> DeliveryFact | None:
-        return get_unflushed(self.uow.session, DeliveryFact, (notification_id, channel))
+    def new_delivery(self, **values: Any) -> DeliveryFact:
+        # No ORM state: a third of applying a delivery went to making an instrumented row.
+        return plain_row(DeliveryFact, **values)
 
     def save_delivery(self, fact: DeliveryFact) -> None:
-        upsert(self.uow.session, fact)  # a delivered e-mail's fact is almost always new
+        # Written with the batch's others, in one statement: a delivery fact is never read
+        # back in a batch (a failure's is kept or dropped by the database, not by a read).
+        self.uow.upsert(fact)
+
+    def save_delivery_unless_known(self, fact: DeliveryFact) -> None:
+        self.uow.upsert(fact, overwrite=False)
 
     def publish(self, event: EventModel, *, topic: str) -> None:
         self.uow.publish(event, topic=topic)
