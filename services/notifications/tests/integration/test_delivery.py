@@ -122,11 +122,11 @@ def harness(database_url: str, mail_sink, http_sink) -> Iterator[Harness]:
         loop.close()
 
 
-def new_referral_record() -> KafkaRecord:
+def new_referral_record(correlation_id: str = "corr-1") -> KafkaRecord:
     event = ReferralStateChanged.example().model_copy(
         update={"from_state": None, "to_state": ReferralState.REQUESTED, "version": 1}
     )
-    return encode(event, topic=REFERRALS_EVENTS, source="/referrals", correlation_id="corr-1")
+    return encode(event, topic=REFERRALS_EVENTS, source="/referrals", correlation_id=correlation_id)
 
 
 def consume(harness: Harness, record: KafkaRecord, offset: int = 0) -> Outcome:
@@ -405,14 +405,7 @@ def test_outcomes_that_finish_during_a_commit_are_recorded_together_each_with_it
 ):
     loop = harness.loops["email"]
     for n in range(3):
-        record = encode(
-            ReferralStateChanged.example().model_copy(
-                update={"from_state": None, "to_state": ReferralState.REQUESTED, "version": 1}
-            ),
-            topic=REFERRALS_EVENTS,
-            source="/referrals",
-            correlation_id=f"corr-{n}",
-        )
+        record = new_referral_record(correlation_id=f"corr-{n}")
         assert consume(harness, record, offset=n) is Outcome.PROCESSED
     commits: list[int] = []  # outcome transactions
 
@@ -452,14 +445,7 @@ def test_outcomes_recorded_together_read_their_rows_in_one_query(harness, mail_s
     records for the whole channel."""
     loop = harness.loops["email"]
     for n in range(4):
-        record = encode(
-            ReferralStateChanged.example().model_copy(
-                update={"from_state": None, "to_state": ReferralState.REQUESTED, "version": 1}
-            ),
-            topic=REFERRALS_EVENTS,
-            source="/referrals",
-        )
-        assert consume(harness, record, offset=n) is Outcome.PROCESSED
+        assert consume(harness, new_referral_record(), offset=n) is Outcome.PROCESSED
     commits: list[int] = []
     reads: list[str] = []  # the recording threads' reads of notification rows
 

@@ -15,7 +15,7 @@ from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
 from contracts.topics import CASES_EVENTS, NOTIFICATIONS_EVENTS, REFERRALS_EVENTS
 from contracts.vocabulary import CaseClock, CaseStage, ReferralState
 from reporting.adapters.store import ReportingStore, SqlStore
-from reporting.adapters.tables import CaseFact, EscalationFact, ReferralFact
+from reporting.adapters.tables import CaseFact, DeliveryFact, EscalationFact, ReferralFact
 from reporting.domain.periods import buckets
 
 
@@ -110,27 +110,26 @@ def record_escalation(store: ReportingStore, event: ReferralEscalated) -> None:
 
 
 def record_delivery(store: ReportingStore, event: NotificationDelivered) -> None:
-    store.save_delivery(
-        store.new_delivery(
-            notification_id=event.notification_id,
-            channel=event.channel,
-            province_code=event.province_code,
-            outcome="delivered",
-            at=event.delivered_at,
-        )
-    )
+    store.save_delivery(_outcome(store, event, "delivered", event.delivered_at))
 
 
 def record_failure(store: ReportingStore, event: NotificationFailed) -> None:
     """Only a channel with no outcome yet: a failure never hides a delivery."""
-    store.save_delivery_unless_known(
-        store.new_delivery(
-            notification_id=event.notification_id,
-            channel=event.channel,
-            province_code=event.province_code,
-            outcome="failed",
-            at=event.failed_at,
-        )
+    store.save_delivery_unless_known(_outcome(store, event, "failed", event.failed_at))
+
+
+def _outcome(
+    store: ReportingStore,
+    event: NotificationDelivered | NotificationFailed,
+    outcome: str,
+    at: datetime,
+) -> DeliveryFact:
+    return store.new_delivery(
+        notification_id=event.notification_id,
+        channel=event.channel,
+        province_code=event.province_code,
+        outcome=outcome,
+        at=at,
     )
 
 
