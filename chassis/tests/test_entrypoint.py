@@ -154,3 +154,48 @@ def test_a_process_running_both_counts_each_metric_on_one_endpoint_only(tmp_path
         }
     assert "lienganh_events_consumed_total" in exposed["worker"]
     assert exposed["all"] == set()
+
+
+FREEZE_BOOTSTRAP = """
+def create_api():
+    return {"built": ["at start"]}
+
+
+create_worker = create_api
+"""
+
+FREEZE_PROBE = """
+import contextlib, gc, json
+import chassis.http_server, chassis.waiting, chassis.worker
+from chassis.entrypoint import main
+
+
+def served(app, **_options):
+    walked = any(obj is app for obj in gc.get_objects())
+    print(json.dumps({"walked": walked, "frozen": gc.get_freeze_count()}))
+    raise SystemExit(0)
+
+
+chassis.http_server.serve = served
+chassis.http_server.serving_beside = lambda app, **_options: contextlib.nullcontext()
+chassis.waiting.wait_for_worker_broker = lambda worker: None
+chassis.worker.run_worker = served
+main("freeze_service", ["%s"])
+"""
+
+
+def test_a_service_process_leaves_what_it_built_to_start_out_of_the_collections(
+    tmp_path: Path,
+) -> None:
+    """By the time it serves, what a process loaded and built (its app included) is frozen
+    (`chassis.heap`): the collector's full passes no longer walk it for each event."""
+    package = tmp_path / "freeze_service"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "bootstrap.py").write_text(FREEZE_BOOTSTRAP)
+    for process in ("api", "worker", "all"):
+        probe = _run(FREEZE_PROBE % process, path=tmp_path)
+        assert probe.returncode == 0, probe.stderr
+        answer = json.loads(probe.stdout.strip().splitlines()[-1])
+        assert answer["walked"] is False, process
+        assert answer["frozen"] > 10_000, process  # the modules and what they made, too

@@ -122,10 +122,6 @@ def bulk_writing(
         yield
         return
     settings = {"wal_autocheckpoint": int(pages), "cache_size": -int(cache_kib)}
-    import os
-
-    if os.environ.get("XNOCACHE"):
-        del settings["cache_size"]
 
     def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         cursor = dbapi_connection.cursor()

@@ -11,6 +11,9 @@ topics before Faust starts. The API never needs the broker (the outbox relay is 
 Both also bring their store to the newest schema revision as they open it; `migrate` does
 only that and exits, for a deployment that migrates before it starts any process.
 
+Once built, just before it serves, a process leaves what it loaded to start out of the
+garbage collector's passes (`chassis.heap`): a full pass walked ~200,000 such objects, ~0.1 s.
+
 A service process writes JSON lines and never draws on a terminal, so it runs without the
 terminal stack the shared environment holds for `lienganh` (`without_terminal_rendering`).
 """
@@ -75,7 +78,9 @@ def main(service: str, argv: list[str] | None = None) -> None:
     if args.process == "api":
         from chassis.http_server import serve
 
-        serve(bootstrap.create_api(), host=args.host, port=args.port)
+        api = bootstrap.create_api()
+        settled()
+        serve(api, host=args.host, port=args.port)
     elif args.process == "worker":
         run_worker_process(bootstrap)
     else:
@@ -94,7 +99,16 @@ def run_worker_process(bootstrap: ModuleType) -> None:
 
     worker = bootstrap.create_worker()
     wait_for_worker_broker(worker)
+    settled()
     run_worker(worker)
+
+
+def settled() -> None:
+    """The process is built and about to serve: what it loaded to get here lives as long as
+    it does, so the collector stops walking it (`chassis.heap`)."""
+    from chassis.heap import freeze_what_startup_loaded
+
+    freeze_what_startup_loaded()
 
 
 def migrate(service: str) -> None:

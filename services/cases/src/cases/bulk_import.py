@@ -42,6 +42,7 @@ from cases.domain.intake import missing_for_channel
 from cases.turns import Turns
 from chassis.auth import Principal
 from chassis.db import bulk_writing, transaction
+from chassis.heap import frozen_heap
 from chassis.outbox import Lane
 from chassis.tracing import ensure_span
 from contracts.vocabulary import AuditAction
@@ -172,8 +173,10 @@ def import_file(
     report = ImportReport()
     context = _Context(engine, deps, operator, path.name)
     batches = _batches(read_rows(path), batch_rows)
+    # Everything alive before the import (modules, models, caches) is left out of the
+    # collector's full passes while it runs, the forked processes' too: ~3 % of its CPU.
     with (
-        _frozen_heap(),
+        frozen_heap(),
         bulk_writing(engine),
         _importing(context, batches, jobs) as imported,
     ):
@@ -184,20 +187,6 @@ def import_file(
             for _ in range(batch.rows):
                 on_row()
     return report
-
-
-@contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """Everything alive before the import (modules, models, caches) is left out of the
-    garbage collector's full passes while it runs, and out of the forked processes' too:
-    those passes were ~3 % of an import's CPU, most of it walking that heap again and again.
-    It also spares the children copying the pages the collector would write to (the
-    `gc.freeze` recipe for forking)."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 @dataclass(frozen=True)
@@ -287,7 +276,7 @@ def _importing(
     # loaded on first use (the holidays' rules, the field policy, caches) instead of each
     # loading it again, ~0.5 s of CPU a child.
     first = [_import_batch(context, numbered) for numbered in islice(batches, 1)]
-    gc.freeze()  # what that loaded too (`_frozen_heap`)
+    gc.freeze()  # what that loaded too (`frozen_heap`)
     forking = get_context("fork")
     global _FORKED
     _FORKED = _Forked(context, Turns(forking, first=1))
