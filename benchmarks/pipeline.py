@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from hotline_load import Hotline  # noqa: E402
 from kafka_limits import KafkaLimits, measure_limits  # noqa: E402
 from store_growth import grow_stores, unfinished_rows  # noqa: E402
-from stores import CaseStores, PostgresStores, SqliteStores  # noqa: E402
+from stores import CaseStores, Passage, PostgresStores, SqliteStores  # noqa: E402
 
 from cases.synthetic import generate_reports  # noqa: E402
 from contracts.cases.v1 import CaseReceived  # noqa: E402
@@ -218,6 +218,38 @@ def peak_rss_mib(pids: dict[str, int]) -> dict[str, float]:
     return peaks
 
 
+# The steps of an open-loop case, each from the end of the one before (`Passage`): what
+# each hop adds to the latency, and what to shorten first.
+STEPS = (
+    "waiting for the cases API",
+    "cases relay: to Kafka",
+    "to the referrals worker, routed",
+    "referrals relay: to Kafka",
+    "to the notifications worker, notified",
+)
+
+
+def step_times(
+    offered: dict[str, float], first: dict[str, float], passages: dict[str, Passage]
+) -> dict[str, list[float]]:
+    """Each step's seconds, for every case that passed them all."""
+    steps: dict[str, list[float]] = {step: [] for step in STEPS}
+    for case_id, passed in passages.items():
+        if case_id not in first or case_id not in offered:
+            continue
+        marks = (
+            offered[case_id],
+            passed.received,
+            passed.published,
+            passed.routed,
+            passed.referred,
+            first[case_id],
+        )
+        for step, start, end in zip(STEPS, marks, marks[1:], strict=False):
+            steps[step].append(end - start)
+    return steps
+
+
 def percentile(values: Sequence[float], q: int) -> float:
     if len(values) < 2:
         return values[0] if values else float("nan")
@@ -313,6 +345,10 @@ def run_open_loop(
             f"notified, p50 {result.p50_s:.2f} s, p99 {result.p99_s:.2f} s, "
             f"max {result.max_s:.2f} s"
         )
+        print("  where it went, p50 / p99 (a relay marks a row once the broker has it):")
+        for step, spent in step_times(offered, first, stores.passages(set(first))).items():
+            p50, p99 = (1000 * percentile(spent, q) for q in (50, 99))
+            print(f"    {step:40s} {p50:6.0f} / {p99:4.0f} ms")
         if not result.keeps_target:
             break  # higher rates only queue more
     kept = [r.rate for r in results if r.keeps_target]

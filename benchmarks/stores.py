@@ -1,5 +1,6 @@
 """What a benchmark reads from the system's stores: when its cases were received, when each
-was first notified. SQLite files (the local system's default) or PostgreSQL databases.
+was first notified, and when each passed the steps between. SQLite files (the local
+system's default) or PostgreSQL databases.
 
 On SQLite the reads follow `rowid`, so a store grown to millions of rows (`--stored`) is
 read only where the run added rows. PostgreSQL has no such column; its stores start empty
@@ -12,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +24,21 @@ from sqlalchemy import make_url
 # Notifications are made after their case was received; a notifications worker's clock may
 # trail the cases API's by a little.
 _CLOCK_SLACK = timedelta(seconds=5)
+CASE_RECEIVED = "vn.lienganh.case.received.v1"
+REFERRAL_CHANGED = "vn.lienganh.referral.state_changed.v1"
+_CHUNK = 500  # ids a query: SQLite's limit on bound values is far above
+
+
+@dataclass(frozen=True)
+class Passage:
+    """When one case passed each step on its way to an officer (epoch seconds). A relay
+    marks a row published once the broker has it, in a transaction of its own: a little
+    after consumers may already read it."""
+
+    received: float  # the cases API stamped it
+    published: float  # its `CaseReceived` marked published by the cases relay
+    routed: float  # the referrals worker applied that event (its inbox row)
+    referred: float  # the first of its referrals' state changes marked published
 
 
 class CaseStores(Protocol):
@@ -35,6 +52,10 @@ class CaseStores(Protocol):
 
     def first_notifications(self, case_ids: set[str], timeout_s: float) -> dict[str, float]:
         """Wait until every case has a notification (or the timeout); case id → its first."""
+        ...
+
+    def passages(self, case_ids: set[str]) -> dict[str, Passage]:
+        """Case id → when it passed each step, for the cases that passed them all."""
         ...
 
 
@@ -74,6 +95,12 @@ class SqliteStores:
 
             return _first_of(new_rows, case_ids, timeout_s)
 
+    def passages(self, case_ids: set[str]) -> dict[str, Passage]:
+        def reader(instance: str) -> Any:
+            return closing(sqlite3.connect(self.data_dir / f"{instance}.db"))
+
+        return _passages(reader, case_ids, mark="?")
+
 
 class PostgresStores:
     """The stores as PostgreSQL databases, by instance name (`cases`, `notifications`)."""
@@ -105,6 +132,9 @@ class PostgresStores:
         with self._connect("notifications") as notes:
             return _first_of(lambda: notes.execute(query, (since,)).fetchall(), case_ids, timeout_s)
 
+    def passages(self, case_ids: set[str]) -> dict[str, Passage]:
+        return _passages(self._connect, case_ids, mark="%s")
+
     @contextmanager
     def _connect(self, instance: str) -> Iterator[psycopg.Connection]:
         url = make_url(self.urls[instance])
@@ -128,3 +158,74 @@ def _first_of(
         if len(first) >= len(case_ids) or time.monotonic() > deadline:
             return first
         time.sleep(poll_s)
+
+
+def _passages(connect: Any, case_ids: set[str], mark: str) -> dict[str, Passage]:
+    """The same four reads on either database: `connect(instance)` opens one store, `mark`
+    is its driver's placeholder. Outbox keys are the case ids, as bytes."""
+    ids = sorted(case_ids)
+    with connect("cases") as cases:
+        received = dict(
+            _chunked(cases, "select id, received_at from cases where id in ({marks})", ids, mark)
+        )
+        sent = {
+            _text(key): (event_id, published)
+            for key, event_id, published in _chunked(
+                cases,
+                "select key, event_id, published_at from outbox where published_at is not null"
+                " and event_type = {one} and key in ({marks})",
+                [case_id.encode() for case_id in ids],
+                mark,
+                CASE_RECEIVED,
+            )
+        }
+    with connect("referrals") as referrals:
+        applied = dict(
+            _chunked(
+                referrals,
+                "select event_id, processed_at from inbox where event_id in ({marks})",
+                [event_id for event_id, _ in sent.values()],
+                mark,
+            )
+        )
+        referred = {
+            _text(key): published
+            for key, published in _chunked(
+                referrals,
+                "select key, min(published_at) from outbox where published_at is not null"
+                " and event_type = {one} and key in ({marks}) group by key",
+                [case_id.encode() for case_id in ids],
+                mark,
+                REFERRAL_CHANGED,
+            )
+        }
+    return {
+        case_id: Passage(
+            stamp(received[case_id]),
+            stamp(sent[case_id][1]),
+            stamp(applied[sent[case_id][0]]),
+            stamp(referred[case_id]),
+        )
+        for case_id in ids
+        if case_id in received
+        and case_id in sent
+        and sent[case_id][0] in applied
+        and case_id in referred
+    }
+
+
+def _chunked(
+    connection: Any, query: str, values: list[Any], mark: str, *first_values: Any
+) -> list[tuple[Any, ...]]:
+    """`query` run for `values` a chunk at a time, its `{marks}` their placeholders (after
+    those of `first_values`, one `{one}` each)."""
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(values), _CHUNK):
+        chunk = values[start : start + _CHUNK]
+        sql = query.format(one=mark, marks=", ".join([mark] * len(chunk)))
+        rows += connection.execute(sql, [*first_values, *chunk]).fetchall()
+    return rows
+
+
+def _text(key: bytes | memoryview | str) -> str:
+    return key if isinstance(key, str) else bytes(key).decode()
