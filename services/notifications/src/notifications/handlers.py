@@ -28,7 +28,7 @@ from notifications.domain.happenings import (
     from_state_change,
 )
 from notifications.domain.rules import Rules, recipients_for
-from notifications.messages import render
+from notifications.messages import Message, render
 from notifications.metrics import DELIVERIES, DELIVERY_SECONDS
 
 Clock = Callable[[], datetime]
@@ -70,9 +70,17 @@ def record_notifications(
     """One row per (event, recipient, channel), in the recipient's language."""
     cause = store.cause()
     at = context.now()
+    # A message depends on the happening, the channel and the language, not on the officer:
+    # made once for each, however many officers of an agency are told.
+    messages: dict[tuple[str, str], Message] = {}
     for officer in recipients_for(context.rules, store.officers(), happening):
         for channel in officer.channels:
-            message = render(happening, channel.kind, officer.language, context.inbox_url)
+            kind = (channel.kind, officer.language)
+            message = messages.get(kind)
+            if message is None:
+                message = messages[kind] = render(
+                    happening, channel.kind, officer.language, context.inbox_url
+                )
             in_app = channel.kind == "in_app"
             notification = store.new_notification(
                 id=new_id(),

@@ -14,6 +14,7 @@ from contracts.notifications.v1 import NotificationDelivered, NotificationFailed
 from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
 from contracts.topics import NOTIFICATIONS_EVENTS
 from contracts.vocabulary import ReferralState
+from notifications import handlers
 from notifications.adapters.directory_store import default_rules_path, load_rules
 from notifications.adapters.memory_store import DuplicateNotification, MemoryStore
 from notifications.adapters.store import Cause
@@ -26,6 +27,7 @@ from notifications.handlers import (
     on_referral_escalated,
     on_referral_state_changed,
 )
+from notifications.messages import render
 
 NOW = datetime(2026, 11, 2, 8, 16, tzinfo=UTC)
 CONTEXT = NotifyContext(load_rules(default_rules_path()), "http://inbox.test/inbox", lambda: NOW)
@@ -91,6 +93,32 @@ def test_an_outcome_tells_the_case_owners_officers_in_their_language():
     assert by_officer["dolisa-caseworker-hn"].language == "en"
     assert by_officer["dolisa-coordinator-hn"].language == "vi"
     assert by_officer["dolisa-caseworker-hn"].title != by_officer["dolisa-coordinator-hn"].title
+
+
+def test_each_message_is_made_once_for_a_channel_and_language_however_many_are_told(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    made: list[tuple[str, str]] = []
+
+    def counted(happening, channel, language, inbox_url):  # type: ignore[no-untyped-def]
+        made.append((channel, language))
+        return render(happening, channel, language, inbox_url)
+
+    monkeypatch.setattr(handlers, "render", counted)
+    email = ChannelAddress(kind="email", address="inspector@example.vn")
+    inspectors = [
+        officer(f"police-inspector-hn-{n}", "police", "inspector", channels=(IN_APP, email))
+        for n in range(3)
+    ] + [officer("police-inspector-hn-en", "police", "inspector", language="en")]
+    work = MemoryStore(directory=inspectors, cause_of_work=CAUSE)
+    on_referral_state_changed(work, new_referral(), context=CONTEXT)
+    assert len(work.delivery_log) == 7  # three officers on two channels, one on one
+    assert sorted(made) == [("email", "vi"), ("in_app", "en"), ("in_app", "vi")]
+    by_officer = {(row.recipient_id, row.channel): row for row in work.delivery_log.values()}
+    english = by_officer[("police-inspector-hn-en", "in_app")]
+    vietnamese = by_officer[("police-inspector-hn-0", "in_app")]
+    assert english.title != vietnamese.title  # each officer still reads their own language
+    assert vietnamese.title == by_officer[("police-inspector-hn-2", "in_app")].title
 
 
 def test_a_move_between_open_states_tells_no_one():
