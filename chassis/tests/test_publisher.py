@@ -74,3 +74,11 @@ async def test_a_passing_error_keeps_the_producer():
     await publisher.publish(RECORDS)
     assert RecordingProducer.made == [producer]
     assert not producer.stopped
+
+
+async def test_a_publish_is_not_held_back_waiting_for_more_records():
+    """The relay hands over a whole batch and waits for it: a linger would only add its
+    time to every round (5 ms a round at the old setting)."""
+    publisher = KafkaPublisher("127.0.0.1:9", "relay", producer_class=RecordingProducer)
+    await publisher.start()
+    assert RecordingProducer.made[0].options["linger_ms"] == 0
