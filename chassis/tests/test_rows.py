@@ -1,5 +1,5 @@
-"""New rows as plain values (`chassis.rows`): the model's defaults, never changed, inserted
-as the ORM would insert them."""
+"""Rows as plain values (`chassis.rows`): new ones with the model's defaults, never changed,
+inserted as the ORM would insert them; rows read to be changed and upserted back whole."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import JSON, create_engine
 from sqlmodel import Field, Session, SQLModel, select
 
-from chassis.rows import insert_values, plain_row, values_of
+from chassis.rows import insert_values, kept_row, plain_row, read_rows, values_of
+from chassis.upsert import upsert_values
+from tests.support.statements import tables_read
 
 
 class Parcel(SQLModel, table=True):
@@ -79,3 +81,44 @@ def test_plain_rows_are_inserted_as_the_orm_would_insert_them() -> None:
         assert plain is not None and orm is not None
         assert plain.model_dump(exclude={"id"}) == orm.model_dump(exclude={"id"})
         assert session.exec(select(Serial.id, Serial.name)).all() == [(1, "first")]
+
+
+def test_rows_read_to_change_are_the_orms_values_and_take_only_their_columns() -> None:
+    engine = create_engine("sqlite://")
+    SQLModel.metadata.create_all(engine, tables=[Parcel.__table__])  # type: ignore[attr-defined]
+    sent = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
+    with Session(engine) as session:
+        session.add(Parcel(id="p-1", weight=3, tags=["glass"], sent_at=sent))
+        session.add(Parcel(id="p-2", weight=5))
+        session.commit()
+
+        read = read_rows(session, Parcel, ["p-1", "p-3"])
+        assert list(read) == ["p-1"]  # a key with no row is simply absent
+        row = read["p-1"]
+        assert values_of(row) == values_of(session.get(Parcel, "p-1"))  # type: ignore[arg-type]
+        with pytest.raises(AttributeError, match="no column colour"):
+            row.colour = "red"  # type: ignore[attr-defined]
+
+        row.weight, row.label = 4, "fragile"
+        upsert_values(session, [(*values_of(row), True)])
+        upsert_values(session, [(*values_of(kept_row(Parcel, id="p-3", weight=1)), True)])
+        session.commit()
+        session.expire_all()
+        stored = session.exec(select(Parcel.id, Parcel.weight, Parcel.label, Parcel.sent_at))
+        assert sorted(stored.all()) == [
+            ("p-1", 4, "fragile", sent),
+            ("p-2", 5, None, None),
+            ("p-3", 1, None, None),
+        ]
+
+
+def test_rows_are_read_in_one_query_a_few_hundred_keys() -> None:
+    engine = create_engine("sqlite://")
+    SQLModel.metadata.create_all(engine, tables=[Parcel.__table__])  # type: ignore[attr-defined]
+    keys = [f"p-{number}" for number in range(1_200)]
+    with Session(engine) as session:
+        insert_values(session, [values_of(plain_row(Parcel, id=key, weight=1)) for key in keys])
+        with tables_read(engine) as reads:
+            found = read_rows(session, Parcel, keys)
+    assert sorted(found) == sorted(keys)
+    assert reads == ["test_rows_parcels"] * 3

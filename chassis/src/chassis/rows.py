@@ -5,16 +5,21 @@ ORM state: a fraction of the cost of an instrumented object (or even of `model_c
 which a row nobody reads back before the commit does not need. Setting an attribute on it
 afterwards fails, so no change is lost silently. `values_of` takes its columns;
 `insert_values` writes many, in order, one executemany a table.
+
+`kept_row` and `read_rows` are the same for a row read, changed and written back whole (an
+upsert, `chassis.upsert`): its columns may be set, nothing else.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from copy import copy
 from functools import cache, partial
+from itertools import islice
 from typing import Any, TypeVar, cast
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlmodel import Session, SQLModel
 
 from chassis.bulk_insert import insert_many
@@ -45,9 +50,48 @@ class PlainRow:
         return f"PlainRow({self.__table__.name}, {self._values!r})"
 
 
+class KeptRow(PlainRow):
+    """A row of a table model as values, read to be changed and written back whole: its
+    columns may be set, nothing else (a misspelt one fails instead of being lost)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self._values:
+            raise AttributeError(f"{self.__table__.name} has no column {name}")
+        self._values[name] = value
+
+
 def plain_row(model: type[ModelT], **values: Any) -> ModelT:
     """A new row of `model` with the model's defaults, typed as the model. Missing required
     fields are refused here, not by the INSERT."""
+    return cast(ModelT, PlainRow(model.__table__, _new_values(model, values)))  # type: ignore[attr-defined]
+
+
+def kept_row(model: type[ModelT], **values: Any) -> ModelT:
+    """`plain_row` whose columns may then be set, for a row to upsert once changed."""
+    return cast(ModelT, KeptRow(model.__table__, _new_values(model, values)))  # type: ignore[attr-defined]
+
+
+def read_rows(session: Session, model: type[ModelT], keys: Collection[Any]) -> dict[Any, ModelT]:
+    """The rows of `model` (a one-column primary key) with these keys, as `KeptRow`s by key,
+    read in one query a few hundred keys."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    (key_column,) = table.primary_key.columns
+    found: dict[Any, ModelT] = {}
+    remaining = iter(keys)
+    while chunk := list(islice(remaining, _CHUNK)):
+        query = select(table).where(key_column.in_(chunk))
+        for row in session.connection().execute(query):
+            values = dict(row._mapping)
+            found[values[key_column.key]] = cast(ModelT, KeptRow(table, values))
+    return found
+
+
+_CHUNK = 500  # keys a query, well under any database's limit on bound parameters
+
+
+def _new_values(model: type[SQLModel], values: dict[str, Any]) -> dict[str, Any]:
     defaults, factories, required = _defaults(model)
     missing = required - values.keys()
     if missing:
@@ -56,7 +100,7 @@ def plain_row(model: type[ModelT], **values: Any) -> ModelT:
     for name, factory in factories.items():
         if name not in values:
             row[name] = factory()
-    return cast(ModelT, PlainRow(model.__table__, row))  # type: ignore[attr-defined]
+    return row
 
 
 @cache

@@ -15,12 +15,12 @@ from contracts.referrals.v1 import ReferralEscalated, ReferralStateChanged
 from contracts.topics import CASES_EVENTS, NOTIFICATIONS_EVENTS, REFERRALS_EVENTS
 from contracts.vocabulary import CaseClock, CaseStage, ReferralState
 from reporting.adapters.store import ReportingStore, SqlStore
-from reporting.adapters.tables import CaseFact, DeliveryFact, EscalationFact, ReferralFact
+from reporting.adapters.tables import CaseFact, DeliveryFact, EscalationFact
 from reporting.domain.periods import buckets
 
 
 def _case(store: ReportingStore, case_id: str) -> CaseFact:
-    return store.case_fact(case_id) or CaseFact(case_id=case_id)
+    return store.case_fact(case_id) or store.new_case_fact(case_id)
 
 
 def record_case(store: ReportingStore, event: CaseReceived) -> None:
@@ -69,7 +69,7 @@ def record_merge(store: ReportingStore, event: CaseMerged) -> None:
 def track_referral(store: ReportingStore, event: ReferralStateChanged) -> None:
     row = store.referral_fact(event.referral_id)
     if row is None:
-        row = ReferralFact(
+        row = store.new_referral_fact(
             referral_id=event.referral_id,
             case_id=event.case_id,
             agency=event.agency,

@@ -33,12 +33,18 @@ class MemoryStore(MemoryOutbox):
         row = self.cases.get(case_id)
         return None if row is None else _copy(row)
 
+    def new_case_fact(self, case_id: str) -> CaseFact:
+        return CaseFact(case_id=case_id)
+
     def save_case_fact(self, fact: CaseFact) -> None:
         self.cases[fact.case_id] = _copy(fact)
 
     def referral_fact(self, referral_id: str) -> ReferralFact | None:
         row = self.referrals.get(referral_id)
         return None if row is None else _copy(row)
+
+    def new_referral_fact(self, **values: Any) -> ReferralFact:
+        return ReferralFact(**values)
 
     def save_referral_fact(self, fact: ReferralFact) -> None:
         self.referrals[fact.referral_id] = _copy(fact)
