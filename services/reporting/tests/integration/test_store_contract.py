@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event as sql_event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
@@ -32,7 +31,7 @@ from services.reporting.tests.events import (
     referral,
     stage,
 )
-from tests.support.statements import tables_read
+from tests.support.statements import tables_read, tables_written
 
 Step = tuple[Callable[[ReportingStore, Any], None], EventModel]
 
@@ -161,21 +160,14 @@ def test_a_batch_keeps_its_facts_as_values_and_writes_each_table_in_one_statemen
         *SCENARIOS["cases, redelivered, staged, merged"],
         *SCENARIOS["a referral out of order"],
     ]
-    written: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT"):
-            written.append(statement.split("INTO", 1)[1].split()[0])
-
-    sql_event.listen(engine, "before_cursor_execute", seen)
-    try:
-        with unit_of_work(engine, source="/tests", batch_outbox=True) as uow:
-            SqlStore.preload(uow.session, [event for _, event in steps])
-            for handle, event in steps:
-                handle(SqlStore(uow), event)
-            assert list(uow.session.new) == [] and len(uow.session.identity_map) == 0
-    finally:
-        sql_event.remove(engine, "before_cursor_execute", seen)
+    with (
+        tables_written(engine) as written,
+        unit_of_work(engine, source="/tests", batch_outbox=True) as uow,
+    ):
+        SqlStore.preload(uow.session, [event for _, event in steps])
+        for handle, event in steps:
+            handle(SqlStore(uow), event)
+        assert list(uow.session.new) == [] and len(uow.session.identity_map) == 0
     assert sorted(table for table in written if table.endswith("_facts")) == [
         "case_facts",
         "referral_facts",
