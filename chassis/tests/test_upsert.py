@@ -7,10 +7,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select, update
 
 from chassis.db import create_db_engine, create_tables
 from chassis.outbox import OutboxEvent
+from chassis.rows import kept_row, read_rows
 from chassis.unit_of_work import unit_of_work
 from chassis.upsert import upsert, upsert_values
 
@@ -122,6 +123,90 @@ def test_a_batch_unit_of_work_writes_its_upserts_together_when_it_commits(engine
         for value in range(3):
             uow.upsert(UpsertThing(left="d", right=value, value=value))
         uow.upsert(UpsertThing(left="d", right=0, value=7), overwrite=False)
+        uow.upsert(UpsertThing(left="e", right=0, value=8), overwrite=False)
         assert _writes(statements) == []  # nothing yet: kept for the end
     assert len(_writes(statements)) == 2  # one statement a kind
-    assert _stored(engine) == {("d", 0): (0, None), ("d", 1): (1, None), ("d", 2): (2, None)}
+    assert _stored(engine) == {
+        ("d", 0): (0, None),
+        ("d", 1): (1, None),
+        ("d", 2): (2, None),
+        ("e", 0): (8, None),
+    }
+
+
+class UpsertFact(SQLModel, table=True):
+    __tablename__ = "upsert_facts"
+
+    id: str = Field(primary_key=True)
+    stage: str | None = None
+    merged_into: str | None = None
+    count: int = 0
+
+
+@pytest.fixture
+def facts(database_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(database_url)
+    create_tables(engine, [UpsertFact, OutboxEvent])
+    yield engine
+    engine.dispose()
+
+
+def _facts(engine: Engine) -> dict[str, tuple[str | None, str | None, int]]:
+    with Session(engine) as session:
+        rows = session.exec(select(UpsertFact)).all()
+        return {r.id: (r.stage, r.merged_into, r.count) for r in rows}
+
+
+def test_a_row_read_and_changed_overwrites_only_the_columns_it_changed(facts: Engine):
+    """As the ORM's UPDATE of a loaded object: another writer's change to other columns,
+    committed between the read and the write (a merge, from another partition), stays."""
+    with Session(facts) as session, session.begin():
+        session.add(UpsertFact(id="x", stage="received", count=1))
+    with Session(facts) as session:
+        (row,) = read_rows(session, UpsertFact, ["x"]).values()
+    with Session(facts) as session, session.begin():
+        session.exec(update(UpsertFact).where(col(UpsertFact.id) == "x").values(merged_into="y"))
+
+    row.stage, row.count = "assessed", 1  # the count is set to what it was: unchanged
+    with unit_of_work(facts, source="/tests", batch_outbox=True) as uow:
+        uow.upsert(row)
+    assert _facts(facts) == {"x": ("assessed", "y", 1)}
+
+
+def test_a_new_kept_row_meeting_a_taken_key_overwrites_only_what_it_was_given(facts: Engine):
+    with Session(facts) as session, session.begin():
+        session.add(UpsertFact(id="x", stage="received", count=3))
+    with unit_of_work(facts, source="/tests") as uow:
+        merged = kept_row(UpsertFact, id="x")
+        merged.merged_into = "y"
+        uow.upsert(merged)
+        uow.upsert(kept_row(UpsertFact, id="new", stage="received"))
+    assert _facts(facts) == {"x": ("received", "y", 3), "new": ("received", None, 0)}
+
+
+def test_upserts_of_some_columns_end_as_if_written_in_order(facts: Engine):
+    table = UpsertFact.__table__  # type: ignore[attr-defined]
+
+    def fact(key: str, stage: str | None = None, merged: str | None = None, count: int = 0):
+        return {"id": key, "stage": stage, "merged_into": merged, "count": count}
+
+    with Session(facts) as session, session.begin():
+        session.add(UpsertFact(id="there", stage="received", merged_into="y", count=5))
+        session.add(UpsertFact(id="all", stage="received", merged_into="y", count=5))
+    with Session(facts) as session, session.begin():
+        upsert_values(
+            session,
+            [
+                (table, fact("there", stage="assessed"), frozenset({"stage"})),
+                (table, fact("there", stage="closed", count=6), frozenset({"stage", "count"})),
+                (table, fact("new", merged="z"), False),  # inserted, then only the stage
+                (table, fact("new", stage="assessed", merged="ignored"), frozenset({"stage"})),
+                (table, fact("all", stage="assessed"), frozenset({"stage"})),
+                (table, fact("all", count=1), True),  # overwrites it all, the stage too
+            ],
+        )
+    assert _facts(facts) == {
+        "there": ("closed", "y", 6),
+        "new": ("assessed", "z", 0),
+        "all": (None, None, 1),
+    }

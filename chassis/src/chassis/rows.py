@@ -6,8 +6,9 @@ which a row nobody reads back before the commit does not need. Setting an attrib
 afterwards fails, so no change is lost silently. `values_of` takes its columns;
 `insert_values` writes many, in order, one executemany a table.
 
-`kept_row` and `read_rows` are the same for a row read, changed and written back whole (an
-upsert, `chassis.upsert`): its columns may be set, nothing else.
+`kept_row` and `read_rows` are the same for a row read, changed and written back (an
+upsert, `chassis.upsert`): its columns may be set, nothing else, and it knows which it
+changed (for a new row: which it was given), the only ones its upsert overwrites.
 """
 
 from __future__ import annotations
@@ -51,15 +52,25 @@ class PlainRow:
 
 
 class KeptRow(PlainRow):
-    """A row of a table model as values, read to be changed and written back whole: its
-    columns may be set, nothing else (a misspelt one fails instead of being lost)."""
+    """A row of a table model as values, read to be changed and written back: its columns
+    may be set, nothing else (a misspelt one fails instead of being lost)."""
 
-    __slots__ = ()
+    __slots__ = ("_changed",)
+
+    def __init__(self, table: Table, values: dict[str, Any], given: Collection[str] = ()) -> None:
+        super().__init__(table, values)
+        object.__setattr__(self, "_changed", set(given))
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in self._values:
             raise AttributeError(f"{self.__table__.name} has no column {name}")
+        if self._values[name] != value:
+            self._changed.add(name)
         self._values[name] = value
+
+    def changed(self) -> frozenset[str]:
+        """The columns set to another value since it was read, or given when it was made."""
+        return frozenset(self._changed)
 
 
 def plain_row(model: type[ModelT], **values: Any) -> ModelT:
@@ -69,8 +80,10 @@ def plain_row(model: type[ModelT], **values: Any) -> ModelT:
 
 
 def kept_row(model: type[ModelT], **values: Any) -> ModelT:
-    """`plain_row` whose columns may then be set, for a row to upsert once changed."""
-    return cast(ModelT, KeptRow(model.__table__, _new_values(model, values)))  # type: ignore[attr-defined]
+    """`plain_row` whose columns may then be set, for a row to upsert once changed. If its
+    key is taken by then, the upsert overwrites only the columns given or set."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return cast(ModelT, KeptRow(table, _new_values(model, values), given=values))
 
 
 def read_rows(session: Session, model: type[ModelT], keys: Collection[Any]) -> dict[Any, ModelT]:

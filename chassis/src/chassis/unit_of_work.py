@@ -13,7 +13,7 @@ from sqlmodel import Session, SQLModel
 from chassis.db import transaction
 from chassis.logs import current_correlation_id
 from chassis.outbox import Lane, insert_rows, stage_event
-from chassis.rows import NewRow, insert_values, values_of
+from chassis.rows import KeptRow, NewRow, insert_values, values_of
 from chassis.tracing import current_ids, ensure_span
 from chassis.upsert import Upsert, upsert_values
 from contracts.base import EventModel
@@ -108,10 +108,12 @@ class UnitOfWork:
 
     def upsert(self, row: SQLModel, *, overwrite: bool = True) -> None:
         """Insert `row` (an ORM row or a plain one, `chassis.rows`), or, if its primary key
-        is taken, overwrite that row (else keep it): with `batch_outbox`, at the end with
-        the batch's others, one statement a table; else at once. A later read in the same
-        batch does not see it, so only for rows a batch writes and never reads."""
-        upsert = (*values_of(row), overwrite)
+        is taken, overwrite that row (else keep it; a `KeptRow` overwrites only the columns
+        it changed): with `batch_outbox`, at the end with the batch's others, one statement
+        a table; else at once. A later read in the same batch does not see it, so only for
+        rows a batch writes and never reads (or holds itself, as reporting's facts)."""
+        changed = row.changed() if isinstance(row, KeptRow) and overwrite else None
+        upsert = (*values_of(row), overwrite if changed is None else changed)
         if self.batch_outbox:
             self._upserts.append(upsert)
         else:

@@ -156,9 +156,13 @@ def test_a_batch_keeps_its_facts_as_values_and_writes_each_table_in_one_statemen
 ):
     """An ORM object a fact, its session bookkeeping and the flush were a fifth of the
     worker's CPU: a batch's facts are values, upserted together at its end."""
-    steps = [
-        *SCENARIOS["cases, redelivered, staged, merged"],
-        *SCENARIOS["a referral out of order"],
+    steps: list[Step] = [
+        *((handlers.record_case, case(name)) for name in ("an", "binh", "chau")),
+        *(
+            (handlers.track_referral, referral(name, case, ReferralState.REQUESTED, 1, day))
+            for name, case, day in (("r1", "an", "2026-11-01"), ("r2", "binh", "2026-11-02"))
+        ),
+        (handlers.record_stage, stage("an", CaseStage.ASSESSED, "2026-11-03 09:00")),
     ]
     with (
         tables_written(engine) as written,
