@@ -59,7 +59,9 @@ class KeptRow(PlainRow):
 
     def __init__(self, table: Table, values: dict[str, Any], given: Collection[str] = ()) -> None:
         super().__init__(table, values)
-        object.__setattr__(self, "_changed", set(given))
+        # Not the key: an upsert never changes it, and rows of one table then share a kind.
+        keys = {column.key for column in table.primary_key}
+        object.__setattr__(self, "_changed", set(given) - keys)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in self._values:

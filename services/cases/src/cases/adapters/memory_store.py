@@ -138,6 +138,9 @@ class MemoryStore(MemoryOutbox):
     def referral(self, referral_id: str) -> CaseReferral | None:
         return self.referral_rows.get(referral_id)
 
+    def new_referral(self, **values: Any) -> CaseReferral:
+        return CaseReferral(**values)
+
     def save_referral(self, row: CaseReferral) -> None:
         self.referral_rows[row.referral_id] = row
 

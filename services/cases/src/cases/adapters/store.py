@@ -25,7 +25,9 @@ from cases.adapters.tables import (
     DuplicateLink,
 )
 from cases.domain.duplicates import BlockingKeys
+from chassis.held_rows import held_row, preload_rows, save_held
 from chassis.lookups import get_unflushed, preload
+from chassis.rows import kept_row
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
@@ -96,6 +98,10 @@ class CaseStore(Outbox, Protocol):
     # --- referrals ----------------------------------------------------------------------
     def referral(self, referral_id: str) -> CaseReferral | None: ...
 
+    def new_referral(self, **values: Any) -> CaseReferral:
+        """A referral row not saved yet, whose columns may still be set."""
+        ...
+
     def save_referral(self, row: CaseReferral) -> None: ...
 
     def referrals(self, case_id: str) -> list[CaseReferral]: ...
@@ -129,10 +135,11 @@ class SqlStore:
     @staticmethod
     def preload(session: Session, events: list[EventModel]) -> None:
         """What a batch of referral events looks up, in one query a table: their referral
-        rows, then the cases of the referrals not kept yet."""
+        rows (held as values, `chassis.held_rows`), then the cases of the referrals not
+        kept yet."""
         changes = [event for event in events if isinstance(event, ReferralStateChanged)]
-        preload(session, ((CaseReferral, event.referral_id) for event in changes))
-        new = (e for e in changes if get_unflushed(session, CaseReferral, e.referral_id) is None)
+        held = preload_rows(session, ((CaseReferral, event.referral_id) for event in changes))
+        new = (e for e in changes if held[CaseReferral, e.referral_id] is None)
         preload(session, ((CaseRecord, event.case_id) for event in new))
 
     def publish(self, event: EventModel, *, topic: str) -> None:
@@ -239,10 +246,14 @@ class SqlStore:
         return _rows_of(self, DuplicateLink, case_id, DuplicateLink.created_at, DuplicateLink.id)
 
     def referral(self, referral_id: str) -> CaseReferral | None:
-        return get_unflushed(self.session, CaseReferral, referral_id)
+        # Values, not an ORM object: each referral event changes one (chassis.held_rows).
+        return held_row(self.uow, CaseReferral, referral_id)
+
+    def new_referral(self, **values: Any) -> CaseReferral:
+        return kept_row(CaseReferral, **values)
 
     def save_referral(self, row: CaseReferral) -> None:
-        self.session.add(row)
+        save_held(self.uow, CaseReferral, row.referral_id, row)
 
     def referrals(self, case_id: str) -> list[CaseReferral]:
         return _rows_of(self, CaseReferral, case_id, CaseReferral.referral_id)

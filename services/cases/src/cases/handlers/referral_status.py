@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from cases.adapters.store import CaseStore
-from cases.adapters.tables import CaseReferral
 from contracts.referrals.v1 import ReferralStateChanged
 
 
@@ -16,7 +15,7 @@ def follow_referral(store: CaseStore, event: ReferralStateChanged) -> None:
         case = store.case(event.case_id)
         # A referral of a merged case belongs to the case it was merged into.
         case_id = case.merged_into if case and case.merged_into else event.case_id
-        row = CaseReferral(
+        row = store.new_referral(
             referral_id=event.referral_id,
             case_id=case_id,
             agency=event.agency,

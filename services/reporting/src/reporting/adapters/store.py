@@ -5,36 +5,26 @@ of each event; unit tests hand them `MemoryStore` (`adapters/memory_store.py`). 
 and changed counts only once it is saved again: the fake holds copies, so a handler that
 forgets to save fails its unit test as it would lose the change in a fresh session.
 
-`SqlStore` keeps case and referral facts as values (`chassis.rows.KeptRow`), not ORM objects,
-and saves them as upserts, written with the batch's others at its end. An instrumented
-object, its session bookkeeping and the flush were a fifth of the worker's CPU (py-spy, a
-batch burst). A batch reads its facts once (`preload`) and holds them for the rest of its
-transaction, so a later event of the batch sees what an earlier one saved. An event applied
-alone (the per-event fallback, under a savepoint) reads them from the database each time:
-a rolled-back savepoint then leaves nothing behind.
+`SqlStore` keeps case and referral facts as values held for the batch (`chassis.held_rows`),
+not ORM objects: as those, they were a fifth of the worker's CPU (py-spy, a batch burst).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol
 
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
-from chassis.rows import kept_row, plain_row, read_rows
+from chassis.held_rows import held_row, preload_rows, save_held
+from chassis.rows import kept_row, plain_row
 from chassis.stores import Outbox
 from chassis.unit_of_work import UnitOfWork
 from contracts.base import EventModel
 from contracts.cases.v1 import CaseDeadlineMissed, CaseMerged, CaseReceived, CaseStageChanged
 from contracts.referrals.v1 import ReferralStateChanged
 from reporting.adapters.tables import CaseFact, DeliveryFact, EscalationFact, ReferralFact
-
-FactModel = CaseFact | ReferralFact
-Fact = TypeVar("Fact", CaseFact, ReferralFact)
-# session.info: the case and referral facts of this transaction, by (model, key); None if
-# there is none. A new Session a transaction (`chassis.db.transaction`), so gone with it.
-_HELD = "reporting.facts"
 
 
 class ReportingStore(Outbox, Protocol):
@@ -83,52 +73,26 @@ class SqlStore:
 
     @staticmethod
     def preload(session: Session, events: list[EventModel]) -> None:
-        """The case and referral facts a batch's events update, read in one query a table
-        and held for the rest of the transaction (missing ones as None)."""
-        held = session.info.setdefault(_HELD, {})
-        wanted: dict[type[FactModel], set[str]] = {}
-        for model, key in _facts_of(events):
-            if (model, key) not in held:
-                wanted.setdefault(model, set()).add(key)
-        for model, keys in wanted.items():
-            found = read_rows(session, model, keys)
-            held.update(((model, key), found.get(key)) for key in keys)
+        """The case and referral facts a batch's events update, one query a table."""
+        preload_rows(session, _facts_of(events))
 
     def case_fact(self, case_id: str) -> CaseFact | None:
-        return self._fact(CaseFact, case_id)
+        return held_row(self.uow, CaseFact, case_id)
 
     def new_case_fact(self, case_id: str) -> CaseFact:
         return kept_row(CaseFact, case_id=case_id)
 
     def save_case_fact(self, fact: CaseFact) -> None:
-        self._save(CaseFact, fact.case_id, fact)
+        save_held(self.uow, CaseFact, fact.case_id, fact)
 
     def referral_fact(self, referral_id: str) -> ReferralFact | None:
-        return self._fact(ReferralFact, referral_id)
+        return held_row(self.uow, ReferralFact, referral_id)
 
     def new_referral_fact(self, **values: Any) -> ReferralFact:
         return kept_row(ReferralFact, **values)
 
     def save_referral_fact(self, fact: ReferralFact) -> None:
-        self._save(ReferralFact, fact.referral_id, fact)
-
-    def _fact(self, model: type[Fact], key: str) -> Fact | None:
-        session = self.uow.session
-        held = session.info.get(_HELD)
-        if held is None and self.uow.batch_outbox:  # a batch: its saves wait for its end
-            held = session.info[_HELD] = {}
-        if held is not None and (model, key) in held:
-            return cast(Fact | None, held[model, key])
-        row = read_rows(session, model, [key]).get(key)
-        if held is not None:
-            held[model, key] = row
-        return row
-
-    def _save(self, model: type[Fact], key: str, fact: Fact) -> None:
-        held = self.uow.session.info.get(_HELD)
-        if held is not None:
-            held[model, key] = fact
-        self.uow.upsert(fact)
+        save_held(self.uow, ReferralFact, fact.referral_id, fact)
 
     def save_escalation(self, fact: EscalationFact) -> None:
         # an upsert, not add: a redelivered reminder overwrites its row instead of colliding.
@@ -153,7 +117,7 @@ class SqlStore:
         self.uow.after_commit(effect)
 
 
-def _facts_of(events: list[EventModel]) -> Iterator[tuple[type[FactModel], str]]:
+def _facts_of(events: list[EventModel]) -> Iterator[tuple[type[SQLModel], str]]:
     """The facts events of the worker's map update, as (model, key); escalation and delivery
     facts are upserted, never looked up first."""
     for event in events:
