@@ -8,11 +8,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
-from chassis.db import create_db_engine, create_tables
 from chassis.held_rows import held_row, preload_rows, save_held
-from chassis.outbox import OutboxEvent
 from chassis.rows import kept_row
 from chassis.unit_of_work import unit_of_work
+from tests.support.databases import engine_with
 from tests.support.statements import tables_read, tables_written
 
 
@@ -25,10 +24,8 @@ class HeldTally(SQLModel, table=True):
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(database_url)
-    create_tables(engine, [HeldTally, OutboxEvent])
-    yield engine
-    engine.dispose()
+    with engine_with(database_url, HeldTally) as engine:
+        yield engine
 
 
 def _counts(engine: Engine) -> dict[str, int]:

@@ -9,11 +9,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select, update
 
-from chassis.db import create_db_engine, create_tables
-from chassis.outbox import OutboxEvent
 from chassis.rows import kept_row, read_rows
 from chassis.unit_of_work import unit_of_work
 from chassis.upsert import upsert, upsert_values
+from tests.support.databases import engine_with
 
 
 class UpsertThing(SQLModel, table=True):
@@ -27,10 +26,8 @@ class UpsertThing(SQLModel, table=True):
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(database_url)
-    create_tables(engine, [UpsertThing, OutboxEvent])
-    yield engine
-    engine.dispose()
+    with engine_with(database_url, UpsertThing) as engine:
+        yield engine
 
 
 def _statements(engine: Engine) -> list[str]:
@@ -145,10 +142,8 @@ class UpsertFact(SQLModel, table=True):
 
 @pytest.fixture
 def facts(database_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(database_url)
-    create_tables(engine, [UpsertFact, OutboxEvent])
-    yield engine
-    engine.dispose()
+    with engine_with(database_url, UpsertFact) as engine:
+        yield engine
 
 
 def _facts(engine: Engine) -> dict[str, tuple[str | None, str | None, int]]:
