@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -125,6 +126,38 @@ def test_decode_refuses_headers_that_are_not_utf8() -> None:
     headers = [(n, b"\xff" if n == "ce_type" else v) for n, v in record.headers]
     with pytest.raises(MalformedEvent):
         decode(replace(record, headers=headers))
+
+
+def _with_time(value: bytes) -> KafkaRecord:
+    record = _record()
+    headers = [(n, value if n == "ce_time" else v) for n, v in record.headers]
+    return replace(record, headers=headers)
+
+
+def test_decode_reads_the_time_as_sent_to_the_microsecond() -> None:
+    sent = datetime(2026, 12, 4, 19, 26, 2, 777715, tzinfo=UTC)
+    assert decode(encode(CaseReceived.example(), topic="t", source="/s", time=sent)).time == sent
+
+
+@pytest.mark.parametrize(
+    ("header", "read"),
+    [
+        (b"2026-12-04T19:26:02Z", datetime(2026, 12, 4, 19, 26, 2, tzinfo=UTC)),
+        (b"2026-12-04T19:26:02z", datetime(2026, 12, 4, 19, 26, 2, tzinfo=UTC)),
+        (b"2026-12-05T02:26:02.5+07:00", datetime(2026, 12, 4, 19, 26, 2, 500000, tzinfo=UTC)),
+    ],
+    ids=["Z", "lower-case-z", "offset"],
+)
+def test_decode_reads_any_rfc3339_time(header: bytes, read: datetime) -> None:
+    assert decode(_with_time(header)).time == read
+
+
+@pytest.mark.parametrize(
+    "header", [b"yesterday", b"2026-12-04T19:26:02", b"\xff"], ids=["words", "no-zone", "binary"]
+)
+def test_decode_refuses_a_time_that_is_not_an_rfc3339_timestamp(header: bytes) -> None:
+    with pytest.raises(MalformedEvent, match="time"):
+        decode(_with_time(header))
 
 
 def _violations(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -131,11 +132,14 @@ class EventProcessor:
                 (time.perf_counter() - started) / len(deliveries)
             )
         final = [result for result in results if result is not None]
-        for delivery, result in zip(deliveries, final, strict=True):
-            event_type = delivery.record.header("ce_type") or "unknown"
-            EVENTS_CONSUMED.labels(
-                self.service, delivery.record.topic, _bounded(event_type), result.outcome.value
-            ).inc()
+        # Counted once a batch for each label set: a labelled child's lookup and lock cost
+        # more than the addition.
+        counts = Counter(
+            (delivery.record.topic, _bounded(delivery.record.header("ce_type")), result.outcome)
+            for delivery, result in zip(deliveries, final, strict=True)
+        )
+        for (topic, event_type, outcome), count in counts.items():
+            EVENTS_CONSUMED.labels(self.service, topic, event_type, outcome.value).inc(count)
         return final
 
     def process(self, delivery: Delivery) -> Result:
@@ -358,9 +362,9 @@ def _read(model: type[EventModel], data: dict[str, Any]) -> EventModel:
     return model.read(data)
 
 
-def _bounded(event_type: str) -> str:
+def _bounded(event_type: str | None) -> str:
     """Metric label: a known contract type, or "unknown" (untrusted input must not add series)."""
-    return event_type if event_type in EVENT_MODELS else "unknown"
+    return event_type if event_type is not None and event_type in EVENT_MODELS else "unknown"
 
 
 def _describe(error: ValidationError) -> str:

@@ -6,10 +6,12 @@ import base64
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import structlog
+from prometheus_client import REGISTRY
 from sqlalchemy import event as sql_event
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -157,6 +159,37 @@ def test_one_poison_event_in_a_batch_spoils_only_itself(processor: EventProcesso
     outcomes = [result.outcome for result in processor.process_all(batch)]
     assert outcomes == [Outcome.PROCESSED] * 2 + [Outcome.DEAD_LETTERED] + [Outcome.PROCESSED] * 2
     assert sorted(seen(processor)) == [ids[0], ids[1], ids[3], ids[4]]
+
+
+def consumed(event_type: str, outcome: Outcome) -> float:
+    """`lienganh_events_consumed_total` for the tests' consumer of the cases topic."""
+    labels = {"service": "tests", "topic": CASES_EVENTS, "type": event_type}
+    value = REGISTRY.get_sample_value(
+        "lienganh_events_consumed_total", {**labels, "outcome": outcome.value}
+    )
+    return value or 0.0
+
+
+def test_a_batch_counts_each_event_under_its_type_and_outcome(processor: EventProcessor):
+    from contracts.cases.v1 import CaseDeadlineMissed
+
+    cases = [CaseReceived.example().model_copy(update={"case_id": c}) for c in case_ids(4)]
+    cases[1] = cases[1].model_copy(update={"reported_by": "poison"})
+    records = [encode(case, topic=CASES_EVENTS, source="/t") for case in cases]
+    records.append(encode(CaseDeadlineMissed.example(), topic=CASES_EVENTS, source="/t"))
+    records.append(records[0])  # again in the same batch: a duplicate
+    records.append(replace(records[2], headers=[("ce_type", b"made.up.v1")]))
+    kinds = [
+        (CaseReceived.ce_type, Outcome.PROCESSED),
+        (CaseReceived.ce_type, Outcome.DUPLICATE),
+        (CaseReceived.ce_type, Outcome.DEAD_LETTERED),
+        (CaseDeadlineMissed.ce_type, Outcome.IGNORED),
+        ("unknown", Outcome.DEAD_LETTERED),
+    ]
+    before = {kind: consumed(*kind) for kind in kinds}
+    processor.process_all([delivery(record, i) for i, record in enumerate(records)])
+    after = {kind: consumed(*kind) - before[kind] for kind in kinds}
+    assert after == dict(zip(kinds, [3, 1, 1, 1, 1], strict=True))
 
 
 @pytest.fixture

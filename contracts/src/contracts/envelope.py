@@ -133,11 +133,15 @@ def decode(record: KafkaRecord) -> Envelope:
     # redelivered record a new id each time and defeat deduplication.
     if not headers.get("ce_id"):
         raise MalformedEvent("missing ce_id header: a CloudEvent must have an id")
+    # `time` is read here, by the standard library: the library reads it with dateutil's
+    # general ISO 8601 parser, ~6 µs a record, a quarter of decoding one.
+    sent_at = headers.pop("ce_time", None)
     try:
         message = ce_kafka.KafkaMessage(headers=headers, key=None, value=record.value)
         event = ce_kafka.from_binary(message, _FORMAT)
     except Exception as error:
         raise MalformedEvent(f"not a valid CloudEvent: {error}") from error
+    time = _read_time(sent_at) if sent_at is not None else event.get_time()
     # Parse the value ourselves, once: the library would parse it too, and would hand back
     # as text what it could not parse, which a second parse might accept.
     try:
@@ -155,10 +159,23 @@ def decode(record: KafkaRecord) -> Envelope:
         source=event.get_source(),
         type=event.get_type(),
         subject=event.get_subject(),
-        time=event.get_time(),
+        time=time,
         correlation_id=str(correlation) if correlation else None,
         data=data,
         traceparent=str(traceparent) if traceparent else None,
         causation_id=str(causation) if causation else None,
         lane=str(lane) if lane else None,
     )
+
+
+def _read_time(header: bytes) -> datetime:
+    """An RFC 3339 timestamp, timezone included, as the CloudEvents `time` attribute is."""
+    try:
+        text = header.decode("utf-8")
+        # RFC 3339 allows a lower-case "z"; the standard library reads only "Z".
+        time = datetime.fromisoformat(text[:-1] + "Z" if text.endswith("z") else text)
+    except ValueError as error:  # UnicodeDecodeError is one too
+        raise MalformedEvent(f"not a valid CloudEvent: time: {error}") from error
+    if time.tzinfo is None:
+        raise MalformedEvent("not a valid CloudEvent: time: must be timezone aware")
+    return time
