@@ -270,3 +270,35 @@ def test_a_preloaded_batch_of_referral_events_reads_each_table_once(tmp_path: Pa
             "r-new": 1,
         }
         assert [r.referral_id for r in store.referrals(survivor)] == ["r-merged"]
+
+
+def test_duplicate_candidates_are_looked_up_through_the_folded_keys_index(tmp_path: Path):
+    """The exact key has no index of its own (every exact match shares the folded key), and
+    neither lookup, one report's or a batch's, scans the cases instead."""
+    from sqlalchemy import inspect
+
+    from cases.adapters.batch_store import BatchStore
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'cases.db'}")
+    create_tables(engine, [*TABLES, OutboxEvent])
+    indexed = [index["column_names"] for index in inspect(engine).get_indexes("cases")]
+    assert ["dedup_key_folded"] in indexed and ["dedup_key"] not in indexed
+    keys = BlockingKeys(exact="e" * 64, folded="f" * 64)
+    lookups: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "dedup_key_folded IN" in statement or "dedup_key_folded =" in statement:
+            lookups.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    with unit_of_work(engine, source="/tests") as uow:
+        SqlStore(uow).duplicate_candidates(keys, besides="x")
+        BatchStore(uow, [keys])
+    event.remove(engine, "before_cursor_execute", seen)
+    assert len(lookups) == 2
+    with engine.connect() as connection:
+        for statement, parameters in lookups:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            details = [row[-1] for row in plan]
+            assert any("USING INDEX ix_cases_dedup_key_folded" in d for d in details), details
+            assert not any(d.startswith("SCAN cases") for d in details), details

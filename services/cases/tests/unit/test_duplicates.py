@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import unicodedata
 from datetime import date
 
 from cases.domain.duplicates import (
@@ -39,6 +41,17 @@ def test_folding_keeps_every_other_character_where_it_was():
     assert fold_diacritics("") == ""
     # Folded word by word, and words are remembered: the same word folds the same again.
     assert fold_diacritics("Hường Hường") == "Huong Huong"
+
+
+def test_an_exact_match_always_shares_the_folded_key():
+    # What lets the stores look candidates up by the folded key alone.
+    names = ["Nguyễn Thị Hoa", "NGUYỄN THỊ HOA", " nguyễn  thị hoa", "Đặng Văn Nam", "đặng văn nam"]
+    typed = [keys(name) for name in names] + [keys(unicodedata.normalize("NFD", n)) for n in names]
+    for a, b in itertools.product(typed, repeat=2):
+        assert a and b
+        if a.exact == b.exact:
+            assert a.folded == b.folded
+    assert len({k.exact for k in typed if k}) == 2  # the pairs above did meet
 
 
 def test_another_birthday_commune_or_name_is_no_match():

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_
+from sqlalchemy import ColumnElement, and_, bindparam
 from sqlmodel import Session, SQLModel, col, select
 
 from cases.adapters.store import RowT, SqlStore
@@ -121,7 +121,8 @@ class PreparedBatch:
 
 
 def _candidates(session: Session, keys: list[BlockingKeys]) -> list[CaseRecord]:
-    """Unmerged stored cases with an exact or folded key among `keys`."""
+    """Unmerged stored cases with a folded key among `keys`: the exact matches among them
+    (`BlockingKeys`: same folded key)."""
     if not keys:
         return []
     return list(session.exec(_CANDIDATES, params=_key_values(keys)))
@@ -130,10 +131,7 @@ def _candidates(session: Session, keys: list[BlockingKeys]) -> list[CaseRecord]:
 # Built once, the keys bound at each call: building the expression (and its cache key) for
 # every `POST /cases` cost the API more than running it, twice a report (prepare, recheck).
 _CANDIDATE: ColumnElement[bool] = and_(
-    or_(
-        col(CaseRecord.dedup_key).in_(bindparam("exact", expanding=True)),
-        col(CaseRecord.dedup_key_folded).in_(bindparam("folded", expanding=True)),
-    ),
+    col(CaseRecord.dedup_key_folded).in_(bindparam("folded", expanding=True)),
     col(CaseRecord.merged_into).is_(None),
 )
 _CANDIDATES = select(CaseRecord).where(_CANDIDATE)
@@ -141,7 +139,4 @@ _CANDIDATE_IDS = select(col(CaseRecord.id)).where(_CANDIDATE)
 
 
 def _key_values(keys: list[BlockingKeys]) -> dict[str, list[str]]:
-    return {
-        "exact": sorted({k.exact for k in keys}),
-        "folded": sorted({k.folded for k in keys}),
-    }
+    return {"folded": sorted({k.folded for k in keys})}

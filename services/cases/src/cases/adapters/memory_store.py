@@ -64,7 +64,7 @@ class MemoryStore(MemoryOutbox):
         return [
             c
             for c in self.case_rows.values()
-            if (c.dedup_key == keys.exact or c.dedup_key_folded == keys.folded)
+            if c.dedup_key_folded == keys.folded  # exact matches too
             and c.id != besides
             and c.merged_into is None
         ]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import or_, update
+from sqlalchemy import update
 from sqlmodel import Session, SQLModel, col, select
 
 from cases.adapters.tables import (
@@ -182,10 +182,7 @@ class SqlStore:
         return list(
             self.session.exec(
                 select(CaseRecord).where(
-                    or_(
-                        col(CaseRecord.dedup_key) == keys.exact,
-                        col(CaseRecord.dedup_key_folded) == keys.folded,
-                    ),
+                    col(CaseRecord.dedup_key_folded) == keys.folded,  # exact matches too
                     col(CaseRecord.id) != besides,
                     col(CaseRecord.merged_into).is_(None),
                 )

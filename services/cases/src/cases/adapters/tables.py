@@ -63,7 +63,10 @@ class CaseRecord(SQLModel, table=True):
     plan_met_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     plan_missed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     # Duplicates: keyed hashes (HMAC), never reversible; merged cases point at the kept one.
-    dedup_key: str | None = Field(default=None, index=True, max_length=64)
+    # Candidates are looked up by the folded key alone: every exact match shares it. An
+    # index on a keyed hash takes each new case on a page of its own, so a second one cost
+    # an import a third more random page writes as the store grew.
+    dedup_key: str | None = Field(default=None, max_length=64)
     dedup_key_folded: str | None = Field(default=None, index=True, max_length=64)
     merged_into: str | None = Field(default=None, max_length=36)
     # Set when an agency reported the case sealed to an intake key: that key id. Its copy on

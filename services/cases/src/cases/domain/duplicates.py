@@ -23,6 +23,10 @@ class MatchKind(StrEnum):
 
 @dataclass(frozen=True)
 class BlockingKeys:
+    """Two keyed hashes of (name, date of birth, commune): `exact` of the normalised name,
+    `folded` of it without diacritics. Two reports with the same `exact` key have the same
+    `folded` key, so stores look candidates up by `folded` alone."""
+
     exact: str
     folded: str
 
