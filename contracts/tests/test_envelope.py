@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
 
+from contracts.base import EventModel
 from contracts.cases.v1 import CaseReceived
 from contracts.envelope import KafkaRecord, MalformedEvent, decode, encode, schema_uri
 from contracts.notifications.v1 import NotificationDelivered
+from contracts.registry import EVENT_MODELS
 
 CE_HEADERS = {
     "ce_id",
@@ -80,6 +85,77 @@ def test_the_lane_travels_as_ce_lane_and_normal_adds_no_header() -> None:
 
 def test_each_event_gets_its_own_id() -> None:
     assert _record().header("ce_id") != _record().header("ce_id")
+
+
+_EXAMPLES = [
+    pytest.param(example, id=f"{model.__name__}-{name}")
+    for model in EVENT_MODELS.values()
+    for name, example in model.examples().items()
+]
+_ATTRIBUTE_SETS = {
+    "no-extensions": {"time": datetime(2026, 12, 4, 2, 30, 5, 123456, tzinfo=UTC)},
+    "every-extension": {
+        "correlation_id": "corr-1",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "causation_id": "01a2c3d4-0000-7000-8000-000000000001",
+        "lane": "urgent",
+        "time": datetime(2026, 12, 4, 2, 30, tzinfo=UTC),
+    },
+    "hanoi-time": {
+        "time": datetime(2026, 12, 4, 9, 30, 1, 250, tzinfo=timezone(timedelta(hours=7)))
+    },
+    "utc-time": {"time": datetime(2026, 12, 4, 2, 30, tzinfo=UTC), "lane": "bulk"},
+}
+
+
+@pytest.mark.parametrize("attributes", _ATTRIBUTE_SETS.values(), ids=_ATTRIBUTE_SETS.keys())
+@pytest.mark.parametrize("event", _EXAMPLES)
+def test_encode_lays_out_the_record_byte_for_byte_as_the_cloudevents_binding_does(
+    event: EventModel, attributes: dict[str, Any]
+) -> None:
+    # `encode` writes the headers itself (it is on every event's path); the library's
+    # Kafka binding is the reference it must match, header for header, in order.
+    record = encode(event, topic="any.topic", source="/cases", event_id="evt-1", **attributes)
+    reference = ce_kafka.to_binary(
+        CloudEvent(
+            attributes=_library_attributes(event, attributes),
+            data=event.model_dump_json().encode(),
+        ),
+        JSONFormat(),
+        key_mapper=lambda _: None,
+    )
+    assert record.headers == list(reference.headers.items())
+    assert record.value == reference.value
+    assert record.key == event.partition_key().encode()
+
+
+def _library_attributes(event: EventModel, attributes: dict[str, Any]) -> dict[str, Any]:
+    names = {
+        "correlation_id": "correlationid",
+        "traceparent": "traceparent",
+        "causation_id": "causationid",
+        "lane": "lane",
+    }
+    built: dict[str, Any] = {
+        "id": "evt-1",
+        "source": "/cases",
+        "type": event.ce_type,
+        "subject": event.subject(),
+        "time": attributes["time"],
+        "datacontenttype": "application/json",
+        "dataschema": schema_uri(event.ce_type),
+    }
+    for name, extension in names.items():
+        if name in attributes:
+            built[extension] = attributes[name]
+    return built
+
+
+def test_encode_refuses_a_zoneless_time_and_an_empty_source() -> None:
+    with pytest.raises(ValueError, match="timezone aware"):
+        _record(time=datetime(2026, 12, 4, 9, 30))
+    with pytest.raises(ValueError, match="source"):
+        encode(CaseReceived.example(), topic="cases.events.v1", source="")
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ from typing import Any
 
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
 
 from contracts.base import EventModel
 from contracts.identifiers import new_id
@@ -30,6 +29,8 @@ CAUSATION_ATTR = "causationid"
 # first at every hop, not only at the first one.
 LANE_ATTR = "lane"
 JSON_CONTENT_TYPE = "application/json"
+_JSON_CONTENT_TYPE = JSON_CONTENT_TYPE.encode()
+_SPECVERSION = b"1.0"
 
 
 class _RawDataFormat(JSONFormat):
@@ -94,16 +95,29 @@ def encode(
     causation_id: str | None = None,
     lane: str | None = None,
 ) -> KafkaRecord:
-    """Wrap an event payload in a CloudEvent and lay it out as a Kafka record."""
-    attributes: dict[str, Any] = {
-        "id": event_id or new_id(),
-        "source": source,
-        "type": event.ce_type,
-        "subject": event.subject(),
-        "time": time or datetime.now(UTC),
-        "datacontenttype": JSON_CONTENT_TYPE,
-        "dataschema": schema_uri(event.ce_type),
-    }
+    """Wrap an event payload in a CloudEvent and lay it out as a Kafka record.
+
+    The headers are laid out here, as the `cloudevents` library's Kafka binding lays them
+    out (`ce_` attributes, `content-type`, in the same order, byte for byte: the tests hold
+    the two equal for every event's examples). Every service stages its events through this
+    one function, and building the library's event object, validating attributes this code
+    sets itself, then walking them again was two thirds of its cost. `decode`, which reads
+    what others sent, goes through the library."""
+    if not source:
+        raise ValueError("a CloudEvent needs a source")
+    sent_at = time or datetime.now(UTC)
+    if sent_at.tzinfo is None:
+        raise ValueError("a CloudEvent's time must be timezone aware")
+    ce_type = event.ce_type
+    headers = [
+        ("ce_id", (event_id or new_id()).encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", ce_type.encode()),
+        ("ce_subject", event.subject().encode()),
+        ("ce_time", _time_header(sent_at)),
+        ("content-type", _JSON_CONTENT_TYPE),
+        ("ce_dataschema", schema_uri(ce_type).encode()),
+    ]
     for name, value in (
         (CORRELATION_ATTR, correlation_id),
         (TRACEPARENT_ATTR, traceparent),
@@ -111,17 +125,22 @@ def encode(
         (LANE_ATTR, lane),
     ):
         if value:
-            attributes[name] = value
-    # The payload as pydantic writes it (compact UTF-8 JSON), passed through as bytes: a
-    # dict would be dumped to plain values first, then by `json`, a fifth of the encoding.
-    cloud_event = CloudEvent(attributes=attributes, data=event.model_dump_json().encode())
-    message = ce_kafka.to_binary(cloud_event, _FORMAT, key_mapper=lambda _: None)
+            headers.append((f"ce_{name}", value.encode()))
+    headers.append(("ce_specversion", _SPECVERSION))
+    # The payload as pydantic writes it (compact UTF-8 JSON): a dict would be dumped to
+    # plain values first, then by `json`, a fifth of the encoding.
     return KafkaRecord(
         topic=topic,
         key=event.partition_key().encode("utf-8"),
-        value=message.value,
-        headers=list(message.headers.items()),
+        value=event.model_dump_json().encode(),
+        headers=headers,
     )
+
+
+def _time_header(time: datetime) -> bytes:
+    """RFC 3339, UTC written as `Z`, as the library's binding writes it."""
+    text = time.isoformat()
+    return (text[:-6] + "Z" if text.endswith("+00:00") else text).encode()
 
 
 def decode(record: KafkaRecord) -> Envelope:
