@@ -125,6 +125,8 @@ def report_body(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:  # every CSV value: the other types come from spreadsheets
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, datetime):
