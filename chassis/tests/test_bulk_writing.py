@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from chassis.db import bulk_writing, create_db_engine, transaction
+from chassis.db import bulk_writing, checkpoint, create_db_engine, transaction
 
 SQLITES_OWN = (1000, -2000)  # checkpoint every 1,000 pages; a 2 MiB cache
 
@@ -61,3 +61,20 @@ def test_connections_a_forked_process_opens_get_them_too(engine: Engine):
         engine.dispose(close=False)
         settings, _ = checked_out(engine)
     assert settings == (4321, -8192)
+
+
+def test_with_its_own_checkpoints_off_a_writer_checkpoints_when_it_says(
+    engine: Engine, tmp_path: Path
+):
+    database = tmp_path / "bulk.db"
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE notes (body TEXT)"))
+    checkpoint(engine)
+    size = database.stat().st_size
+    with bulk_writing(engine, pages=0, cache_kib=8192):
+        with transaction(engine) as session:
+            for _ in range(100):
+                session.execute(text("INSERT INTO notes VALUES (:body)"), {"body": "x" * 4000})
+        assert database.stat().st_size == size  # all of it still in the WAL
+        checkpoint(engine)
+    assert database.stat().st_size > size + 100 * 4000

@@ -104,13 +104,25 @@ BULK_CHECKPOINT_PAGES = 10_000
 BULK_CACHE_KIB = 64 * 1024
 
 
+def checkpoint(engine: Engine) -> None:
+    """Copy what SQLite's WAL holds into the database, beside any reader or writer (a
+    PASSIVE checkpoint: it waits for none and copies what none still needs); nothing on
+    another database. For a writer whose auto-checkpoint is off (`bulk_writing(pages=0)`),
+    which then says when."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
 @contextmanager
 def bulk_writing(
     engine: Engine, pages: int = BULK_CHECKPOINT_PAGES, cache_kib: int = BULK_CACHE_KIB
 ) -> Iterator[None]:
     """While it lasts, the engine's SQLite connections checkpoint their WAL into the database
-    once it holds `pages` pages, not SQLite's 1,000, and keep up to `cache_kib` of pages in
-    their cache, not 2 MiB (nothing changes on PostgreSQL).
+    once it holds `pages` pages, not SQLite's 1,000 (0: never; the writer calls `checkpoint`
+    itself), and keep up to `cache_kib` of pages in their cache, not 2 MiB (nothing changes
+    on PostgreSQL).
 
     For a long run of large writes (an import): a checkpoint copies each page the WAL holds
     once, however often it was written since the last, and syncs the file, so a WAL ten times

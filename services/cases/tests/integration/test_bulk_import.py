@@ -18,7 +18,7 @@ from cases.adapters.batch_store import PreparedBatch
 from cases.adapters.tables import CaseRecord, DuplicateLink, ImportedRow
 from cases.bulk_import import COLUMNS, RowError, import_file, row_key
 from chassis.auth import Principal
-from chassis.db import BULK_CACHE_KIB, BULK_CHECKPOINT_PAGES
+from chassis.db import BULK_CACHE_KIB
 from services.cases.tests.support import CasesApi, report
 
 OPERATOR = Principal("dolisa-import-hn", "dolisa", frozenset({"intake"}), frozenset({"01"}))
@@ -245,8 +245,9 @@ def settings_of(connection: Connection) -> tuple[int, int]:
 def test_batches_are_written_with_the_bulk_settings(
     cases_api: CasesApi, tmp_path: Path, monkeypatch, jobs: int
 ):
-    """A long WAL and a large cache (`chassis.db.bulk_writing`), in forked processes too;
-    the store's connections are as before afterwards."""
+    """No checkpoint of SQLite's own (the import runs them: `_Checkpoints`) and a large
+    cache (`chassis.db.bulk_writing`), in forked processes too; the store's connections are
+    as before afterwards."""
     if cases_api.engine.dialect.name != "sqlite":
         pytest.skip("SQLite settings")
     write = PreparedBatch.write
@@ -262,10 +263,39 @@ def test_batches_are_written_with_the_bulk_settings(
     path = write_csv(tmp_path / "profiles.csv", [ROWS[0], ROWS[1], ROWS[5]])
     result = import_file(path, cases_api.engine, deps, operator=OPERATOR, batch_rows=1, jobs=jobs)
     assert result.imported == 3
-    bulk = (BULK_CHECKPOINT_PAGES, -BULK_CACHE_KIB)
+    bulk = (0, -BULK_CACHE_KIB)
     assert noted.read_text().splitlines() == [str(bulk)] * 3
     with cases_api.engine.connect() as connection:
         assert settings_of(connection) == (1000, -2000)  # SQLite's own
+
+
+def test_the_wal_starts_over_every_few_batches_of_an_import(
+    cases_api: CasesApi, tmp_path: Path, monkeypatch
+):
+    """SQLite's own checkpoints are off while an import writes; the import's (outside its
+    write turns) still let the WAL start over every few batches, instead of growing with
+    the file. The WAL file keeps the size it grew to."""
+    if cases_api.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's WAL")
+    deps = cases_api.client.app.state.service_context.deps  # type: ignore[attr-defined]
+    wal = Path(f"{cases_api.engine.url.database}-wal")
+    rows = [
+        {**GOOD, "profile_id": f"HN-WAL-{number:04d}", "full_name": f"Bùi Thị Thảo {number}"}
+        for number in range(60)
+    ]
+
+    def wal_size_after_importing(part: list[dict], every: int) -> int:
+        monkeypatch.setattr(bulk_import, "CHECKPOINT_EVERY_BATCHES", every)
+        with cases_api.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # an empty WAL
+        path = write_csv(tmp_path / f"every-{every}.csv", part)
+        result = import_file(path, cases_api.engine, deps, operator=OPERATOR, batch_rows=1)
+        assert result.imported == len(part)
+        return wal.stat().st_size
+
+    checkpointed = wal_size_after_importing(rows[:30], every=2)
+    never = wal_size_after_importing(rows[30:], every=10**6)
+    assert 0 < checkpointed * 4 < never
 
 
 def test_batches_are_sealed_and_encoded_outside_any_transaction(
