@@ -5,7 +5,6 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-import faust
 import pytest
 
 from chassis.db import create_db_engine
@@ -17,7 +16,6 @@ from chassis.settings import ServiceSettings
 def test_plaintext_by_default_with_no_credentials(tmp_path: Path) -> None:
     security = KafkaSecurity.from_settings(ServiceSettings(data_dir=tmp_path))
     assert security.aiokafka_options() == {"security_protocol": "PLAINTEXT"}
-    assert security.faust_credentials() is None
 
 
 def test_scram_over_tls_from_the_environment(
@@ -55,8 +53,6 @@ def test_the_worker_connects_with_the_same_credentials(tmp_path: Path) -> None:
     app = worker_app(
         settings, service="reporting", consumer="nobody", engine=engine, subscriptions={}
     )
-    credentials = app.conf.broker_credentials
-    assert isinstance(credentials, faust.SASLCredentials)
-    assert credentials.username == "reporting"
-    assert credentials.mechanism.value == "SCRAM-SHA-512"
-    assert credentials.protocol.value == "SASL_PLAINTEXT"
+    assert app.kafka_options == KafkaSecurity.from_settings(settings).aiokafka_options()
+    assert app.kafka_options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert app.kafka_options["sasl_plain_username"] == "reporting"

@@ -1,6 +1,6 @@
 """How a process authenticates to Kafka: plaintext on a laptop, SCRAM over TLS in a cluster.
 
-Every Kafka client of a process (the Faust worker, the outbox/DLQ producer) takes its
+Every Kafka client of a process (the worker's consumer, the outbox/DLQ producer) takes its
 options from here, so one set of settings (`<PREFIX>_KAFKA_SECURITY_PROTOCOL`, …) covers all.
 """
 
@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faust
 from aiokafka.helpers import create_ssl_context
 
 from chassis.settings import ServiceSettings
@@ -66,16 +65,3 @@ class KafkaSecurity:
         if context is not None:
             options["ssl_context"] = context
         return options
-
-    def faust_credentials(self) -> faust.types.auth.CredentialsT | None:
-        """Faust's `broker_credentials`; None keeps its plaintext default."""
-        if self.protocol in SASL_PROTOCOLS:
-            return faust.SASLCredentials(
-                username=self.username,
-                password=self.password,
-                ssl_context=self._ssl_context(),
-                mechanism=self.sasl_mechanism,
-            )
-        if self.protocol == "SSL":
-            return faust.SSLCredentials(self._ssl_context())
-        return None

@@ -26,13 +26,12 @@ from chassis.waiting import wait_for_database
 from contracts.topics import DEFAULT_AGENCIES
 
 if TYPE_CHECKING:
-    import faust
     from fastapi import APIRouter, FastAPI
 
     from chassis.auth import TokenVerifier
     from chassis.pacing import BulkPacing
     from chassis.subscriptions import Subscriptions
-    from chassis.worker import ScheduledJob
+    from chassis.worker import ScheduledJob, WorkerApp
     from contracts.access.policy import ServiceRules
 
 
@@ -93,8 +92,8 @@ def worker_app(
     relay_outbox: bool = True,
     jobs: Sequence[ScheduledJob] = (),
     bulk_pacing: BulkPacing | None = None,
-) -> faust.App:
-    """The service's Faust worker: one idempotent processor per subscribed topic, plus the
+) -> WorkerApp:
+    """The service's worker: one idempotent processor per subscribed topic, plus the
     service's scheduled jobs. `consumer` is the service's name in `contracts/topics.py`; a
     handler map that differs from what the contracts declare for it stops the worker here.
     `unhurried`: its topics off the path to an officer's notification (see `batch_waits`)."""

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ConsumerTimeouts(BaseSettings):
     """How fast a worker's consumer group notices a dead member and moves its partitions.
 
-    Faust leaves these at 60 s, so a killed worker stalled its partitions for up to a minute
+    Faust's defaults were 60 s, so a killed worker stalled its partitions for up to a minute
     and a restarted one waited as long to rejoin. Read from `LIENGANH_KAFKA_*` (the same for
     every service: each service has its own group) when a worker is built.
     """
@@ -28,21 +28,23 @@ class ConsumerTimeouts(BaseSettings):
     heartbeat_interval_s: float = Field(
         default=1.0,
         gt=0,
-        description="Heartbeats run in the consumer's own thread; at most a third of the "
-        "session timeout, so two lost heartbeats do not kill a healthy member.",
+        description="Heartbeats run on the worker's event loop, beside the batches handled "
+        "in threads; at most a third of the session timeout, so two lost heartbeats do not "
+        "kill a healthy member.",
     )
     rebalance_timeout_s: float = Field(
         default=15.0,
         gt=0,
-        description="How long the group waits for members to rejoin a rebalance. Faust "
-        "commits and flushes on revoke: enough for one batch, short enough that a hung "
-        "member is dropped instead of holding the whole group.",
+        description="How long the group waits for members to rejoin a rebalance. A worker "
+        "finishes its batches in hand and commits on revoke: enough for one batch, short "
+        "enough that a hung member is dropped instead of holding the whole group.",
     )
     max_poll_interval_s: float = Field(
         default=120.0,
         gt=0,
         description="A consumer that has not polled for this long leaves the group so its "
-        "partitions move; above the slowest batch (Faust pauses polling while agents work).",
+        "partitions move; above the slowest batch (a topic does not poll while its batch "
+        "is handled).",
     )
     commit_interval_s: float = Field(
         default=1.0,

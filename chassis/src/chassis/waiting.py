@@ -8,7 +8,7 @@ that cannot reach its broker is of no use exiting, and a supervisor would only r
 
 APIs wait for their database only (they never talk to Kafka); workers wait for the database
 (in `runtime.open_service`) and then for the broker and the topics their agents read
-(in `entrypoint.main`), before the Faust app starts.
+(in `entrypoint.main`), before the worker starts.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from chassis.db import check_database
 from chassis.logs import get_logger
 
 if TYPE_CHECKING:
-    import faust
+    from chassis.worker import WorkerApp
 
 logger = get_logger(__name__)
 
@@ -117,20 +117,15 @@ def wait_for_database(engine: Engine, *, backoff: Backoff = DEFAULT_BACKOFF) -> 
     return wait_until_reachable("database", lambda: check_database(engine), backoff=backoff)
 
 
-def wait_for_worker_broker(app: faust.App, *, backoff: Backoff = DEFAULT_BACKOFF) -> int:
-    """Until the worker's broker answers a metadata request listing every topic its agents
-    read (a consumer subscribed to a missing topic would sit idle until its next metadata
-    refresh). Same servers and credentials as the Faust app itself."""
-    # Imported here: APIs wait for their database with this module and never load Kafka.
-    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
-
-    servers = ",".join(f"{url.host}:{url.port or 9092}" for url in app.conf.broker)
-    auth = credentials_to_aiokafka_auth(app.conf.broker_credentials, app.conf.ssl_context)
-    topics = sorted(
-        {name for agent in app.agents.values() for name in getattr(agent.channel, "topics", ())}
-    )
+def wait_for_worker_broker(worker: WorkerApp, *, backoff: Backoff = DEFAULT_BACKOFF) -> int:
+    """Until the worker's broker answers a metadata request listing every topic it reads (a
+    consumer subscribed to a missing topic would sit idle until its next metadata refresh).
+    Same servers and client options as the worker's consumer."""
+    servers, topics = worker.kafka_servers, sorted(worker.consumed_topics)
     return wait_until_reachable(
-        f"kafka {servers}", lambda: probe_kafka(servers, topics, auth), backoff=backoff
+        f"kafka {servers}",
+        lambda: probe_kafka(servers, topics, worker.kafka_options),
+        backoff=backoff,
     )
 
 

@@ -1,14 +1,15 @@
-"""The Faust worker process of a service: consumer agents, the outbox relay, ops endpoints.
+"""The worker process of a service: its topics' consumer, the outbox relay, ops endpoints.
 
-Agents are thin adapters: they batch records, hand them to an `EventProcessor` in a worker
-thread (no blocking I/O inside `async for`), and publish its dead letters before the batch
-is acked. Faust acks a batch even when the body raised, so the processor never raises.
+Faust runs the process (its lifecycle and signals, scheduled jobs as tasks, the ops web
+pages); the topics are consumed by `chassis.batch_consumer`, straight from aiokafka, not by
+Faust agents, whose per-record machinery was a fifth of a busy worker's CPU. Each batch goes
+to its `EventProcessor` in a worker thread (no blocking I/O on the event loop), and its dead
+letters are published before its offsets count as done. The processor never raises.
 
 The outbox relay runs on its own thread, event loop and producer, started with the app and
-before its consumer joins the group. As a Faust task it waited for the first assignment
-(tasks start after table recovery) and shared a loop with agents and rebalance callbacks;
-on its own it keeps publishing what the API commits while the consumers rebalance, stall
-or wait for the broker. Agents wake it after committing outbox rows.
+before the consumer joins the group: it keeps publishing what the API commits while the
+consumer rebalances, stalls or waits for the broker. The consumer wakes it after a batch
+committed outbox rows.
 
 `/readyz` is honest about consuming: 200 only when the database answers, the consumer holds
 partitions of its topics, no rebalance is running and it has polled recently.
@@ -27,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.app.base import BootStrategy
 from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.engine import Engine
 
-from chassis.batching import take_batches
+from chassis.batch_consumer import BatchConsumer, BatchHandler, ConsumerState, TopicBatches
 from chassis.consumer import Delivery, EventProcessor, Outcome
 from chassis.db import check_database
 from chassis.kafka_security import KafkaSecurity
@@ -111,46 +113,55 @@ class SharedPublisher:
         return self.publisher
 
 
-def build_worker_app(spec: WorkerSpec) -> faust.App:
+class _WebAndTasks(BootStrategy):
+    """Faust without its own Kafka clients: the topics are `BatchConsumer`'s, the outbox's
+    records the relay's producer's."""
+
+    enable_kafka_consumer = False
+    enable_kafka_producer = False
+
+
+class WorkerApp(faust.App):
+    """A Faust app that knows the Kafka its worker reads, for `wait_for_worker_broker`."""
+
+    BootStrategy = _WebAndTasks
+    kafka_servers: str = ""
+    kafka_options: Mapping[str, Any] = {}
+    consumed_topics: tuple[str, ...] = ()
+    batch_consumer: BatchConsumer | None = None
+
+
+def build_worker_app(spec: WorkerSpec) -> WorkerApp:
     datadir = spec.data_dir / "faust" / spec.group_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    timeouts = spec.consumer_timeouts
-    app = faust.App(
+    app = WorkerApp(
         spec.group_id,
-        broker=f"kafka://{spec.bootstrap_servers}",
+        broker=f"kafka://{spec.bootstrap_servers}",  # required; Faust opens no client to it
         store="memory://",
         datadir=str(datadir),
-        topic_allow_declare=False,  # topics come from the declared list, created up front
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_host=spec.web_host,
         web_bind=spec.web_host,  # Faust listens on web_bind (0.0.0.0 by default), not web_host
         web_port=spec.web_port,
-        producer_acks=-1,
-        broker_credentials=spec.kafka_security.faust_credentials(),
-        # Seconds, not Faust's 60 s defaults: a dead member's partitions move quickly.
-        broker_session_timeout=timeouts.session_timeout_s,
-        broker_heartbeat_interval=timeouts.heartbeat_interval_s,
-        broker_rebalance_timeout=timeouts.rebalance_timeout_s,
-        broker_max_poll_interval=timeouts.max_poll_interval_s,
-        consumer_group_instance_id=timeouts.group_instance_id,
-        broker_commit_interval=timeouts.commit_interval_s,
     )
+    app.kafka_servers = spec.bootstrap_servers
+    app.kafka_options = spec.kafka_security.aiokafka_options()
+    app.consumed_topics = tuple(spec.processors)
     shared = SharedPublisher(spec.bootstrap_servers, spec.group_id, spec.kafka_security)
-    for topic_name, processor in spec.processors.items():
-        _add_agent(app, topic_name, processor, shared, spec)
     if spec.relay_outbox:
-        _add_relay(app, spec, shared)
+        _add_relay(app, spec, shared)  # first: started before the consumer, stopped after
+    consumer = _add_consumer(app, spec, shared) if spec.processors else None
+    app.batch_consumer = consumer
     for job in spec.jobs:
         _add_job(app, job, shared)
-    if spec.processors:
+    if consumer is not None:
+        lag = consumer.lag
 
         @app.task
         async def report_consumer_lag() -> None:
-            await report_lag_forever(app, spec.service, set(spec.processors), spec.lag_interval_s)
+            await report_lag_forever(lag, spec.service, spec.lag_interval_s)
 
-    _add_ops_pages(app, spec)
+    _add_ops_pages(app, spec, consumer)
 
     async def stop_publisher(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await shared.publisher.stop()
@@ -160,37 +171,55 @@ def build_worker_app(spec: WorkerSpec) -> faust.App:
     return app
 
 
-def _add_agent(
-    app: faust.App,
-    topic_name: str,
-    processor: EventProcessor,
-    shared: SharedPublisher,
-    spec: WorkerSpec,
-) -> None:
-    topic = app.topic(
-        topic_name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        allow_empty=True,
+def _add_consumer(app: faust.App, spec: WorkerSpec, shared: SharedPublisher) -> BatchConsumer:
+    consumer = BatchConsumer(
+        group_id=spec.group_id,
+        bootstrap_servers=spec.bootstrap_servers,
+        topics={
+            topic: TopicBatches(
+                handle=_batch_handler(processor, shared),
+                wait_s=spec.batch_waits.get(topic, spec.batch_wait_s),
+            )
+            for topic, processor in spec.processors.items()
+        },
+        batch_size=spec.batch_size,
+        timeouts=spec.consumer_timeouts,
+        client_options=spec.kafka_security.aiokafka_options(),
     )
+    app.add_dependency(ConsumerService(consumer))
+    return consumer
 
-    async def consume(stream: faust.StreamT) -> None:
-        wait_s = spec.batch_waits.get(topic_name, spec.batch_wait_s)
-        async for events in take_batches(stream, spec.batch_size, wait_s):
-            deliveries = [_delivery(event) for event in events]
-            results = await asyncio.to_thread(processor.process_all, deliveries)
-            if any(result.outcome is Outcome.PROCESSED for result in results):
-                shared.on_outbox_written()
-                for committed in shared.events_committed:
-                    committed.set()
-            dead = [result.dead_letter for result in results if result.dead_letter]
-            if dead:
-                await _publish_until_sent(shared, dead)
 
-    consume.__name__ = f"consume_{topic_name.replace('.', '_')}"
-    app.agent(topic, name=f"{spec.group_id}.{topic_name}")(consume)
+def _batch_handler(processor: EventProcessor, shared: SharedPublisher) -> BatchHandler:
+    async def handle(deliveries: list[Delivery]) -> None:
+        results = await asyncio.to_thread(processor.process_all, deliveries)
+        if any(result.outcome is Outcome.PROCESSED for result in results):
+            shared.on_outbox_written()
+            for committed in shared.events_committed:
+                committed.set()
+        dead = [result.dead_letter for result in results if result.dead_letter]
+        if dead:
+            await _publish_until_sent(shared, dead)
+
+    return handle
+
+
+class ConsumerService(Service):
+    """Runs the consumer with the Faust app; stopped before the relay, so the rows its last
+    batches staged still go out."""
+
+    def __init__(self, consumer: BatchConsumer, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.consumer = consumer
+        self._running: asyncio.Task[None] | None = None
+
+    async def on_start(self) -> None:
+        self._running = asyncio.create_task(self.consumer.run(), name="batch consumer")
+
+    async def on_stop(self) -> None:
+        if self._running is not None:
+            await self.consumer.stop()
+            await self._running
 
 
 async def _publish_until_sent(shared: SharedPublisher, records: list[KafkaRecord]) -> None:
@@ -204,23 +233,6 @@ async def _publish_until_sent(shared: SharedPublisher, records: list[KafkaRecord
             logger.warning("could not publish dead letters; retrying", exc_info=True)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-
-def _delivery(event: Any) -> Delivery:
-    message = event.message
-    headers = message.headers or []
-    if isinstance(headers, Mapping):
-        headers = list(headers.items())
-    return Delivery(
-        record=KafkaRecord(
-            topic=message.topic,
-            key=message.key,
-            value=message.value if message.value is not None else b"",
-            headers=[(name, value or b"") for name, value in headers],
-        ),
-        partition=message.partition,
-        offset=message.offset,
-    )
 
 
 def _add_relay(app: faust.App, spec: WorkerSpec, shared: SharedPublisher) -> None:
@@ -369,7 +381,7 @@ async def until_next_run(job: ScheduledJob, committed: asyncio.Event, started: f
     await asyncio.sleep(max(0.0, started + job.interval_s - loop.time()))
 
 
-def _add_ops_pages(app: faust.App, spec: WorkerSpec) -> None:
+def _add_ops_pages(app: faust.App, spec: WorkerSpec, consumer: BatchConsumer | None) -> None:
     topics = set(spec.processors)
     stall_s = spec.consumer_timeouts.poll_stall_s
 
@@ -383,7 +395,7 @@ def _add_ops_pages(app: faust.App, spec: WorkerSpec) -> None:
             await asyncio.to_thread(check_database, spec.engine)
         except Exception as error:
             return web.json({"status": "not ready", "failed": f"database: {error}"}, status=503)
-        state = consumer_state(app, topics)
+        state = consumer.state() if consumer is not None else NOT_CONSUMING
         reason = not_consuming_reason(state, topics, stall_s)
         body = {"partitions": sorted(f"{t}/{p}" for t, p in state.assigned)}
         if reason:
@@ -397,27 +409,7 @@ def _add_ops_pages(app: faust.App, spec: WorkerSpec) -> None:
         return web.bytes(worker_exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-@dataclass(frozen=True)
-class ConsumerState:
-    """What the worker's consumer is doing, as `/readyz` sees it."""
-
-    started: bool
-    assigned: frozenset[tuple[str, int]]
-    rebalancing: bool
-    idle_s: float | None  # since the consumer last polled; None when unknown
-
-
-def consumer_state(app: faust.App, topics: set[str]) -> ConsumerState:
-    # The aiokafka consumer lives in Faust's consumer thread; these reads are plain attributes.
-    kafka_consumer = getattr(getattr(app.consumer, "_thread", None), "_consumer", None)
-    if kafka_consumer is None:
-        return ConsumerState(False, frozenset(), bool(app.rebalancing), None)
-    assigned = frozenset(
-        (tp.topic, tp.partition) for tp in kafka_consumer.assignment() if tp.topic in topics
-    )
-    subscription = getattr(kafka_consumer, "_subscription", None)
-    idle = getattr(subscription, "fetcher_idle_time", None)
-    return ConsumerState(True, assigned, bool(app.rebalancing), idle)
+NOT_CONSUMING = ConsumerState(False, frozenset(), False, None)
 
 
 def not_consuming_reason(state: ConsumerState, topics: set[str], stall_s: float) -> str | None:

@@ -6,11 +6,11 @@ import threading
 import time
 from pathlib import Path
 
-import faust
 import pytest
 from structlog.testing import capture_logs
 
 from chassis.waiting import Backoff, wait_for_worker_broker
+from chassis.worker import WorkerApp
 from contracts.topics import CASES_EVENTS, domain_topics
 from localrun.kafka import LocalBroker
 from localrun.topics import create_topics
@@ -18,17 +18,6 @@ from localrun.topics import create_topics
 pytestmark = [pytest.mark.kafka]
 
 FAST = Backoff(initial_s=0.1, max_s=0.5)
-
-
-def worker_reading_cases(bootstrap: str) -> faust.App:
-    app = faust.App("waiting-test", broker=f"kafka://{bootstrap}", web_enabled=False)
-
-    @app.agent(app.topic(CASES_EVENTS))
-    async def read_cases(stream: faust.StreamT) -> None:
-        async for _ in stream:
-            pass
-
-    return app
 
 
 def poll(condition, timeout_s: float = 120.0) -> None:
@@ -42,11 +31,13 @@ def test_waits_for_the_broker_then_for_its_topics_and_returns_once_both_are_ther
     tmp_path: Path,
 ):
     broker = LocalBroker(tmp_path / "kafka")  # ports chosen, nothing listening yet
-    app = worker_reading_cases(broker.bootstrap_servers)
+    worker = WorkerApp("waiting-test", broker=f"kafka://{broker.bootstrap_servers}")
+    worker.kafka_servers = broker.bootstrap_servers
+    worker.consumed_topics = (CASES_EVENTS,)
     done = threading.Event()
 
     def wait() -> None:
-        wait_for_worker_broker(app, backoff=FAST)
+        wait_for_worker_broker(worker, backoff=FAST)
         done.set()
 
     with capture_logs() as logs:

@@ -19,10 +19,9 @@ from chassis.sealing import PublicSealer
 from contracts.agencies.registry import agency_registry
 
 if TYPE_CHECKING:
-    import faust
     from fastapi import FastAPI
 
-    from chassis.worker import ScheduledJob
+    from chassis.worker import ScheduledJob, WorkerApp
 
 TABLES: list[type[SQLModel]] = [InboxReferral, WebhookDelivery, BridgeReceipt]
 
@@ -76,7 +75,7 @@ def _intake_sealer(settings: AgencySettings) -> Callable[[], PublicSealer]:
     return Reloading(path, load_sealer).current
 
 
-def create_worker(settings: AgencySettings | None = None) -> faust.App:
+def create_worker(settings: AgencySettings | None = None) -> WorkerApp:
     """Consumes only this agency's referrals topic (Kafka ACLs enforce it in deployment)."""
     from chassis.worker import ScheduledJob
 

@@ -28,8 +28,9 @@ from chassis.keypairs import Reloading, load_opener, load_or_create_keypair
 from chassis.runtime import api_app, open_service, worker_app
 
 if TYPE_CHECKING:
-    import faust
     from fastapi import FastAPI
+
+    from chassis.worker import WorkerApp
 
 SERVICE = "cases"
 FORGET_INTERVAL_S = 3600.0  # intake answers are kept a day: hourly is close enough
@@ -87,7 +88,7 @@ def create_api(settings: CasesSettings | None = None) -> FastAPI:
     return app
 
 
-def create_worker(settings: CasesSettings | None = None) -> faust.App:
+def create_worker(settings: CasesSettings | None = None) -> WorkerApp:
     """Relays the outbox, records agencies' case reports, follows referrals, sweeps clocks."""
     from chassis.worker import ScheduledJob
 

@@ -22,10 +22,9 @@ from notifications.adapters.tables import InboxSession, Notification, OfficerRow
 from notifications.config import NotificationsSettings
 
 if TYPE_CHECKING:
-    import faust
     from fastapi import FastAPI
 
-    from chassis.worker import ScheduledJob
+    from chassis.worker import ScheduledJob, WorkerApp
     from notifications.delivery import DeliveryLoop
 
 SERVICE = "notifications"
@@ -121,7 +120,7 @@ def delivery_jobs(settings: NotificationsSettings, engine: Engine) -> list[Sched
     ]
 
 
-def create_worker(settings: NotificationsSettings | None = None) -> faust.App:
+def create_worker(settings: NotificationsSettings | None = None) -> WorkerApp:
     settings = settings or NotificationsSettings()
     engine = open_notifications(settings)
     rules = load_rules(settings.rules_file or default_rules_path())

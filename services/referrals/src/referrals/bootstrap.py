@@ -22,9 +22,9 @@ from referrals.config import ReferralsSettings
 from referrals.domain.routing import RoutingPolicy
 
 if TYPE_CHECKING:
-    import faust
     from fastapi import FastAPI
 
+    from chassis.worker import WorkerApp
     from referrals.deadlines import DeadlineSweep
 
 SERVICE = "referrals"
@@ -72,7 +72,7 @@ def create_sweep(settings: ReferralsSettings, engine: Engine) -> DeadlineSweep:
     return DeadlineSweep(engine, load_routing_policy(settings))
 
 
-def create_worker(settings: ReferralsSettings | None = None) -> faust.App:
+def create_worker(settings: ReferralsSettings | None = None) -> WorkerApp:
     settings = settings or ReferralsSettings()
     engine = open_service(settings, SERVICE, TABLES)
     sweep = create_sweep(settings, engine)

@@ -12,8 +12,9 @@ from reporting.config import ReportingSettings
 from reporting.domain.indicators import PlanClock
 
 if TYPE_CHECKING:
-    import faust
     from fastapi import FastAPI
+
+    from chassis.worker import WorkerApp
 
 SERVICE = "reporting"
 
@@ -35,7 +36,7 @@ def create_api(settings: ReportingSettings | None = None) -> FastAPI:
     return app
 
 
-def create_worker(settings: ReportingSettings | None = None) -> faust.App:
+def create_worker(settings: ReportingSettings | None = None) -> WorkerApp:
     """Follows every domain event; its relay publishes the audit events of exports."""
     settings = settings or ReportingSettings()
     return worker_app(
