@@ -2,7 +2,7 @@
 commit), in-process, for three of the busiest hops, beside the broker's limits.
 
 A worker's cost per case is mostly this path: the chassis `EventProcessor` applying a batch
-with the service's real handlers over a fresh SQLite store, as the Faust agent calls it,
+with the service's real handlers over a fresh SQLite store, as the worker's consumer calls it,
 without Kafka or other processes (so the figure is steady on a noisy machine, unlike the
 whole-system burst of `pipeline.py`). The hops:
 - referrals: `CaseReceived` → the case's referrals, their sealed views and events;

@@ -215,9 +215,16 @@ class ConsumerService(Service):
 
     async def on_start(self) -> None:
         self._running = asyncio.create_task(self.consumer.run(), name="batch consumer")
+        self._running.add_done_callback(self._crash_if_failed)
+
+    def _crash_if_failed(self, running: asyncio.Task[None]) -> None:
+        # A worker that no longer consumes must not look alive: crash it, to be restarted.
+        error = None if running.cancelled() else running.exception()
+        if error is not None:
+            self.add_future(self.crash(error))
 
     async def on_stop(self) -> None:
-        if self._running is not None:
+        if self._running is not None and not self._running.done():  # done: it crashed
             await self.consumer.stop()
             await self._running
 
