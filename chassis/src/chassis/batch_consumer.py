@@ -87,6 +87,7 @@ class BatchConsumer:
         self._in_hand: dict[str, asyncio.Future[None]] = {}  # topic → its batch being handled
         self._handled: dict[TopicPartition, int] = {}  # next offset to read, once handled
         self._committed: dict[TopicPartition, int | None] = {}
+        self._newly_handled = asyncio.Event()  # since the last periodic commit
         self._polling = 0
         self._last_poll = time.monotonic()
 
@@ -242,6 +243,7 @@ class BatchConsumer:
                 tp = TopicPartition(record.topic, record.partition)
                 if tp in held:  # else revoked meanwhile: its new holder reads it again
                     self._handled[tp] = record.offset + 1
+            self._newly_handled.set()
         finally:
             del self._in_hand[topic]
             done.set_result(None)
@@ -251,16 +253,23 @@ class BatchConsumer:
 
     async def _commit_periodically(self) -> None:
         while True:
+            # Idle, nothing was handled: no timer to wake for.
+            await self._newly_handled.wait()
             await asyncio.sleep(self._timeouts.commit_interval_s)
+            self._newly_handled.clear()
             try:
-                await self._commit()
+                committed = await self._commit()
             except Exception:
                 logger.exception("could not commit offsets; retrying")
+                committed = False
+            if not committed:
+                self._newly_handled.set()  # try again after the interval
 
-    async def _commit(self, only: set[TopicPartition] | None = None) -> None:
+    async def _commit(self, only: set[TopicPartition] | None = None) -> bool:
+        """Commit what was handled since; False when the broker did not take it."""
         consumer = self._consumer
         if consumer is None:
-            return
+            return True
         held = self._held()
         offsets = {
             tp: offset
@@ -268,17 +277,19 @@ class BatchConsumer:
             if tp in held and self._committed.get(tp) != offset and (only is None or tp in only)
         }
         if not offsets:
-            return
+            return True
         try:
             await consumer.commit(offsets)
         except CommitFailedError:
             # The group moved on: whoever holds them now re-reads those records, and its
             # inbox drops what this member already applied.
             logger.info("offsets not committed: the group rebalanced", exc_info=True)
+            return True  # not ours to commit any more
         except KafkaError:
             logger.warning("could not commit offsets; retrying", exc_info=True)
-        else:
-            self._committed.update(offsets)
+            return False
+        self._committed.update(offsets)
+        return True
 
     async def _hand_back(self, revoked: set[TopicPartition]) -> None:
         """Before partitions go: finish the batches in hand, commit what was handled."""
