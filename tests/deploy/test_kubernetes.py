@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from chassis.pacing import GROUP_PREFIX
+from chassis.pacing import PATH_SERVICES, BulkPacing
 from contracts.topics import DEFAULT_AGENCIES, declared_topics
 from deploy.k8s.kubegen import kafka as strimzi
 from localrun.kafka import kafka_metadata_version, kafka_version
@@ -147,11 +147,15 @@ def test_core_services_read_and_write_exactly_the_topics_of_the_architecture(
         assert grants["group"] == {f"lienganh-{name}"}, name
 
 
-def test_only_the_bulk_lanes_relay_may_describe_every_group_and_topic(overlays: Manifests) -> None:
-    """The cases worker paces imports on the whole pipeline's lag (chassis.pacing)."""
+def test_only_the_bulk_lanes_relay_may_describe_the_urgent_paths_groups_and_their_topics(
+    overlays: Manifests,
+) -> None:
+    """The cases worker paces imports on the lag of the groups an urgent case passes
+    (chassis.pacing): it may describe those, and the topics they read, and nothing else."""
     users = by_name(overlays["prod"], "KafkaUser")
+    path = set(BulkPacing().groups)
     joined = set().union(*(_grants(user)["group"] for user in users.values()))
-    assert all(group.startswith(GROUP_PREFIX) for group in joined)  # what the gate looks for
+    assert path <= joined  # the groups the gate looks for are the ones the workers join
     for name, user in users.items():
         described_groups = _grants(user)["describe group"]
         described_topics = {
@@ -160,8 +164,11 @@ def test_only_the_bulk_lanes_relay_may_describe_every_group_and_topic(overlays: 
             if acl["resource"]["type"] == "topic" and acl["operations"] == ["Describe"]
         }
         if name == "cases":
-            assert described_groups == joined
-            assert described_topics == {topic.name for topic in declared_topics()}
+            assert described_groups == path
+            read_on_the_path = {
+                topic for service in PATH_SERVICES for topic in _grants(users[service])["Read"]
+            }
+            assert described_topics == read_on_the_path
         else:
             assert described_groups == set() and described_topics == set(), name
 

@@ -54,8 +54,8 @@ EVENT_PROCESSING_SECONDS = Histogram(
 )
 PIPELINE_BACKLOG = Gauge(
     "lienganh_pipeline_backlog",
-    "Records every live consumer group of the system has yet to consume, as the bulk lane's "
-    "relay last measured it: imports wait in the outbox while it is above the low-water mark.",
+    "Records the consumer groups on an urgent case's path have yet to consume, as the bulk "
+    "lane's relay last measured it: imports wait in the outbox while it is above the low-water mark.",
     ["service"],
 )
 CONSUMER_LAG = Gauge(

@@ -3,12 +3,16 @@
 The pipeline is CPU-bound, and Kafka topics are first in, first out: a 20,000-row import
 relayed at once would sit in front of every urgent report at every hop for minutes. So the
 relay that owns the bulk lane (the cases worker's) measures the pipeline's backlog — the lag
-of every live consumer group of the system, in records — and releases the next few bulk rows
-only while that backlog is small. The import's backlog waits in the outbox instead, where
-urgent and normal rows are read first (`chassis.outbox`).
+of the consumer groups on an urgent case's path to its first notification, in records — and
+releases the next few bulk rows only while that backlog is small. The import's backlog waits
+in the outbox instead, where urgent and normal rows are read first (`chassis.outbox`).
 
-A group counts when its id has the system's prefix and it has members: a stopped service
-must not hold an import back for ever (its own lag waits for it either way).
+Only the path counts: referrals (cases' events in, referrals out) and notifications (both
+in). Reporting and the agencies' inboxes are off it; their batches wait a quarter second on
+purpose (`CONSUMER_UNHURRIED_WAIT_S`), so their lag always stands higher, and counting it
+held an import to a sixth of the pipeline's rate while no urgent case could have waited on
+them. A group counts only while it has members: a stopped service must not hold an import
+back for ever (its own lag waits for it either way).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 GROUP_PREFIX = "lienganh-"  # every worker's consumer group id: lienganh-<service>
+PATH_SERVICES = ("referrals", "notifications")  # the workers between intake and an inspector
 # Groups with members (kafka-python's names of the states); "Empty" (no member) and "Dead"
 # ones hold nothing back. Assigning and reconciling: the KIP-848 consumer protocol's.
 LIVE_STATES = ["stable", "preparing_rebalance", "completing_rebalance", "assigning", "reconciling"]
@@ -37,12 +42,13 @@ LIVE_STATES = ["stable", "preparing_rebalance", "completing_rebalance", "assigni
 class BulkPacing:
     """How the bulk lane is paced (the service's settings)."""
 
-    # Records still to consume, all groups together: ~45 cases, ~0.2 s of the pipeline at
-    # full rate, what an urgent case may find ahead of it (docs/operations.md, "Lanes").
-    low_water: int = 400
-    step: int = 40  # bulk rows released per look
+    # Records the path's groups have still to commit, together: about a second of the path
+    # at full rate, half of it read but not yet committed (commits come every second); what
+    # an urgent case may find ahead of it (docs/operations.md, "Lanes").
+    low_water: int = 1200
+    step: int = 100  # bulk rows released per look
     look_every_s: float = 0.1
-    group_prefix: str = GROUP_PREFIX
+    groups: tuple[str, ...] = tuple(GROUP_PREFIX + service for service in PATH_SERVICES)
 
 
 def bulk_allowance(backlog: int, pacing: BulkPacing) -> int:
@@ -105,17 +111,19 @@ class LagGate:
 
 
 class PipelineBacklog:
-    """The records every live consumer group of the system has yet to consume: three admin
-    requests a look (live groups, their committed offsets, the partitions' ends).
+    """The records the given consumer groups, those with members, have yet to consume: three
+    admin requests a look (live groups, their committed offsets, the partitions' ends).
 
     kafka-python's admin client, on a thread: aiokafka's cannot decode Kafka 4's
     DescribeGroups answer.
     """
 
-    def __init__(self, bootstrap_servers: str, client_id: str, prefix: str, **options: Any) -> None:
+    def __init__(
+        self, bootstrap_servers: str, client_id: str, groups: Collection[str], **options: Any
+    ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._client_id = f"{client_id}-pacing"
-        self._prefix = prefix
+        self._groups = frozenset(groups)
         self._options = options  # KafkaSecurity.aiokafka_options(): kafka-python takes the same
         self._admin: Any = None
 
@@ -135,7 +143,7 @@ class PipelineBacklog:
         live = [
             group["group_id"]
             for group in self._admin.list_groups(states_filter=LIVE_STATES)
-            if str(group["group_id"]).startswith(self._prefix)
+            if group["group_id"] in self._groups
         ]
         if not live:
             return 0

@@ -298,7 +298,7 @@ class RelayThread:
             PipelineBacklog(
                 spec.bootstrap_servers,
                 spec.group_id,
-                pacing.group_prefix,
+                pacing.groups,
                 **spec.kafka_security.aiokafka_options(),
             )
             if pacing

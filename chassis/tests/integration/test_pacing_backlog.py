@@ -1,5 +1,6 @@
-"""The pipeline's backlog as the bulk gate reads it, from a real broker: what live groups of
-the system have yet to consume; a group with no member does not hold an import back."""
+"""The pipeline's backlog as the bulk gate reads it, from a real broker: what the named groups
+with members have yet to consume; a group with no member does not hold an import back, nor
+does a group off the path."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def commit(consumer: KafkaConsumer, topic: str, offset: int) -> None:
     consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(offset, "", -1)})
 
 
-def test_backlog_counts_what_live_groups_of_the_system_have_left(kafka_broker):
+def test_backlog_counts_what_the_paths_live_groups_have_left(kafka_broker):
     bootstrap = kafka_broker.bootstrap_servers
     run = uuid.uuid4().hex[:8]
     prefix, topic = f"pacing-{run}-", f"pacing-test-{run}"
@@ -50,11 +51,11 @@ def test_backlog_counts_what_live_groups_of_the_system_have_left(kafka_broker):
     gone = joined(bootstrap, f"{prefix}gone", topic)
     commit(gone, topic, 5)
     gone.close()  # its group is left empty
-    other = joined(bootstrap, f"elsewhere-{run}", topic)  # not the system's prefix
+    other = joined(bootstrap, f"{prefix}off-path", topic)  # live, but not on the path
     commit(other, topic, 0)
 
     async def measure() -> int:
-        backlog = PipelineBacklog(bootstrap, "test", prefix)
+        backlog = PipelineBacklog(bootstrap, "test", [f"{prefix}live", f"{prefix}gone"])
         try:
             return await backlog()
         finally:

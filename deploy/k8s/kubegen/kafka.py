@@ -176,15 +176,18 @@ def user(instance: Instance, declared: Sequence[TopicSpec], topology: Topology) 
 
 
 def pacing_acls(declared: Sequence[TopicSpec], topology: Topology) -> list[dict[str, Any]]:
-    """What the bulk lane's relay reads (chassis.pacing): every consumer group of the system
-    and its committed offsets, every topic's end offsets. Describe only: not one record."""
-    groups = sorted({i.consumer_group for i in topology.instances})
+    """What the bulk lane's relay reads (chassis.pacing): the committed offsets of the groups
+    on an urgent case's path, the end offsets of the topics they read. Describe only: not
+    one record, and nothing of the groups off that path."""
+    path = [i for i in topology.instances if i.service.urgent_path]
+    groups = sorted({i.consumer_group for i in path})
+    topics = sorted({name for i in path for name in acl_topics(i.kafka_principal, declared)[0]})
     return [
         {
             "resource": {"type": kind, "name": name, "patternType": "literal"},
             "operations": ["Describe"],
         }
-        for kind, names in (("group", groups), ("topic", sorted(t.name for t in declared)))
+        for kind, names in (("group", groups), ("topic", topics))
         for name in names
     ]
 

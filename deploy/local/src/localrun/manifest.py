@@ -141,8 +141,13 @@ class ServiceSpec(_Model):
     consumer_group: str = Field(description="The worker's Kafka consumer group.")
     paces_bulk: bool = Field(
         default=False,
-        description="Its outbox takes imports, released as the pipeline drains: it reads "
-        "every consumer group's lag (chassis.pacing), so it may describe all groups and topics.",
+        description="Its outbox takes imports, released as the urgent path drains: it reads "
+        "those groups' lag (chassis.pacing), so it may describe them and the topics they read.",
+    )
+    urgent_path: bool = Field(
+        default=False,
+        description="Its worker stands between a hotline report and the inspector's first "
+        "notification: the bulk lane's gate counts its group's lag (chassis.pacing).",
     )
     database: str = Field(pattern=r"^[a-z][a-z0-9_{}]*$")
     local_ports: LocalPorts

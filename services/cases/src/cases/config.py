@@ -62,8 +62,8 @@ class CasesSettings(ServiceSettings):
     bulk_low_water: int = Field(
         default=BulkPacing.low_water,
         ge=0,
-        description="Imported cases enter the pipeline only while the system's consumer "
-        "groups have at most this many records left to consume (chassis.pacing).",
+        description="Imported cases enter the pipeline only while the consumer groups on an "
+        "urgent case's path have at most this many records left to consume (chassis.pacing).",
     )
     bulk_step: int = Field(
         default=BulkPacing.step,
