@@ -63,7 +63,11 @@ URGENT = {"case_type": "child_trafficking", "risk_level": "urgent", "channel": "
 def pacing_env(args: argparse.Namespace) -> dict[str, str]:
     if args.unpaced:
         return UNPACED
-    given = {"CASES_BULK_LOW_WATER": args.low_water, "CASES_BULK_STEP": args.step}
+    given = {
+        "CASES_BULK_AHEAD_S": args.ahead_s,
+        "CASES_BULK_LOW_WATER": args.low_water,
+        "CASES_BULK_STEP": args.step,
+    }
     return {name: str(value) for name, value in given.items() if value is not None}
 
 
@@ -168,6 +172,7 @@ def main() -> None:
     parser.add_argument("--records-per-case", type=float, default=11.1)
     parser.add_argument("--limit-records", type=int, default=50_000)
     parser.add_argument("--unpaced", action="store_true", help="no bulk pacing (the before)")
+    parser.add_argument("--ahead-s", type=float, help="CASES_BULK_AHEAD_S (seconds of work)")
     parser.add_argument("--low-water", type=int, help="CASES_BULK_LOW_WATER (records)")
     parser.add_argument("--step", type=int, help="CASES_BULK_STEP (rows per look)")
     parser.add_argument(

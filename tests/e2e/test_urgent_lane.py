@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.own_system]
 ROWS = 400
 # A narrow gate (the defaults let a few hundred rows out within a second): the import still
 # waits when the urgent case arrives however fast this machine routes.
-NARROW_GATE = {"CASES_BULK_LOW_WATER": "60", "CASES_BULK_STEP": "8"}
+NARROW_GATE = {"CASES_BULK_AHEAD_S": "0.01", "CASES_BULK_LOW_WATER": "60", "CASES_BULK_STEP": "8"}
 
 
 @pytest.fixture(scope="module")

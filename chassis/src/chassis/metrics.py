@@ -55,7 +55,14 @@ EVENT_PROCESSING_SECONDS = Histogram(
 PIPELINE_BACKLOG = Gauge(
     "lienganh_pipeline_backlog",
     "Records the consumer groups on an urgent case's path have yet to consume, as the bulk "
-    "lane's relay last measured it: imports wait in the outbox while it is above the low-water mark.",
+    "lane's relay last measured it: imports wait in the outbox while it holds more than "
+    "CASES_BULK_AHEAD_S of work at the drain rate.",
+    ["service"],
+)
+PIPELINE_DRAIN = Gauge(
+    "lienganh_pipeline_drain_rate",
+    "Records a second the consumer groups on an urgent case's path commit, over the last "
+    "few seconds, as the bulk lane's relay last measured it: how much backlog it lets stand.",
     ["service"],
 )
 CONSUMER_LAG = Gauge(

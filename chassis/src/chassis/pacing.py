@@ -7,6 +7,12 @@ of the consumer groups on an urgent case's path to its first notification, in re
 releases the next few bulk rows only while that backlog is small. The import's backlog waits
 in the outbox instead, where urgent and normal rows are read first (`chassis.outbox`).
 
+Small is measured in time: at most `ahead_s` of the path's work at the rate it drains now
+(its groups' commits over the last few seconds), never less than `low_water` records. A
+count of records alone is a different wait on a busy machine: while the import's own
+writer takes a core the path drains slower, and the same records held urgent reports
+twice as long.
+
 Only the path counts: referrals (cases' events in, referrals out) and notifications (both
 in). Reporting and the agencies' inboxes are off it; their batches wait a quarter second on
 purpose (`CONSUMER_UNHURRIED_WAIT_S`), so their lag always stands higher, and counting it
@@ -20,11 +26,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chassis.metrics import PIPELINE_BACKLOG
+from chassis.metrics import PIPELINE_BACKLOG, PIPELINE_DRAIN
 
 if TYPE_CHECKING:
     from aiokafka import TopicPartition
@@ -42,22 +49,64 @@ LIVE_STATES = ["stable", "preparing_rebalance", "completing_rebalance", "assigni
 class BulkPacing:
     """How the bulk lane is paced (the service's settings)."""
 
-    # Records the path's groups have still to commit, together: about a second of the path
-    # at full rate, half of it read but not yet committed (commits come every second); what
-    # an urgent case may find ahead of it (docs/operations.md, "Lanes").
-    low_water: int = 1200
+    # What an urgent case may find ahead of it on the path (docs/operations.md, "Lanes"):
+    # this many seconds of work at the current drain rate. Commits come every second, so
+    # about half of what a look counts was already read.
+    ahead_s: float = 1.3
+    # The fewest records that count as small: an idle path drains nothing, and the import
+    # must get it going.
+    low_water: int = 400
     step: int = 100  # bulk rows released per look
     look_every_s: float = 0.1
+    rate_window_s: float = 3.0  # the drain rate's window: commits land once a second a group
     groups: tuple[str, ...] = tuple(GROUP_PREFIX + service for service in PATH_SERVICES)
 
 
-def bulk_allowance(backlog: int, pacing: BulkPacing) -> int:
-    """Bulk rows to release when the pipeline has `backlog` records left to consume."""
-    return pacing.step if backlog <= pacing.low_water else 0
+# A group's committed offset on one partition: (group id, topic partition) → offset.
+Committed = Mapping[tuple[str, "TopicPartition"], int]
+
+
+@dataclass(frozen=True)
+class PathLag:
+    """One look at the path: the records its live groups have left, and where they are."""
+
+    backlog: int
+    committed: Committed
+
+
+def bulk_allowance(backlog: int, drain_per_s: float, pacing: BulkPacing) -> int:
+    """Bulk rows to release when the path has `backlog` records left and drains
+    `drain_per_s` records a second."""
+    mark = max(pacing.low_water, drain_per_s * pacing.ahead_s)
+    return pacing.step if backlog <= mark else 0
+
+
+class DrainRate:
+    """Records a second the path's groups commit, over the last `window_s` of looks.
+
+    Only offsets present in both looks count, and none that went back: a group that left
+    or rejoined (its worker restarted) neither drains nor floods the estimate.
+    """
+
+    def __init__(self, window_s: float) -> None:
+        self._window_s = window_s
+        self._looks: deque[tuple[float, Committed]] = deque()
+
+    def update(self, at: float, committed: Committed) -> float:
+        self._looks.append((at, committed))
+        while len(self._looks) > 2 and at - self._looks[1][0] >= self._window_s:
+            self._looks.popleft()
+        first_at, first = self._looks[0]
+        if at <= first_at:
+            return 0.0
+        drained = sum(
+            max(0, offset - first[key]) for key, offset in committed.items() if key in first
+        )
+        return drained / (at - first_at)
 
 
 class LagGate:
-    """A `BulkGate` that looks at the pipeline's backlog at most every `look_every_s`.
+    """A `BulkGate` that looks at the path's backlog at most every `look_every_s`.
 
     It never makes the relay wait on the broker: a look runs beside it, and each finished
     look that found the backlog small lets `step` rows out, once. Until the next look ends
@@ -68,7 +117,7 @@ class LagGate:
 
     def __init__(
         self,
-        measure: Callable[[], Coroutine[Any, Any, int]],
+        measure: Callable[[], Coroutine[Any, Any, PathLag]],
         pacing: BulkPacing,
         *,
         service: str = "",
@@ -78,7 +127,8 @@ class LagGate:
         self._pacing = pacing
         self._service = service
         self._clock = clock
-        self._look: asyncio.Task[int] | None = None
+        self._drain = DrainRate(pacing.rate_window_s)
+        self._look: asyncio.Task[PathLag] | None = None
         self._looked_at: float | None = None
 
     async def allowance(self) -> int:
@@ -94,16 +144,18 @@ class LagGate:
             self._look = asyncio.create_task(self._measure())
         return 0
 
-    def _decide(self, look: asyncio.Task[int]) -> int:
+    def _decide(self, look: asyncio.Task[PathLag]) -> int:
         try:
-            backlog = look.result()
+            lag = look.result()
         except Exception:
             logger.warning(
                 "could not measure the pipeline's backlog; bulk rows go on", exc_info=True
             )
             return self._pacing.step
-        PIPELINE_BACKLOG.labels(self._service).set(backlog)
-        return bulk_allowance(backlog, self._pacing)
+        drain_per_s = self._drain.update(self._clock(), lag.committed)
+        PIPELINE_BACKLOG.labels(self._service).set(lag.backlog)
+        PIPELINE_DRAIN.labels(self._service).set(drain_per_s)
+        return bulk_allowance(lag.backlog, drain_per_s, self._pacing)
 
     def close(self) -> None:
         if self._look is not None:
@@ -127,10 +179,10 @@ class PipelineBacklog:
         self._options = options  # KafkaSecurity.aiokafka_options(): kafka-python takes the same
         self._admin: Any = None
 
-    async def __call__(self) -> int:
+    async def __call__(self) -> PathLag:
         return await asyncio.to_thread(self.measure)
 
-    def measure(self) -> int:
+    def measure(self) -> PathLag:
         # Imported here: the settings above are read by API processes, which never pace.
         from kafka.admin import KafkaAdminClient, OffsetSpec
 
@@ -146,14 +198,22 @@ class PipelineBacklog:
             if group["group_id"] in self._groups
         ]
         if not live:
-            return 0
+            return PathLag(0, {})
         committed = self._admin.list_group_offsets(live)
         partitions = {tp for offsets in committed.values() for tp in offsets}
         if not partitions:
-            return 0
+            return PathLag(0, {})
         ends = self._admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions})
         latest = {tp: answer.offset for tp, answer in ends.items()}
-        return sum(backlog_of(offsets, latest) for offsets in committed.values())
+        return PathLag(
+            backlog=sum(backlog_of(offsets, latest) for offsets in committed.values()),
+            committed={
+                (group, tp): offset.offset
+                for group, offsets in committed.items()
+                for tp, offset in offsets.items()
+                if offset.offset >= 0
+            },
+        )
 
     async def stop(self) -> None:
         if self._admin is not None:

@@ -13,7 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.structs import OffsetAndMetadata
 
-from chassis.pacing import PipelineBacklog
+from chassis.pacing import PathLag, PipelineBacklog
 
 pytestmark = [pytest.mark.kafka]
 
@@ -37,6 +37,7 @@ def test_backlog_counts_what_the_paths_live_groups_have_left(kafka_broker):
     bootstrap = kafka_broker.bootstrap_servers
     run = uuid.uuid4().hex[:8]
     prefix, topic = f"pacing-{run}-", f"pacing-test-{run}"
+    partition = TopicPartition(topic, 0)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(topic, 1, 1)])
     admin.close()
@@ -54,7 +55,7 @@ def test_backlog_counts_what_the_paths_live_groups_have_left(kafka_broker):
     other = joined(bootstrap, f"{prefix}off-path", topic)  # live, but not on the path
     commit(other, topic, 0)
 
-    async def measure() -> int:
+    async def measure() -> PathLag:
         backlog = PipelineBacklog(bootstrap, "test", [f"{prefix}live", f"{prefix}gone"])
         try:
             return await backlog()
@@ -62,9 +63,9 @@ def test_backlog_counts_what_the_paths_live_groups_have_left(kafka_broker):
             await backlog.stop()
 
     try:
-        assert asyncio.run(measure()) == 20
+        assert asyncio.run(measure()) == PathLag(20, {(f"{prefix}live", partition): 10})
         commit(live, topic, 30)
-        assert asyncio.run(measure()) == 0
+        assert asyncio.run(measure()) == PathLag(0, {(f"{prefix}live", partition): 30})
     finally:
         live.close()
         other.close()

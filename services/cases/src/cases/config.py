@@ -59,11 +59,18 @@ class CasesSettings(ServiceSettings):
     deadline_sweep_interval_s: float = Field(
         default=30, gt=0, description="How often the worker looks for missed clocks."
     )
+    bulk_ahead_s: float = Field(
+        default=BulkPacing.ahead_s,
+        gt=0,
+        description="Imported cases enter the pipeline only while the consumer groups on an "
+        "urgent case's path have at most this many seconds of work left, at the rate they "
+        "drain now (chassis.pacing).",
+    )
     bulk_low_water: int = Field(
         default=BulkPacing.low_water,
         ge=0,
-        description="Imported cases enter the pipeline only while the consumer groups on an "
-        "urgent case's path have at most this many records left to consume (chassis.pacing).",
+        description="Records left on the path that always count as little (an idle path "
+        "drains nothing): imported cases enter below it whatever the drain rate.",
     )
     bulk_step: int = Field(
         default=BulkPacing.step,
@@ -72,7 +79,9 @@ class CasesSettings(ServiceSettings):
     )
 
     def bulk_pacing(self) -> BulkPacing:
-        return BulkPacing(low_water=self.bulk_low_water, step=self.bulk_step)
+        return BulkPacing(
+            ahead_s=self.bulk_ahead_s, low_water=self.bulk_low_water, step=self.bulk_step
+        )
 
     def keyring_path(self) -> Path:
         return self.keyring_file or self.data_dir / "keys" / "cases-keyring.json"
