@@ -50,9 +50,9 @@ class ConsumerTimeouts(BaseSettings):
         default=1.0,
         gt=0,
         description="How often a worker commits its handled offsets (none when nothing new "
-        "was handled). The bulk lane's gate reads the pipeline's backlog from them "
-        "(chassis.pacing), so it may be this old: 0.2 s routes an import twice as fast "
-        "(81 against 40 cases/s) for a few percent of the pipeline's peak.",
+        "was handled). The bulk lane's gate reads the urgent path's backlog and drain rate "
+        "from them (chassis.pacing): more often lets more real queue stand before the same "
+        "mark, and urgent cases wait longer (docs/operations.md, Lanes).",
     )
     poll_stall_s: float = Field(
         default=30.0,
