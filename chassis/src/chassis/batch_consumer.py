@@ -13,6 +13,13 @@ sensors and an ack for every record, ~160 µs of CPU a record against ~15 µs fo
 Offsets are committed every `commit_interval_s`, when partitions are revoked (once the
 batches in hand are handled) and on stop: only offsets whose records were handled. A crash
 re-delivers what was in hand; the inbox drops what had already been applied.
+
+A batch counts only if no revoke came between its first poll and the end of its handling.
+One taken before a revoke and handled after it was read from a position the group has since
+moved past (a member paused past its session came back to find another had gone on): its
+offsets, committed, would take the group back, and no record would be left for this member
+to read to take it forward again. Whoever holds the partition now reads those records from
+the committed offset; the inbox drops what had already been applied.
 """
 
 from __future__ import annotations
@@ -86,8 +93,10 @@ class BatchConsumer:
         self._rebalancing = False
         self._in_hand: dict[str, asyncio.Future[None]] = {}  # topic → its batch being handled
         self._handled: dict[TopicPartition, int] = {}  # next offset to read, once handled
+        self._revokes = 0  # a batch taken before the last revoke no longer counts
         self._committed: dict[TopicPartition, int | None] = {}
         self._newly_handled = asyncio.Event()  # since the last periodic commit
+        self._commit_lock = asyncio.Lock()
         self._polling = 0
         self._last_poll = time.monotonic()
 
@@ -183,6 +192,7 @@ class BatchConsumer:
             if not partitions:
                 await self._assignment.wait()
                 continue
+            revokes = self._revokes
             try:
                 records = await self._take(consumer, partitions, batches.wait_s)
             except ConsumerStoppedError:
@@ -194,11 +204,12 @@ class BatchConsumer:
             if not records:
                 continue
             try:
-                await self._handle(topic, batches, records)
+                await self._handle(topic, batches, records, revokes)
             except Exception:
                 # Read again from the batch's first record: nothing is skipped.
                 logger.exception("could not handle a batch of %s; reading it again", topic)
-                _rewind(consumer, records)
+                if self._revokes == revokes:  # else its partitions restart where committed
+                    _rewind(consumer, records)
                 await asyncio.sleep(1.0)
 
     async def _take(
@@ -233,15 +244,20 @@ class BatchConsumer:
             self._last_poll = time.monotonic()
         return [record for records in fetched.values() for record in records]
 
-    async def _handle(self, topic: str, batches: TopicBatches, records: list[Any]) -> None:
+    async def _handle(
+        self, topic: str, batches: TopicBatches, records: list[Any], revokes: int
+    ) -> None:
+        """Handle a batch taken after `revokes` revokes; count it only if no other came."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._in_hand[topic] = done
         try:
             await batches.handle([_delivery(record) for record in records])
+            if self._revokes != revokes:
+                return  # read before a revoke: its partitions' holders read it again
             held = self._held()
             for record in records:  # in offset order within each partition
                 tp = TopicPartition(record.topic, record.partition)
-                if tp in held:  # else revoked meanwhile: its new holder reads it again
+                if tp in held:
                     self._handled[tp] = record.offset + 1
             self._newly_handled.set()
         finally:
@@ -266,7 +282,16 @@ class BatchConsumer:
                 self._newly_handled.set()  # try again after the interval
 
     async def _commit(self, only: set[TopicPartition] | None = None) -> bool:
-        """Commit what was handled since; False when the broker did not take it."""
+        """Commit what was handled since; False when the broker did not take it.
+
+        One commit at a time: a revoke's waits for the one in flight, so that one is sent
+        before the group's next generation is joined. aiokafka resends a commit that met a
+        passing error with the generation current then, which would let offsets read under
+        the old one overwrite what the partitions' next holder commits."""
+        async with self._commit_lock:
+            return await self._commit_handled(only)
+
+    async def _commit_handled(self, only: set[TopicPartition] | None) -> bool:
         consumer = self._consumer
         if consumer is None:
             return True
@@ -295,6 +320,8 @@ class BatchConsumer:
         """Before partitions go: finish the batches in hand, commit what was handled."""
         self._rebalancing = True
         await self._batches_in_hand(self._timeouts.rebalance_timeout_s / 2)
+        # From here a batch still in hand, or taken before, no longer counts.
+        self._revokes += 1
         await self._commit(only=revoked)
         for tp in revoked:
             self._handled.pop(tp, None)
